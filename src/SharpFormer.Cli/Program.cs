@@ -1,0 +1,17 @@
+using System.CommandLine;
+using SharpFormer.Cli;
+using SharpFormer.Cli.Commands;
+
+Console.OutputEncoding = System.Text.Encoding.UTF8;
+
+var root = new RootCommand("SharpFormer: run, inspect and train HuggingFace BERT and GPT-2 models natively in .NET.");
+root.Options.Add(CommonOptions.Threads);
+foreach (var command in new[]
+{
+    InfoCommand.Create(),
+    TokenizeCommand.Create(),
+    ForwardCommand.Create(),
+})
+    root.Subcommands.Add(command);
+
+return CliRunner.Run(root, args);

@@ -1,0 +1,80 @@
+namespace SharpFormer.Checkpoints;
+
+/// <summary>
+/// The weights of a HuggingFace model folder, whichever file holds them (model.safetensors, a sharded
+/// safetensors index, pytorch_model.bin), looked up by HuggingFace parameter name. Tolerates checkpoints
+/// saved from the base model (no <c>bert.</c> / <c>transformer.</c> prefix) and old LayerNorm names
+/// (<c>gamma</c>/<c>beta</c>); checks every shape against what the config implies.
+/// </summary>
+public sealed class CheckpointReader : IDisposable
+{
+    readonly ITensorSource _source;
+    readonly string _basePrefix;
+    readonly HashSet<string> _used = new(StringComparer.Ordinal);
+
+    public string FileName => _source.Describe;
+
+    public CheckpointReader(ITensorSource source, string basePrefix)
+    {
+        _source = source;
+        _basePrefix = basePrefix;
+    }
+
+    /// <summary>The files HuggingFace looks for, in its order of preference.</summary>
+    public static readonly string[] WeightFiles =
+        ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
+
+    public static CheckpointReader Open(string modelDir, string basePrefix)
+    {
+        foreach (var f in WeightFiles)
+        {
+            var path = Path.Combine(modelDir, f);
+            if (!File.Exists(path)) continue;
+            ITensorSource src = f switch
+            {
+                "model.safetensors" => new SafeTensorsFile(path),
+                "model.safetensors.index.json" => new ShardedSafeTensors(path),
+                "pytorch_model.bin" => new PyTorchCheckpoint(path),
+                _ => throw new SharpFormerException($"{f}: sharded pytorch_model.bin checkpoints are not supported; convert to safetensors"),
+            };
+            return new CheckpointReader(src, basePrefix);
+        }
+        throw new SharpFormerException($"{modelDir}: no weights found (looked for {string.Join(", ", WeightFiles)})");
+    }
+
+    IEnumerable<string> Candidates(string name)
+    {
+        var names = new List<string> { name };
+        if (name.StartsWith(_basePrefix, StringComparison.Ordinal)) names.Add(name[_basePrefix.Length..]);
+        else names.Add(_basePrefix + name);
+        foreach (var n in names.ToArray())
+        {
+            if (n.EndsWith("LayerNorm.weight", StringComparison.Ordinal)) names.Add(n[..^"weight".Length] + "gamma");
+            if (n.EndsWith("LayerNorm.bias", StringComparison.Ordinal)) names.Add(n[..^"bias".Length] + "beta");
+        }
+        return names;
+    }
+
+    public bool Contains(string name) => Candidates(name).Any(_source.Contains);
+
+    /// <summary>Loads a tensor that must exist and have this shape.</summary>
+    public Tensor Load(string name, params int[] shape) =>
+        TryLoad(name, shape) ?? throw new SharpFormerException($"{FileName}: tensor '{name}' is missing");
+
+    /// <summary>Loads a tensor if the checkpoint has it (its shape must then match), else null.</summary>
+    public Tensor? TryLoad(string name, params int[] shape)
+    {
+        var found = Candidates(name).FirstOrDefault(_source.Contains);
+        if (found is null) return null;
+        var actual = _source.ShapeOf(found);
+        if (!actual.AsSpan().SequenceEqual(shape))
+            throw new SharpFormerException($"{FileName}: tensor '{found}' has shape [{string.Join(", ", actual)}], the config implies [{string.Join(", ", shape)}]");
+        _used.Add(found);
+        return _source.ReadFloat32(found);
+    }
+
+    /// <summary>Tensors in the checkpoint that no layer asked for.</summary>
+    public IEnumerable<string> Unused => _source.Names.Where(n => !_used.Contains(n));
+
+    public void Dispose() => _source.Dispose();
+}

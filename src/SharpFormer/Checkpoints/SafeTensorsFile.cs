@@ -1,0 +1,141 @@
+using System.IO.MemoryMappedFiles;
+using System.Text.Json;
+
+namespace SharpFormer.Checkpoints;
+
+/// <summary>Where one tensor lies in a safetensors file.</summary>
+public sealed record TensorEntry(string Name, DType DType, int[] Shape, long Begin, long End)
+{
+    public long ElementCount => Tensor.ElementCount(Shape);
+}
+
+/// <summary>
+/// A memory-mapped safetensors file: 8-byte little-endian header length, a JSON header, raw data.
+/// Tensors are read (and converted to float32) on demand; the header is validated up front so a
+/// truncated or corrupt file fails before any tensor is used.
+/// </summary>
+public sealed unsafe class SafeTensorsFile : ITensorSource
+{
+    public string Path { get; }
+    public IReadOnlyDictionary<string, TensorEntry> Entries => _entries;
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    readonly Dictionary<string, TensorEntry> _entries = new(StringComparer.Ordinal);
+    readonly MemoryMappedFile? _map;
+    readonly MemoryMappedViewAccessor? _view;
+    readonly byte* _base;
+    readonly long _dataStart;
+    readonly long _length;
+
+    public SafeTensorsFile(string path)
+    {
+        Path = path;
+        var name = System.IO.Path.GetFileName(path);
+        if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
+        _length = new FileInfo(path).Length;
+        if (_length < 8) throw new SharpFormerException($"{name}: truncated safetensors file ({_length} bytes, no header)");
+        var metadata = new Dictionary<string, string>();
+        Metadata = metadata;
+
+        _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        _base = p + _view.PointerOffset;
+
+        ulong headerLen = *(ulong*)_base;
+        if (headerLen > (ulong)(_length - 8) || headerLen > 100_000_000)
+            throw Fail($"{name}: corrupt or truncated safetensors file (header claims {headerLen} bytes, file has {_length})");
+        _dataStart = 8 + (long)headerLen;
+        long dataLength = _length - _dataStart;
+
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(new ReadOnlySpan<byte>(_base + 8, (int)headerLen).ToArray())); }
+        catch (JsonException e) { throw Fail($"{name}: corrupt safetensors header ({e.Message.Split('\n')[0]})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Fail($"{name}: corrupt safetensors header (not a JSON object)");
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name == "__metadata__")
+                {
+                    if (prop.Value.ValueKind == JsonValueKind.Object)
+                        foreach (var m in prop.Value.EnumerateObject())
+                            metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                    continue;
+                }
+                _entries[prop.Name] = ParseEntry(name, prop.Name, prop.Value, dataLength);
+            }
+        }
+    }
+
+    TensorEntry ParseEntry(string file, string tensor, JsonElement e, long dataLength)
+    {
+        try
+        {
+            var dtypeName = e.GetProperty("dtype").GetString() ?? "";
+            if (!DTypes.TryParse(dtypeName, out var dtype))
+                throw Fail($"{file}: tensor '{tensor}' has unsupported dtype {dtypeName}");
+            var shape = e.GetProperty("shape").EnumerateArray().Select(d => checked((int)d.GetInt64())).ToArray();
+            if (shape.Any(d => d < 0)) throw Fail($"{file}: tensor '{tensor}' has a negative dimension");
+            var offs = e.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+            if (offs.Length != 2) throw Fail($"{file}: tensor '{tensor}' has malformed data_offsets");
+            long expected = Tensor.ElementCount(shape) * dtype.Size();
+            if (offs[0] < 0 || offs[1] < offs[0] || offs[1] - offs[0] != expected)
+                throw Fail($"{file}: tensor '{tensor}' data_offsets [{offs[0]}, {offs[1]}] do not fit its shape [{string.Join(", ", shape)}] of {dtype}");
+            if (offs[1] > dataLength)
+                throw Fail($"{file}: truncated: tensor '{tensor}' ends at byte {offs[1]} but the file holds only {dataLength} data bytes");
+            return new TensorEntry(tensor, dtype, shape, offs[0], offs[1]);
+        }
+        catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
+        {
+            throw Fail($"{file}: tensor '{tensor}' has a malformed header entry");
+        }
+    }
+
+    SharpFormerException Fail(string message)
+    {
+        Dispose();
+        return new SharpFormerException(message);
+    }
+
+    public string Describe => System.IO.Path.GetFileName(Path);
+    public IEnumerable<string> Names => _entries.Keys;
+    public bool Contains(string name) => _entries.ContainsKey(name);
+    public int[] ShapeOf(string name) => Get(name).Shape;
+
+    public ReadOnlySpan<byte> RawBytes(TensorEntry e)
+    {
+        if (_view is null) throw new ObjectDisposedException(Path);
+        return new ReadOnlySpan<byte>(_base + _dataStart + e.Begin, checked((int)(e.End - e.Begin)));
+    }
+
+    public Tensor ReadFloat32(string name)
+    {
+        var e = Get(name);
+        if (!e.DType.IsFloat())
+            throw new SharpFormerException($"{System.IO.Path.GetFileName(Path)}: tensor '{name}' has dtype {e.DType}, expected a floating-point type");
+        var data = new float[e.ElementCount];
+        RawConversion.ToFloat32(RawBytes(e), e.DType, data);
+        return new Tensor(e.Shape, data);
+    }
+
+    public long[] ReadInt64(string name)
+    {
+        var e = Get(name);
+        return RawConversion.ToInt64(RawBytes(e), e.DType, e.ElementCount);
+    }
+
+    TensorEntry Get(string name) => _entries.TryGetValue(name, out var e)
+        ? e : throw new SharpFormerException($"{System.IO.Path.GetFileName(Path)}: no tensor named '{name}'");
+
+    public void Dispose()
+    {
+        if (_view is not null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _map?.Dispose();
+    }
+}

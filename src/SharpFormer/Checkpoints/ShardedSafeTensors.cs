@@ -1,0 +1,63 @@
+using System.Text.Json;
+
+namespace SharpFormer.Checkpoints;
+
+/// <summary>A checkpoint split over several safetensors files, described by <c>model.safetensors.index.json</c> (its <c>weight_map</c>).</summary>
+public sealed class ShardedSafeTensors : ITensorSource
+{
+    readonly Dictionary<string, SafeTensorsFile> _byTensor = new(StringComparer.Ordinal);
+    readonly List<SafeTensorsFile> _shards = new();
+
+    public string Describe { get; }
+
+    public ShardedSafeTensors(string indexPath)
+    {
+        Describe = Path.GetFileName(indexPath);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
+        Dictionary<string, string> weightMap;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            weightMap = doc.RootElement.GetProperty("weight_map").EnumerateObject()
+                .ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new SharpFormerException($"{Describe}: not a valid safetensors index (needs a \"weight_map\" object)");
+        }
+        try
+        {
+            var opened = new Dictionary<string, SafeTensorsFile>();
+            foreach (var (tensor, shard) in weightMap)
+            {
+                if (shard.Contains('/') || shard.Contains('\\') || shard.StartsWith('.'))
+                    throw new SharpFormerException($"{Describe}: shard name '{shard}' must be a plain file name in the model folder");
+                if (!opened.TryGetValue(shard, out var file))
+                {
+                    var path = Path.Combine(dir, shard);
+                    if (!File.Exists(path)) throw new SharpFormerException($"{Describe}: shard {shard} (holding '{tensor}') is missing");
+                    file = new SafeTensorsFile(path);
+                    opened[shard] = file;
+                    _shards.Add(file);
+                }
+                if (!file.Contains(tensor)) throw new SharpFormerException($"{shard}: tensor '{tensor}' listed in {Describe} is not in the shard");
+                _byTensor[tensor] = file;
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public IEnumerable<string> Names => _byTensor.Keys;
+    public bool Contains(string name) => _byTensor.ContainsKey(name);
+    public int[] ShapeOf(string name) => _byTensor[name].ShapeOf(name);
+    public Tensor ReadFloat32(string name) => _byTensor[name].ReadFloat32(name);
+
+    public void Dispose()
+    {
+        foreach (var s in _shards) s.Dispose();
+    }
+}

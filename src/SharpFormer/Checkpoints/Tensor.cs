@@ -1,0 +1,34 @@
+namespace SharpFormer.Checkpoints;
+
+/// <summary>A dense float32 tensor in row-major order: the one in-memory form of every weight and activation we exchange.</summary>
+public sealed class Tensor
+{
+    public int[] Shape { get; }
+    public float[] Data { get; }
+
+    public Tensor(int[] shape, float[] data)
+    {
+        long n = ElementCount(shape);
+        if (n != data.Length)
+            throw new ArgumentException($"shape [{string.Join(", ", shape)}] needs {n} elements, got {data.Length}");
+        Shape = shape;
+        Data = data;
+    }
+
+    public Tensor(params int[] shape) : this(shape, new float[ElementCount(shape)]) { }
+
+    public int Rank => Shape.Length;
+    public int Length => Data.Length;
+    public Span<float> Span => Data;
+
+    public static long ElementCount(ReadOnlySpan<int> shape)
+    {
+        long n = 1;
+        foreach (var d in shape) n *= d;
+        return n;
+    }
+
+    public string ShapeString => "[" + string.Join(", ", Shape) + "]";
+
+    public bool HasShape(params int[] shape) => Shape.AsSpan().SequenceEqual(shape);
+}

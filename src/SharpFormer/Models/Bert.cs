@@ -1,0 +1,263 @@
+using SharpFormer.Checkpoints;
+using SharpFormer.Kernels;
+
+namespace SharpFormer.Models;
+
+/// <summary>A rectangular batch of encoder inputs [B, T]; every row padded to the same length.</summary>
+public sealed record BertInputs(int[][] InputIds, int[][]? TokenTypeIds = null, int[][]? AttentionMask = null, int[][]? PositionIds = null)
+{
+    public int Batch => InputIds.Length;
+    public int Length => InputIds.Length == 0 ? 0 : InputIds[0].Length;
+
+    public static BertInputs FromEncodings(IReadOnlyList<Tokenizers.Encoding> encodings) => new(
+        encodings.Select(e => e.InputIds).ToArray(),
+        encodings.Select(e => e.TokenTypeIds).ToArray(),
+        encodings.Select(e => e.AttentionMask).ToArray());
+}
+
+/// <summary>What a BERT forward pass produced; tensors keep the batch dimension first, like HuggingFace.</summary>
+public sealed class BertOutputs
+{
+    public required Tensor LastHiddenState { get; init; }            // [B, T, H]
+    public List<Tensor> HiddenStates { get; } = new();              // embeddings, then each layer: [B, T, H]
+    public List<Tensor> Attentions { get; } = new();                // per layer: [B, heads, T, T]
+    public Tensor? PoolerOutput { get; set; }                        // [B, H]
+    public Tensor? PredictionLogits { get; set; }                    // [B, T, V]  (MLM)
+    public Tensor? SeqRelationshipLogits { get; set; }               // [B, 2]     (NSP)
+    public Tensor? Logits { get; set; }                              // [B, labels] or [B, T, labels]
+}
+
+/// <summary>Which heads a BERT model carries on top of the encoder.</summary>
+[Flags]
+public enum BertHeads { None = 0, Pooler = 1, MaskedLM = 2, NextSentence = 4, SequenceClassification = 8, TokenClassification = 16 }
+
+/// <summary>
+/// BERT (Devlin et al. 2018) as HuggingFace's <c>modeling_bert.py</c>: embeddings → post-LN encoder layers
+/// with bidirectional attention → pooler and task heads. Parameter names are HuggingFace's verbatim.
+/// </summary>
+public sealed class BertModel
+{
+    public BertConfig Config { get; }
+    public BertHeads Heads { get; }
+    public ParameterSet Parameters { get; } = new();
+    /// <summary>Heads (or other parameters) the checkpoint lacked and that were randomly initialised.</summary>
+    public IReadOnlyList<string> InitialisedParameters { get; }
+
+    // Embeddings
+    readonly Tensor _wordEmbeddings, _positionEmbeddings, _tokenTypeEmbeddings;
+    readonly LayerNormLayer _embeddingsLayerNorm;
+    readonly Layer[] _layers;
+    // Heads
+    readonly Linear? _pooler;
+    readonly Linear? _mlmTransform;
+    readonly LayerNormLayer? _mlmLayerNorm;
+    readonly Linear? _mlmDecoder;
+    readonly Linear? _nsp;
+    readonly Linear? _classifier;
+    readonly Activation _act;
+
+    sealed record Layer(Linear Query, Linear Key, Linear Value, Linear AttentionOutput, LayerNormLayer AttentionLayerNorm,
+                        Linear Intermediate, Linear Output, LayerNormLayer OutputLayerNorm);
+
+    /// <summary>The heads HuggingFace's class of that name has.</summary>
+    public static BertHeads HeadsOf(string architecture) => architecture switch
+    {
+        "BertModel" or "" => BertHeads.Pooler,
+        "BertForPreTraining" => BertHeads.Pooler | BertHeads.MaskedLM | BertHeads.NextSentence,
+        "BertForMaskedLM" or "BertLMHeadModel" => BertHeads.MaskedLM,
+        "BertForNextSentencePrediction" => BertHeads.Pooler | BertHeads.NextSentence,
+        "BertForSequenceClassification" => BertHeads.Pooler | BertHeads.SequenceClassification,
+        "BertForTokenClassification" => BertHeads.TokenClassification,
+        _ => throw new SharpFormerException($"config.json: unknown BERT architecture \"{architecture}\" (known: BertModel, BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertForTokenClassification)"),
+    };
+
+    /// <summary>Loads a model folder. Heads the architecture has are loaded; <paramref name="extraHeads"/> asks for more (initialised with a warning if absent).</summary>
+    public static BertModel Load(string modelDir, BertHeads extraHeads = BertHeads.None, int seed = 0)
+    {
+        var config = ModelConfig.Load(modelDir) as BertConfig
+            ?? throw new SharpFormerException($"{modelDir}: not a BERT model (config.json model_type is not \"bert\")");
+        using var ckpt = CheckpointReader.Open(modelDir, "bert.");
+        var heads = HeadsOf(config.Architecture) | extraHeads;
+        // Heads present in the checkpoint come along even when the architecture does not name them.
+        if (ckpt.Contains("cls.predictions.bias")) heads |= BertHeads.MaskedLM;
+        if (ckpt.Contains("cls.seq_relationship.weight")) heads |= BertHeads.NextSentence | BertHeads.Pooler;
+        if (ckpt.Contains("bert.pooler.dense.weight") && !heads.HasFlag(BertHeads.TokenClassification)) heads |= BertHeads.Pooler;
+        return new BertModel(config, heads, ckpt, seed);
+    }
+
+    public BertModel(BertConfig config, BertHeads heads, CheckpointReader? checkpoint, int seed = 0)
+    {
+        if (heads.HasFlag(BertHeads.SequenceClassification) && heads.HasFlag(BertHeads.TokenClassification))
+            throw new SharpFormerException("a BERT model has either a sequence or a token classifier, not both");
+        if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.NextSentence)) heads |= BertHeads.Pooler;
+        Config = config;
+        Heads = heads;
+        _act = Activations.Parse(config.HiddenAct);
+        int h = config.HiddenSize, v = config.VocabSize;
+        var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed);
+
+        _wordEmbeddings = p.Weight("bert.embeddings.word_embeddings.weight", v, h);
+        _positionEmbeddings = p.Weight("bert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h);
+        _tokenTypeEmbeddings = p.Weight("bert.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
+        _embeddingsLayerNorm = LayerNormLayer.Load(p, "bert.embeddings.LayerNorm", h, config.LayerNormEps);
+        _layers = new Layer[config.NumHiddenLayers];
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            var pre = $"bert.encoder.layer.{i}.";
+            _layers[i] = new Layer(
+                Linear.Load(p, pre + "attention.self.query", h, h),
+                Linear.Load(p, pre + "attention.self.key", h, h),
+                Linear.Load(p, pre + "attention.self.value", h, h),
+                Linear.Load(p, pre + "attention.output.dense", h, h),
+                LayerNormLayer.Load(p, pre + "attention.output.LayerNorm", h, config.LayerNormEps),
+                Linear.Load(p, pre + "intermediate.dense", h, config.IntermediateSize),
+                Linear.Load(p, pre + "output.dense", config.IntermediateSize, h),
+                LayerNormLayer.Load(p, pre + "output.LayerNorm", h, config.LayerNormEps));
+        }
+        if (checkpoint is not null && p.Initialised.Count > 0)
+            throw new SharpFormerException($"{checkpoint.FileName}: encoder tensor '{p.Initialised[0]}' is missing");
+
+        if (heads.HasFlag(BertHeads.Pooler)) _pooler = Linear.Load(p, "bert.pooler.dense", h, h);
+        if (heads.HasFlag(BertHeads.MaskedLM))
+        {
+            _mlmTransform = Linear.Load(p, "cls.predictions.transform.dense", h, h);
+            _mlmLayerNorm = LayerNormLayer.Load(p, "cls.predictions.transform.LayerNorm", h, config.LayerNormEps);
+            // The decoder is tied to the word embeddings (HuggingFace's tie_word_embeddings); its bias is cls.predictions.bias.
+            _mlmDecoder = new Linear(_wordEmbeddings, p.Bias("cls.predictions.bias", v));
+        }
+        if (heads.HasFlag(BertHeads.NextSentence)) _nsp = Linear.Load(p, "cls.seq_relationship", h, 2);
+        if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.TokenClassification))
+        {
+            if (config.NumLabels < 1) throw new SharpFormerException("config.json: a classifier needs at least one label (id2label or num_labels)");
+            _classifier = Linear.Load(p, "classifier", h, config.NumLabels);
+        }
+        InitialisedParameters = p.Initialised;
+    }
+
+    public int HiddenSize => Config.HiddenSize;
+
+    /// <summary>Runs the encoder and every head the model has.</summary>
+    public BertOutputs Forward(BertInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
+    {
+        int b = inputs.Batch, t = inputs.Length, h = Config.HiddenSize, heads = Config.NumAttentionHeads, d = Config.HeadDim;
+        if (b == 0 || t == 0) throw new SharpFormerException("the input is empty: BERT needs at least one token");
+        ValidateInputs(inputs);
+        int rows = b * t;
+        var outputs = new BertOutputs { LastHiddenState = new Tensor(b, t, h) };
+
+        // Embeddings: word + position + token type, then LayerNorm.
+        var x = new float[rows * h];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++)
+            {
+                var row = x.AsSpan((i * t + j) * h, h);
+                int pos = inputs.PositionIds?[i][j] ?? j;
+                int type = inputs.TokenTypeIds?[i][j] ?? 0;
+                _wordEmbeddings.Span.Slice(inputs.InputIds[i][j] * h, h).CopyTo(row);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, _positionEmbeddings.Span.Slice(pos * h, h), row);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenTypeEmbeddings.Span.Slice(type * h, h), row);
+            }
+        _embeddingsLayerNorm.Forward(x, x);
+        if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
+
+        // Additive key mask per sequence: 0 where attended, finfo.min where padded.
+        var keyBias = new float[rows];
+        if (inputs.AttentionMask is not null)
+            for (int i = 0; i < b; i++)
+                for (int j = 0; j < t; j++)
+                    keyBias[i * t + j] = inputs.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
+
+        var q = new float[rows * h]; var k = new float[rows * h]; var v = new float[rows * h];
+        var context = new float[rows * h]; var attnOut = new float[rows * h];
+        var inter = new float[rows * Config.IntermediateSize];
+        float scale = 1f / MathF.Sqrt(d);
+        foreach (var layer in _layers)
+        {
+            // Self-attention (bidirectional: every token sees every unpadded token).
+            layer.Query.Forward(x, rows, q);
+            layer.Key.Forward(x, rows, k);
+            layer.Value.Forward(x, rows, v);
+            var probs = outputAttentions ? new Tensor(b, heads, t, t) : null;
+            for (int i = 0; i < b; i++)
+            {
+                int off = i * t * h;
+                Attention.Forward(q.AsSpan(off, t * h), h, k.AsSpan(off, t * h), v.AsSpan(off, t * h), h, t, t, heads, d, scale,
+                    causal: false, queryOffset: 0, keyBias.AsSpan(i * t, t), context.AsSpan(off, t * h), h,
+                    probs is null ? default : probs.Span.Slice(i * heads * t * t, heads * t * t));
+            }
+            if (probs is not null) outputs.Attentions.Add(probs);
+            // attention.output: dense, residual, LayerNorm (post-LN).
+            layer.AttentionOutput.Forward(context, rows, attnOut);
+            System.Numerics.Tensors.TensorPrimitives.Add(attnOut, x, attnOut);
+            layer.AttentionLayerNorm.Forward(attnOut, attnOut);
+            // Feed-forward: intermediate dense + activation, output dense, residual, LayerNorm.
+            layer.Intermediate.Forward(attnOut, rows, inter);
+            Activations.Apply(_act, inter);
+            layer.Output.Forward(inter, rows, x);
+            System.Numerics.Tensors.TensorPrimitives.Add(x, attnOut, x);
+            layer.OutputLayerNorm.Forward(x, x);
+            if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
+        }
+        x.CopyTo(outputs.LastHiddenState.Data);
+        RunHeads(outputs, b, t);
+        return outputs;
+    }
+
+    void ValidateInputs(BertInputs inputs)
+    {
+        int t = inputs.Length;
+        if (t > Config.MaxPositionEmbeddings && inputs.PositionIds is null)
+            throw new SharpFormerException($"the input has {t} tokens, more than the model's max_position_embeddings ({Config.MaxPositionEmbeddings})");
+        for (int i = 0; i < inputs.Batch; i++)
+        {
+            Check(inputs.InputIds[i], Config.VocabSize, "input_ids", i);
+            if (inputs.TokenTypeIds is not null) Check(inputs.TokenTypeIds[i], Config.TypeVocabSize, "token_type_ids", i);
+            if (inputs.PositionIds is not null) Check(inputs.PositionIds[i], Config.MaxPositionEmbeddings, "position_ids", i);
+            if (inputs.AttentionMask is not null && inputs.AttentionMask[i].Length != t)
+                throw new SharpFormerException($"attention_mask row {i} has {inputs.AttentionMask[i].Length} entries, input_ids has {t}");
+        }
+
+        void Check(int[] ids, int limit, string what, int row)
+        {
+            if (ids.Length != t) throw new SharpFormerException($"{what} row {row} has {ids.Length} entries, expected {t} (rows must be padded to one length)");
+            foreach (var id in ids)
+                if ((uint)id >= (uint)limit) throw new SharpFormerException($"{what} row {row} contains {id}, outside [0, {limit})");
+        }
+    }
+
+    void RunHeads(BertOutputs o, int b, int t)
+    {
+        int h = Config.HiddenSize, rows = b * t;
+        var seq = o.LastHiddenState.Data;
+        if (_pooler is not null)
+        {
+            // tanh(dense(hidden state of [CLS])).
+            var cls = new float[b * h];
+            for (int i = 0; i < b; i++) seq.AsSpan(i * t * h, h).CopyTo(cls.AsSpan(i * h));
+            var pooled = new Tensor(b, h);
+            _pooler.Forward(cls, b, pooled.Span);
+            Activations.Apply(Activation.Tanh, pooled.Span);
+            o.PoolerOutput = pooled;
+            if (_nsp is not null) { o.SeqRelationshipLogits = new Tensor(b, 2); _nsp.Forward(pooled.Data, b, o.SeqRelationshipLogits.Span); }
+            if (Heads.HasFlag(BertHeads.SequenceClassification))
+            {
+                o.Logits = new Tensor(b, Config.NumLabels);
+                _classifier!.Forward(pooled.Data, b, o.Logits.Span);
+            }
+        }
+        if (_mlmDecoder is not null)
+        {
+            var transformed = new float[rows * h];
+            _mlmTransform!.Forward(seq, rows, transformed);
+            Activations.Apply(_act, transformed);
+            _mlmLayerNorm!.Forward(transformed, transformed);
+            o.PredictionLogits = new Tensor(b, t, Config.VocabSize);
+            _mlmDecoder.Forward(transformed, rows, o.PredictionLogits.Span);
+        }
+        if (Heads.HasFlag(BertHeads.TokenClassification))
+        {
+            o.Logits = new Tensor(b, t, Config.NumLabels);
+            _classifier!.Forward(seq, rows, o.Logits.Span);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace SharpFormer.Models;
+
+/// <summary>
+/// A HuggingFace <c>config.json</c>: the typed fields we use, with HuggingFace's defaults, and the raw JSON
+/// kept so that a config we save again round-trips every field we do not model.
+/// </summary>
+public abstract record ModelConfig
+{
+    public required string ModelType { get; init; }
+    public IReadOnlyList<string> Architectures { get; init; } = [];
+    public IReadOnlyDictionary<int, string> Id2Label { get; init; } = new Dictionary<int, string>();
+    public string? ProblemType { get; init; }
+    public float InitializerRange { get; init; } = 0.02f;
+    public JsonObject Raw { get; init; } = new();
+
+    public int NumLabels => Id2Label.Count;
+    public string Architecture => Architectures.Count > 0 ? Architectures[0] : "";
+
+    public static ModelConfig Load(string modelDir)
+    {
+        var path = Path.Combine(modelDir, "config.json");
+        if (!Directory.Exists(modelDir)) throw new SharpFormerException($"{modelDir}: model folder not found");
+        if (!File.Exists(path)) throw new SharpFormerException($"{modelDir}: no config.json in the model folder");
+        JsonObject raw;
+        try { raw = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
+        catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+        return Parse(raw, path);
+    }
+
+    public static ModelConfig Parse(JsonObject raw, string source = "config.json")
+    {
+        var type = Str(raw, "model_type", source);
+        try
+        {
+            return type switch
+            {
+                "bert" => BertConfig.FromJson(raw),
+                "gpt2" => Gpt2Config.FromJson(raw),
+                null => throw new SharpFormerException($"{source}: no \"model_type\"; SharpFormer runs \"bert\" and \"gpt2\" models"),
+                _ => throw new SharpFormerException($"{source}: unknown model_type \"{type}\"; SharpFormer runs \"bert\" and \"gpt2\" models"),
+            };
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or OverflowException)
+        {
+            throw new SharpFormerException($"{source}: a field has the wrong type ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    protected static string? Str(JsonObject o, string key, string source = "config.json") =>
+        o.TryGetPropertyValue(key, out var n) && n is not null
+            ? (n.GetValueKind() == JsonValueKind.String ? n.GetValue<string>() : throw new SharpFormerException($"{source}: \"{key}\" must be a string"))
+            : null;
+
+    protected static int Int(JsonObject o, string key, int fallback) =>
+        o.TryGetPropertyValue(key, out var n) && n is not null ? n.GetValue<int>() : fallback;
+
+    protected static int? IntOrNull(JsonObject o, string key) =>
+        o.TryGetPropertyValue(key, out var n) && n is not null ? n.GetValue<int>() : null;
+
+    protected static float Float(JsonObject o, string key, float fallback) =>
+        o.TryGetPropertyValue(key, out var n) && n is not null ? (float)n.GetValue<double>() : fallback;
+
+    protected static bool Bool(JsonObject o, string key, bool fallback) =>
+        o.TryGetPropertyValue(key, out var n) && n is not null ? n.GetValue<bool>() : fallback;
+
+    protected static IReadOnlyList<string> Architectures_(JsonObject o) =>
+        o["architectures"] is JsonArray a ? a.Select(x => x!.GetValue<string>()).ToList() : [];
+
+    /// <summary>HuggingFace: <c>id2label</c> if given, otherwise <c>num_labels</c> (default 2) names LABEL_0, LABEL_1, ...</summary>
+    protected static IReadOnlyDictionary<int, string> Labels(JsonObject o)
+    {
+        if (o["id2label"] is JsonObject m && m.Count > 0)
+            return m.ToDictionary(p => int.Parse(p.Key), p => p.Value!.GetValue<string>());
+        int n = Int(o, "num_labels", 2);
+        return Enumerable.Range(0, n).ToDictionary(i => i, i => $"LABEL_{i}");
+    }
+
+    /// <summary>The config as HuggingFace would save it: the raw fields with this record's values written over them.</summary>
+    public abstract JsonObject ToJson();
+
+    protected JsonObject BaseJson()
+    {
+        var o = (JsonObject)Raw.DeepClone();
+        o["model_type"] = ModelType;
+        o["architectures"] = new JsonArray(Architectures.Select(a => (JsonNode)JsonValue.Create(a)!).ToArray());
+        o["id2label"] = new JsonObject(Id2Label.OrderBy(p => p.Key).Select(p => KeyValuePair.Create(p.Key.ToString(), (JsonNode?)JsonValue.Create(p.Value))));
+        o["label2id"] = new JsonObject(Id2Label.OrderBy(p => p.Value, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Value, (JsonNode?)JsonValue.Create(p.Key))));
+        if (ProblemType is not null) o["problem_type"] = ProblemType;
+        o["initializer_range"] = InitializerRange;
+        return o;
+    }
+}
+
+public sealed record BertConfig : ModelConfig
+{
+    public int VocabSize { get; init; } = 30522;
+    public int HiddenSize { get; init; } = 768;
+    public int NumHiddenLayers { get; init; } = 12;
+    public int NumAttentionHeads { get; init; } = 12;
+    public int IntermediateSize { get; init; } = 3072;
+    public string HiddenAct { get; init; } = "gelu";
+    public float HiddenDropoutProb { get; init; } = 0.1f;
+    public float AttentionProbsDropoutProb { get; init; } = 0.1f;
+    public float? ClassifierDropout { get; init; }
+    public int MaxPositionEmbeddings { get; init; } = 512;
+    public int TypeVocabSize { get; init; } = 2;
+    public float LayerNormEps { get; init; } = 1e-12f;
+    public int PadTokenId { get; init; }
+    public string PositionEmbeddingType { get; init; } = "absolute";
+
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+
+    public static BertConfig FromJson(JsonObject o)
+    {
+        var c = new BertConfig
+        {
+            ModelType = "bert",
+            Raw = o,
+            Architectures = Architectures_(o),
+            Id2Label = Labels(o),
+            ProblemType = Str(o, "problem_type"),
+            InitializerRange = Float(o, "initializer_range", 0.02f),
+            VocabSize = Int(o, "vocab_size", 30522),
+            HiddenSize = Int(o, "hidden_size", 768),
+            NumHiddenLayers = Int(o, "num_hidden_layers", 12),
+            NumAttentionHeads = Int(o, "num_attention_heads", 12),
+            IntermediateSize = Int(o, "intermediate_size", 3072),
+            HiddenAct = Str(o, "hidden_act") ?? "gelu",
+            HiddenDropoutProb = Float(o, "hidden_dropout_prob", 0.1f),
+            AttentionProbsDropoutProb = Float(o, "attention_probs_dropout_prob", 0.1f),
+            ClassifierDropout = o["classifier_dropout"] is null ? null : Float(o, "classifier_dropout", 0.1f),
+            MaxPositionEmbeddings = Int(o, "max_position_embeddings", 512),
+            TypeVocabSize = Int(o, "type_vocab_size", 2),
+            LayerNormEps = Float(o, "layer_norm_eps", 1e-12f),
+            PadTokenId = Int(o, "pad_token_id", 0),
+            PositionEmbeddingType = Str(o, "position_embedding_type") ?? "absolute",
+        };
+        c.Validate();
+        return c;
+    }
+
+    void Validate()
+    {
+        if (VocabSize <= 0 || HiddenSize <= 0 || NumHiddenLayers <= 0 || NumAttentionHeads <= 0 || IntermediateSize <= 0 || MaxPositionEmbeddings <= 0 || TypeVocabSize <= 0)
+            throw new SharpFormerException("config.json: sizes (vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings, type_vocab_size) must be positive");
+        if (HiddenSize % NumAttentionHeads != 0)
+            throw new SharpFormerException($"config.json: hidden_size {HiddenSize} is not a multiple of num_attention_heads {NumAttentionHeads}");
+        if (PositionEmbeddingType != "absolute")
+            throw new SharpFormerException($"config.json: position_embedding_type \"{PositionEmbeddingType}\" is not supported (only \"absolute\")");
+        Kernels.Activations.Parse(HiddenAct);
+    }
+
+    public override JsonObject ToJson()
+    {
+        var o = BaseJson();
+        o["vocab_size"] = VocabSize; o["hidden_size"] = HiddenSize; o["num_hidden_layers"] = NumHiddenLayers;
+        o["num_attention_heads"] = NumAttentionHeads; o["intermediate_size"] = IntermediateSize; o["hidden_act"] = HiddenAct;
+        o["hidden_dropout_prob"] = HiddenDropoutProb; o["attention_probs_dropout_prob"] = AttentionProbsDropoutProb;
+        o["classifier_dropout"] = ClassifierDropout; o["max_position_embeddings"] = MaxPositionEmbeddings;
+        o["type_vocab_size"] = TypeVocabSize; o["layer_norm_eps"] = LayerNormEps; o["pad_token_id"] = PadTokenId;
+        o["position_embedding_type"] = PositionEmbeddingType;
+        return o;
+    }
+}
+
+public sealed record Gpt2Config : ModelConfig
+{
+    public int VocabSize { get; init; } = 50257;
+    public int NPositions { get; init; } = 1024;
+    public int NEmbd { get; init; } = 768;
+    public int NLayer { get; init; } = 12;
+    public int NHead { get; init; } = 12;
+    public int? NInner { get; init; }
+    public string ActivationFunction { get; init; } = "gelu_new";
+    public float ResidPdrop { get; init; } = 0.1f;
+    public float EmbdPdrop { get; init; } = 0.1f;
+    public float AttnPdrop { get; init; } = 0.1f;
+    public float LayerNormEpsilon { get; init; } = 1e-5f;
+    public bool ScaleAttnWeights { get; init; } = true;
+    public bool ScaleAttnByInverseLayerIdx { get; init; }
+    public bool ReorderAndUpcastAttn { get; init; }
+    public int BosTokenId { get; init; } = 50256;
+    public int EosTokenId { get; init; } = 50256;
+
+    public int InnerDim => NInner ?? 4 * NEmbd;
+    public int HeadDim => NEmbd / NHead;
+
+    public static Gpt2Config FromJson(JsonObject o)
+    {
+        var c = new Gpt2Config
+        {
+            ModelType = "gpt2",
+            Raw = o,
+            Architectures = Architectures_(o),
+            Id2Label = Labels(o),
+            ProblemType = Str(o, "problem_type"),
+            InitializerRange = Float(o, "initializer_range", 0.02f),
+            VocabSize = Int(o, "vocab_size", 50257),
+            NPositions = Int(o, "n_positions", 1024),
+            NEmbd = Int(o, "n_embd", 768),
+            NLayer = Int(o, "n_layer", 12),
+            NHead = Int(o, "n_head", 12),
+            NInner = IntOrNull(o, "n_inner"),
+            ActivationFunction = Str(o, "activation_function") ?? "gelu_new",
+            ResidPdrop = Float(o, "resid_pdrop", 0.1f),
+            EmbdPdrop = Float(o, "embd_pdrop", 0.1f),
+            AttnPdrop = Float(o, "attn_pdrop", 0.1f),
+            LayerNormEpsilon = Float(o, "layer_norm_epsilon", 1e-5f),
+            ScaleAttnWeights = Bool(o, "scale_attn_weights", true),
+            ScaleAttnByInverseLayerIdx = Bool(o, "scale_attn_by_inverse_layer_idx", false),
+            ReorderAndUpcastAttn = Bool(o, "reorder_and_upcast_attn", false),
+            BosTokenId = Int(o, "bos_token_id", 50256),
+            EosTokenId = Int(o, "eos_token_id", 50256),
+        };
+        c.Validate();
+        return c;
+    }
+
+    void Validate()
+    {
+        if (VocabSize <= 0 || NPositions <= 0 || NEmbd <= 0 || NLayer <= 0 || NHead <= 0 || InnerDim <= 0)
+            throw new SharpFormerException("config.json: sizes (vocab_size, n_positions, n_embd, n_layer, n_head, n_inner) must be positive");
+        if (NEmbd % NHead != 0)
+            throw new SharpFormerException($"config.json: n_embd {NEmbd} is not a multiple of n_head {NHead}");
+        Kernels.Activations.Parse(ActivationFunction);
+    }
+
+    public override JsonObject ToJson()
+    {
+        var o = BaseJson();
+        o["vocab_size"] = VocabSize; o["n_positions"] = NPositions; o["n_embd"] = NEmbd; o["n_layer"] = NLayer;
+        o["n_head"] = NHead; o["n_inner"] = NInner; o["activation_function"] = ActivationFunction;
+        o["resid_pdrop"] = ResidPdrop; o["embd_pdrop"] = EmbdPdrop; o["attn_pdrop"] = AttnPdrop;
+        o["layer_norm_epsilon"] = LayerNormEpsilon; o["scale_attn_weights"] = ScaleAttnWeights;
+        o["scale_attn_by_inverse_layer_idx"] = ScaleAttnByInverseLayerIdx; o["reorder_and_upcast_attn"] = ReorderAndUpcastAttn;
+        o["bos_token_id"] = BosTokenId; o["eos_token_id"] = EosTokenId;
+        return o;
+    }
+}

@@ -1,0 +1,33 @@
+namespace SharpFormer.Tokenizers;
+
+/// <summary>How a pair (or a single text) is cut down to <c>max_length</c>, as HuggingFace's <c>truncation=</c>.</summary>
+public enum TruncationStrategy { LongestFirst, OnlyFirst, OnlySecond }
+
+/// <summary>
+/// One encoded input, special tokens included. <see cref="Offsets"/> are [start, end) UTF-16 indices into the
+/// original text (of the first text for token_type 0, of the pair for token_type 1); special tokens get (0, 0).
+/// </summary>
+public sealed record Encoding(int[] InputIds, int[] TokenTypeIds, int[] AttentionMask, string[] Tokens, (int Start, int End)[] Offsets)
+{
+    public int Length => InputIds.Length;
+}
+
+/// <summary>A text ↔ id mapping loaded from a model folder.</summary>
+public interface ITokenizer
+{
+    /// <summary>A short description, e.g. "BertTokenizer (WordPiece, 21128 tokens)".</summary>
+    string Kind { get; }
+    int VocabSize { get; }
+    /// <summary>The longest input the tokenizer's model takes (<c>model_max_length</c>), or null when unbounded.</summary>
+    int? ModelMaxLength { get; }
+
+    /// <summary>Word pieces / BPE tokens of a text, without special tokens.</summary>
+    IReadOnlyList<string> Tokenize(string text);
+
+    /// <summary>Encodes a text (and optional pair) as the model takes it: special tokens, type ids, mask, offsets; truncated when maxLength is given.</summary>
+    Encoding Encode(string text, string? pair = null, int? maxLength = null, TruncationStrategy truncation = TruncationStrategy.LongestFirst);
+
+    string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false);
+    int? TokenToId(string token);
+    string IdToToken(int id);
+}
