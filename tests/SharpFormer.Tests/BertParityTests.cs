@@ -63,7 +63,7 @@ public class BertParityTests
             TensorAssert.Close(goldens.ReadFloat32(name), actual!, Tol, $"{folder}/{name}");
             compared++;
         }
-        Assert.True(compared >= 2, $"only {compared} tensors compared");
+        Assert.True(compared > 0, "no golden tensor was compared");
     }
 
     [Fact]

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using SharpFormer.Checkpoints;
+
+namespace SharpFormer.Tests;
+
+/// <summary>The foundation commands end to end: forward, tokenize, info, and their errors.</summary>
+public sealed class CliFoundationTests : IDisposable
+{
+    readonly DirectoryInfo _tmp = Directory.CreateTempSubdirectory("sf-cli-");
+    public void Dispose() => _tmp.Delete(recursive: true);
+
+    static string BertTiny => SharedPaths.Fixture("bert-tiny");
+
+    [Fact]
+    public void ForwardOnGoldensJsonReproducesEveryGoldenTensor()
+    {
+        var outPath = Path.Combine(_tmp.FullName, "out.safetensors");
+        var r = CliHarness.Run("forward", "--model", BertTiny, "--inputs", Path.Combine(BertTiny, "goldens.json"), "--out", outPath);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var ours = new SafeTensorsFile(outPath);
+        using var golden = new SafeTensorsFile(Path.Combine(BertTiny, "goldens.safetensors"));
+        int compared = 0;
+        foreach (var (name, e) in golden.Entries)
+        {
+            if (!e.DType.IsFloat() || name.StartsWith("fill_mask")) continue;
+            Assert.True(ours.Contains(name), $"forward did not write {name}");
+            TensorAssert.Close(golden.ReadFloat32(name), ours.ReadFloat32(name), 1e-4f, name);
+            compared++;
+        }
+        Assert.True(compared >= 27, $"only {compared} tensors compared");
+    }
+
+    [Fact]
+    public void ForwardWithBadInputsWritesNothing()
+    {
+        var outPath = Path.Combine(_tmp.FullName, "bad.safetensors");
+        var inputs = Path.Combine(_tmp.FullName, "in.json");
+        File.WriteAllText(inputs, "{\"cases\": {\"x\": {\"input_ids\": [[101, 50000, 102]]}}}");
+        var r = CliHarness.Run("forward", "--model", BertTiny, "--inputs", inputs, "--out", outPath);
+        CliHarness.AssertOneLineError(r, "50000");
+        Assert.False(File.Exists(outPath));
+        Assert.Empty(_tmp.GetFiles("*.tmp"));
+    }
+
+    [Fact]
+    public void TokenizeJsonMatchesTheFixture()
+    {
+        var r = CliHarness.Run("tokenize", "--model", BertTiny, "--json", "--pair", "我想知道今天的天气状况。", "--", "今天天气怎么样?");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var ids = doc.RootElement.GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        Assert.Equal(new[] { 101, 791, 1921, 1921, 3698, 2582, 720, 3416, 136, 102, 2769, 2682, 4761, 6887, 791, 1921, 4638, 1921, 3698, 4307, 1105, 511, 102 }, ids);
+        Assert.Equal(ids.Length, doc.RootElement.GetProperty("offsets").GetArrayLength());
+        Assert.Equal("今", doc.RootElement.GetProperty("tokens")[0].GetString());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("-dash start")]
+    public void TokenizeAcceptsAnyText(string text)
+    {
+        var r = CliHarness.Run("tokenize", "--model", BertTiny, "--json", "--", text);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(101, doc.RootElement.GetProperty("input_ids")[0].GetInt32());
+    }
+
+    [Fact]
+    public void InfoDescribesTheModel()
+    {
+        var r = CliHarness.Run("info", "--model", BertTiny, "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal("BertForPreTraining", doc.RootElement.GetProperty("architecture").GetString());
+        Assert.Equal(2, doc.RootElement.GetProperty("layers").GetInt32());
+        Assert.Equal(4, doc.RootElement.GetProperty("heads").GetInt32());
+        Assert.Contains("WordPiece", doc.RootElement.GetProperty("tokenizer").GetString());
+        // word 21128·32 + position 64·32 + type 2·32 + LN 64 + 2 layers + pooler + MLM transform + bias + NSP
+        long layer = 4 * (32 * 32 + 32) + 2 * 32 + (32 * 64 + 64) + (64 * 32 + 32) + 2 * 32;
+        long expected = 21128 * 32 + 64 * 32 + 2 * 32 + 64 + 2 * layer + (32 * 32 + 32) + (32 * 32 + 32 + 64 + 21128) + (32 * 2 + 2);
+        Assert.Equal(expected, doc.RootElement.GetProperty("parameters").GetInt64());
+    }
+
+    [Fact]
+    public void UserErrorsAreOneLineWithNonZeroExit()
+    {
+        CliHarness.AssertOneLineError(CliHarness.Run("info", "--model", Path.Combine(_tmp.FullName, "missing")), "not found");
+        CliHarness.AssertOneLineError(CliHarness.Run("tokenize", "--model", BertTiny, "--max-length", "0", "x"), "--max-length");
+        CliHarness.AssertOneLineError(CliHarness.Run("forward", "--model", BertTiny, "--inputs", Path.Combine(_tmp.FullName, "none.json"), "--out", "x.safetensors"), "not found");
+        CliHarness.AssertOneLineError(CliHarness.Run("info", "--model", BertTiny, "--bogus"), "--bogus");
+    }
+
+    [Fact]
+    public void HelpIsAvailableOnEveryCommand()
+    {
+        foreach (var cmd in new[] { "info", "tokenize", "forward" })
+        {
+            var r = CliHarness.Run(cmd, "--help");
+            Assert.Equal(0, r.ExitCode);
+            Assert.Contains("--model", r.Stdout);
+        }
+    }
+}

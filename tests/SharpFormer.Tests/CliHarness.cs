@@ -1,0 +1,50 @@
+using System.Diagnostics;
+
+namespace SharpFormer.Tests;
+
+/// <summary>Runs the built <c>sharpformer</c> CLI as a separate process, the way a user does.</summary>
+public static class CliHarness
+{
+    static readonly Lazy<string> Dll = new(() =>
+    {
+        // tests/SharpFormer.Tests/bin/<Configuration>/net10.0/ → src/SharpFormer.Cli/bin/<Configuration>/net10.0/SharpFormer.Cli.dll
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var tfm = testBin.Name;
+        var configuration = testBin.Parent!.Name;
+        var repo = testBin.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
+        var dll = Path.Combine(repo, "src", "SharpFormer.Cli", "bin", configuration, tfm, "SharpFormer.Cli.dll");
+        if (!File.Exists(dll)) throw new FileNotFoundException($"the CLI was not built: {dll} is missing");
+        return dll;
+    });
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardOutputEncoding = System.Text.Encoding.UTF8,
+            StandardErrorEncoding = System.Text.Encoding.UTF8,
+        };
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(Dll.Value);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>A user error: non-zero exit, one line on stderr naming the problem, no stack trace.</summary>
+    public static void AssertOneLineError(Result r, string mentions)
+    {
+        Assert.NotEqual(0, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length >= 1, "nothing on stderr");
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.Contains(mentions, r.Stderr);
+    }
+}
