@@ -101,3 +101,48 @@ public sealed class CliFoundationTests : IDisposable
         }
     }
 }
+
+/// <summary>The foundation commands on the GPT-2 fixture.</summary>
+public sealed class CliGpt2FoundationTests : IDisposable
+{
+    readonly DirectoryInfo _tmp = Directory.CreateTempSubdirectory("sf-cli-gpt2-");
+    public void Dispose() => _tmp.Delete(recursive: true);
+    static string Gpt2Tiny => SharedPaths.Fixture("gpt2-tiny");
+
+    [Fact]
+    public void ForwardOnGpt2PromptsReproducesGoldens()
+    {
+        var outPath = Path.Combine(_tmp.FullName, "out.safetensors");
+        var r = CliHarness.Run("forward", "--model", Gpt2Tiny, "--inputs", Path.Combine(Gpt2Tiny, "goldens.json"), "--out", outPath);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var ours = new SafeTensorsFile(outPath);
+        using var golden = new SafeTensorsFile(Path.Combine(Gpt2Tiny, "goldens.safetensors"));
+        int compared = 0;
+        foreach (var p in new[] { "prompt_zh", "prompt_en", "prompt_mixed" })
+            foreach (var (name, e) in golden.Entries.Where(x => x.Key.StartsWith(p + ".") && x.Value.DType.IsFloat()))
+            {
+                Assert.True(ours.Contains(name), $"forward did not write {name}");
+                TensorAssert.Close(golden.ReadFloat32(name), ours.ReadFloat32(name), 1e-4f, name);
+                compared++;
+            }
+        // logits, 3 hidden states, 2 attentions, 2×2 presents per prompt
+        Assert.Equal(3 * 10, compared);
+    }
+
+    [Fact]
+    public void TokenizeAndInfoWorkForGpt2()
+    {
+        var r = CliHarness.Run("tokenize", "--model", Gpt2Tiny, "--json", "--", "Hello, my dog is cute");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(new[] { 15496, 11, 616, 3290, 318, 13779 }, doc.RootElement.GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()));
+        Assert.Equal("Ġmy", doc.RootElement.GetProperty("tokens")[2].GetString());
+        var info = CliHarness.Run("info", "--model", Gpt2Tiny, "--json");
+        Assert.True(info.ExitCode == 0, info.Stderr);
+        using var idoc = JsonDocument.Parse(info.Stdout);
+        Assert.Equal(128, idoc.RootElement.GetProperty("intermediate_size").GetInt32());
+        // wte + wpe + 2 blocks + ln_f (lm_head tied)
+        long block = 2 * 2 * 32 + (32 * 96 + 96) + (32 * 32 + 32) + (32 * 128 + 128) + (128 * 32 + 32);
+        Assert.Equal(50257L * 32 + 64 * 32 + 2 * block + 2 * 32, idoc.RootElement.GetProperty("parameters").GetInt64());
+    }
+}

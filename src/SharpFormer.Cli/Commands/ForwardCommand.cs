@@ -26,6 +26,14 @@ public static class ForwardCommand
                     Warnings.ForInitialised(bert.InitialisedParameters);
                     foreach (var (name, c) in cases) WriteBert(writer, name, bert.Forward(c, outputHiddenStates: true, outputAttentions: true));
                     break;
+                case Gpt2Config:
+                    var gpt2 = Gpt2Model.Load(dir);
+                    foreach (var (name, c) in cases)
+                    {
+                        if (c.TokenTypeIds is not null) throw new SharpFormerException($"case '{name}': GPT-2 takes no token_type_ids");
+                        WriteGpt2(writer, name, gpt2.Forward(c.InputIds, c.AttentionMask, c.PositionIds, outputHiddenStates: true, outputAttentions: true));
+                    }
+                    break;
                 default:
                     throw new SharpFormerException($"{dir}: forward supports BERT and GPT-2 models");
             }
@@ -45,6 +53,18 @@ public static class ForwardCommand
         if (o.PredictionLogits is not null) w.Add($"{name}.prediction_logits", o.PredictionLogits);
         if (o.SeqRelationshipLogits is not null) w.Add($"{name}.seq_relationship_logits", o.SeqRelationshipLogits);
         if (o.Logits is not null) w.Add($"{name}.logits", o.Logits);
+    }
+
+    static void WriteGpt2(SafeTensorsWriter w, string name, Gpt2Outputs o)
+    {
+        w.Add($"{name}.logits", o.Logits);
+        for (int i = 0; i < o.HiddenStates.Count; i++) w.Add($"{name}.hidden_states.{i}", o.HiddenStates[i]);
+        for (int i = 0; i < o.Attentions.Count; i++) w.Add($"{name}.attentions.{i}", o.Attentions[i]);
+        for (int i = 0; i < o.Presents.Count; i++)
+        {
+            w.Add($"{name}.present.{i}.key", o.Presents[i].Key);
+            w.Add($"{name}.present.{i}.value", o.Presents[i].Value);
+        }
     }
 
     /// <summary>Reads the named cases; any other fields (texts, tensor lists) are ignored, so goldens.json files work as they are.</summary>

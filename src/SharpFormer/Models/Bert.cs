@@ -136,6 +136,14 @@ public sealed class BertModel
 
     public int HiddenSize => Config.HiddenSize;
 
+    /// <summary>Call after changing parameter values in place (training), so packed kernel copies are rebuilt.</summary>
+    public void WeightsChanged()
+    {
+        foreach (var l in _layers)
+            foreach (var linear in new[] { l.Query, l.Key, l.Value, l.AttentionOutput, l.Intermediate, l.Output }) linear.WeightsChanged();
+        foreach (var head in new[] { _pooler, _mlmTransform, _mlmDecoder, _nsp, _classifier }) head?.WeightsChanged();
+    }
+
     /// <summary>Runs the encoder and every head the model has.</summary>
     public BertOutputs Forward(BertInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
     {

@@ -25,8 +25,19 @@ public static class ModelInfo
                 info["heads_present"] = bert.Heads.ToString();
                 if (bert.InitialisedParameters.Count > 0) info["untrained"] = string.Join(", ", bert.InitialisedParameters);
                 break;
-            default:
-                info["model_type"] = config.ModelType;
+            case Gpt2Config c:
+                var gpt2 = Gpt2Model.Load(modelDir);
+                info["model_type"] = "gpt2 (decoder-only, causal attention)";
+                info["architecture"] = config.Architecture == "" ? "GPT2LMHeadModel" : config.Architecture;
+                info["layers"] = c.NLayer;
+                info["heads"] = c.NHead;
+                info["hidden_size"] = c.NEmbd;
+                info["intermediate_size"] = c.InnerDim;
+                info["max_positions"] = c.NPositions;
+                info["vocab_size"] = c.VocabSize;
+                info["parameters"] = gpt2.Parameters.ElementCount;
+                info["activation"] = c.ActivationFunction;
+                if (gpt2.InitialisedParameters.Count > 0) info["untrained"] = string.Join(", ", gpt2.InitialisedParameters);
                 break;
         }
         if (config.Id2Label.Count > 0 && config.Raw["id2label"] is not null)

@@ -1,0 +1,384 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace SharpFormer.Tokenizers;
+
+/// <summary>
+/// GPT-2's byte-level BPE (HuggingFace's slow <c>GPT2Tokenizer</c>): <c>vocab.json</c> + <c>merges.txt</c>, the GPT-2
+/// pre-tokenization regex, added/special tokens from <c>tokenizer_config.json</c> kept whole. Encoding runs on
+/// Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/>; decoding (bytes → UTF-8 with replacement, optional clean-up)
+/// and offsets are our own so that they match HuggingFace exactly. No special tokens are added (GPT-2 adds none).
+/// </summary>
+public sealed class Gpt2Tokenizer : ITokenizer
+{
+    /// <summary>The pre-tokenization pattern of GPT-2 (OpenAI's encoder.py).</summary>
+    public const string Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    readonly BpeTokenizer _bpe;
+    readonly string[] _idToToken;                       // index = id; null-free (missing ids are "")
+    readonly Dictionary<string, int> _tokenToId;
+    readonly Dictionary<string, int> _added;            // added tokens (kept whole), special or not
+    readonly HashSet<int> _specialIds;
+    readonly byte[][] _tokenBytes;                      // index = id: the bytes the token stands for
+    static readonly char[] ByteToChar = BuildByteToChar();
+    static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, b)).ToDictionary(p => p.c, p => (byte)p.b);
+
+    public string Kind => $"GPT2Tokenizer (byte-level BPE, {VocabSize} tokens)";
+    public int VocabSize { get; }
+    public int? ModelMaxLength { get; }
+    /// <summary>HuggingFace's <c>clean_up_tokenization_spaces</c> from tokenizer_config.json (default true, as in 4.40).</summary>
+    public bool CleanUpTokenizationSpaces { get; init; } = true;
+    public int? EosTokenId { get; }
+    public int? BosTokenId { get; }
+    public int? PadTokenId { get; }
+    public int? UnkTokenId { get; }
+    public IReadOnlyCollection<int> SpecialTokenIds => _specialIds;
+
+    Gpt2Tokenizer(BpeTokenizer bpe, Dictionary<string, int> vocab, Dictionary<string, int> added, HashSet<int> specialIds,
+                  int? modelMaxLength, string? eos, string? bos, string? pad, string? unk)
+    {
+        _bpe = bpe;
+        _tokenToId = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        foreach (var (tok, id) in added) _tokenToId[tok] = id;
+        _added = added;
+        _specialIds = specialIds;
+        int size = _tokenToId.Count == 0 ? 0 : _tokenToId.Values.Max() + 1;
+        VocabSize = size;
+        _idToToken = new string[size];
+        Array.Fill(_idToToken, "");
+        foreach (var (tok, id) in vocab) _idToToken[id] = tok;
+        foreach (var (tok, id) in added) _idToToken[id] = tok;
+        _tokenBytes = new byte[size][];
+        for (int id = 0; id < size; id++)
+            _tokenBytes[id] = added.ContainsKey(_idToToken[id]) && !IsByteLevel(_idToToken[id])
+                ? System.Text.Encoding.UTF8.GetBytes(_idToToken[id])
+                : TokenToBytes(_idToToken[id]);
+        ModelMaxLength = modelMaxLength;
+        EosTokenId = eos is null ? null : TokenToId(eos);
+        BosTokenId = bos is null ? null : TokenToId(bos);
+        PadTokenId = pad is null ? null : TokenToId(pad);
+        UnkTokenId = unk is null ? null : TokenToId(unk);
+    }
+
+    /// <summary>Loads vocab.json + merges.txt (+ tokenizer_config.json / special_tokens_map.json if present) from a folder.</summary>
+    public static Gpt2Tokenizer FromFolder(string dir)
+    {
+        var vocabPath = Path.Combine(dir, "vocab.json");
+        var mergesPath = Path.Combine(dir, "merges.txt");
+        if (!File.Exists(vocabPath)) throw new SharpFormerException($"{dir}: no vocab.json (a GPT-2 tokenizer needs vocab.json and merges.txt)");
+        if (!File.Exists(mergesPath)) throw new SharpFormerException($"{dir}: no merges.txt (a GPT-2 tokenizer needs vocab.json and merges.txt)");
+
+        Dictionary<string, int> vocab;
+        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new SharpFormerException($"{vocabPath}: not a JSON object of token → id ({e.Message.Split('\n')[0]})"); }
+
+        var config = ReadJson(Path.Combine(dir, "tokenizer_config.json"));
+        var map = ReadJson(Path.Combine(dir, "special_tokens_map.json"));
+
+        // Added tokens: tokenizer_config's added_tokens_decoder (id → content, special flag), added_tokens.json, and the named special tokens.
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        var specialIds = new HashSet<int>();
+        if (config?["added_tokens_decoder"] is JsonObject dec)
+            foreach (var (key, node) in dec)
+            {
+                if (node is not JsonObject o || o["content"] is not JsonValue cv || !int.TryParse(key, out int id)) continue;
+                var content = cv.GetValue<string>();
+                added[content] = id;
+                if (o["special"] is JsonValue sv && sv.GetValueKind() == JsonValueKind.True) specialIds.Add(id);
+            }
+        var addedJson = ReadJson(Path.Combine(dir, "added_tokens.json"));
+        if (addedJson is not null)
+            foreach (var (tok, node) in addedJson)
+                if (node is JsonValue v && v.TryGetValue<int>(out int id)) added.TryAdd(tok, id);
+
+        string? Named(string key) => TokenName(config?[key]) ?? TokenName(map?[key]);
+        string? eos = Named("eos_token"), bos = Named("bos_token"), pad = Named("pad_token"), unk = Named("unk_token");
+        // Without any tokenizer_config, GPT-2's defaults: <|endoftext|> is bos, eos and unk.
+        if (config is null && map is null && vocab.ContainsKey("<|endoftext|>")) eos = bos = unk = "<|endoftext|>";
+        foreach (var name in new[] { eos, bos, pad, unk })
+        {
+            if (name is null) continue;
+            int? id = added.TryGetValue(name, out var a) ? a : vocab.TryGetValue(name, out var v) ? v : null;
+            if (id is null) continue;
+            added.TryAdd(name, id.Value);
+            specialIds.Add(id.Value);
+        }
+        if (config?["additional_special_tokens"] is JsonArray extra)
+            foreach (var n in extra)
+                if (TokenName(n) is string s && (added.TryGetValue(s, out var id) || vocab.TryGetValue(s, out id))) { added.TryAdd(s, id); specialIds.Add(id); }
+
+        int? maxLen = null;
+        if (config?["model_max_length"] is JsonValue ml && ml.GetValueKind() == JsonValueKind.Number)
+        {
+            double d = ml.GetValue<double>();
+            if (d > 0 && d < 1e9) maxLen = (int)d;                // HF writes int(1e30) for "no limit"
+        }
+        bool cleanup = config?["clean_up_tokenization_spaces"] is JsonValue cu ? cu.GetValueKind() != JsonValueKind.False : true;
+        if (config?["add_prefix_space"] is JsonValue aps && aps.GetValueKind() == JsonValueKind.True)
+            throw new SharpFormerException($"{dir}: tokenizer_config.json sets add_prefix_space=true, which is not supported");
+
+        BpeTokenizer bpe;
+        try
+        {
+            var specials = added.Count > 0 ? added : null;
+            bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
+            {
+                ByteLevel = true,
+                PreTokenizer = new RegexPreTokenizer(new Regex(Pattern, RegexOptions.Compiled), specials),
+                SpecialTokens = specials,
+            });
+        }
+        catch (Exception e) when (e is not SharpFormerException)
+        {
+            throw new SharpFormerException($"{dir}: cannot load the BPE vocabulary ({e.Message.Split('\n')[0]})");
+        }
+        return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk) { CleanUpTokenizationSpaces = cleanup };
+    }
+
+    static JsonObject? ReadJson(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
+        catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+    }
+
+    static string? TokenName(JsonNode? n) => n switch
+    {
+        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+        JsonObject o when o["content"] is JsonValue c => c.GetValue<string>(),
+        _ => null,
+    };
+
+    // ---- byte-level alphabet (OpenAI's bytes_to_unicode) ----
+
+    static char[] BuildByteToChar()
+    {
+        var map = new char[256];
+        bool[] direct = new bool[256];
+        for (int b = '!'; b <= '~'; b++) direct[b] = true;
+        for (int b = 0xA1; b <= 0xAC; b++) direct[b] = true;
+        for (int b = 0xAE; b <= 0xFF; b++) direct[b] = true;
+        int n = 0;
+        for (int b = 0; b < 256; b++) map[b] = direct[b] ? (char)b : (char)(256 + n++);
+        return map;
+    }
+
+    static bool IsByteLevel(string token)
+    {
+        foreach (var c in token) if (!CharToByte.ContainsKey(c)) return false;
+        return true;
+    }
+
+    /// <summary>The bytes a byte-level token string stands for (characters outside the alphabet count as their UTF-8).</summary>
+    static byte[] TokenToBytes(string token)
+    {
+        var bytes = new List<byte>(token.Length);
+        foreach (var c in token)
+        {
+            if (CharToByte.TryGetValue(c, out var b)) bytes.Add(b);
+            else bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(c.ToString()));
+        }
+        return bytes.ToArray();
+    }
+
+    /// <summary>The raw bytes of one id (the UTF-8 of the text it stands for, possibly part of a character).</summary>
+    public ReadOnlySpan<byte> TokenBytes(int id) =>
+        (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+
+    public bool IsSpecial(int id) => _specialIds.Contains(id);
+
+    // ---- encoding ----
+
+    public IReadOnlyList<string> Tokenize(string text) => EncodeIds(text).Select(IdToToken).ToArray();
+
+    /// <summary><c>tok.encode(text)</c>: the ids of the text, no special tokens added.</summary>
+    public int[] EncodeIds(string text) =>
+        text.Length == 0 ? [] : _bpe.EncodeToIds(text, considerPreTokenization: true, considerNormalization: false).ToArray();
+
+    public Encoding Encode(string text, string? pair = null, int? maxLength = null, TruncationStrategy truncation = TruncationStrategy.LongestFirst)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var a = EncodeIds(text);
+        var b = pair is null ? null : EncodeIds(pair);
+        if (maxLength is int max)
+        {
+            if (max < 0) throw new SharpFormerException($"max_length must not be negative (got {max})");
+            (a, b) = Truncate(a, b, max, truncation);
+        }
+        int n = a.Length + (b?.Length ?? 0);
+        var ids = new int[n];
+        a.CopyTo(ids, 0);
+        b?.CopyTo(ids, a.Length);
+        var types = new int[n];
+        for (int i = a.Length; i < n; i++) types[i] = 1;     // HF's default create_token_type_ids_from_sequences
+        var mask = new int[n];
+        Array.Fill(mask, 1);
+        var offsets = new (int, int)[n];
+        Offsets(text, a).CopyTo(offsets, 0);
+        if (b is not null) Offsets(pair!, b).CopyTo(offsets, a.Length);
+        return new Encoding(ids, types, mask, ids.Select(IdToToken).ToArray(), offsets);
+    }
+
+    static (int[] A, int[]? B) Truncate(int[] a, int[]? b, int max, TruncationStrategy strategy)
+    {
+        if (b is null) return (a.Length > max ? a[..max] : a, null);
+        int excess = a.Length + b.Length - max;
+        if (excess <= 0) return (a, b);
+        switch (strategy)
+        {
+            case TruncationStrategy.OnlyFirst:
+                return a.Length > excess ? (a[..^excess], b) : (a, b);     // HF: cannot truncate → leaves it (and logs)
+            case TruncationStrategy.OnlySecond:
+                return b.Length > excess ? (a, b[..^excess]) : (a, b);
+            default:
+                int la = a.Length, lb = b.Length;
+                for (int i = 0; i < excess; i++)
+                    if (la > lb) la--; else lb--;
+                return (a[..la], b[..lb]);
+        }
+    }
+
+    /// <summary>UTF-16 [start, end) of each token: tokens cover the text's UTF-8 bytes in order; a token that is part of a character maps to that whole character.</summary>
+    (int, int)[] Offsets(string text, int[] ids)
+    {
+        var result = new (int, int)[ids.Length];
+        if (ids.Length == 0) return result;
+        // byte index → UTF-16 index of the character containing it
+        var utf8 = System.Text.Encoding.UTF8.GetBytes(text);
+        var byteToChar = new int[utf8.Length + 1];
+        int bi = 0;
+        for (int ci = 0; ci < text.Length;)
+        {
+            int len = char.IsSurrogatePair(text, ci) ? 2 : 1;
+            int blen = System.Text.Encoding.UTF8.GetByteCount(text.AsSpan(ci, len));
+            for (int k = 0; k < blen; k++) byteToChar[bi + k] = ci;
+            bi += blen; ci += len;
+        }
+        byteToChar[utf8.Length] = text.Length;
+        long total = 0;
+        foreach (var id in ids) total += _tokenBytes[id].Length;
+        bool exact = bi == utf8.Length && total <= utf8.Length;
+        int pos = 0;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int len = _tokenBytes[ids[i]].Length;
+            if (!exact) { result[i] = (0, 0); continue; }
+            int start = byteToChar[pos];
+            int endByte = pos + len;
+            int end = endByte >= utf8.Length ? text.Length : (len == 0 ? start : CharEnd(text, byteToChar[endByte - 1]));
+            result[i] = (start, end);
+            pos = endByte;
+        }
+        return result;
+
+        static int CharEnd(string s, int ci) => ci + (char.IsSurrogatePair(s, ci) ? 2 : 1);
+    }
+
+    // ---- decoding ----
+
+    public int? TokenToId(string token) => _tokenToId.TryGetValue(token, out var id) ? id : null;
+
+    public string IdToToken(int id) =>
+        (uint)id < (uint)_idToToken.Length ? _idToToken[id] : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false) => Decode(ids, skipSpecialTokens, CleanUpTokenizationSpaces);
+
+    /// <summary>HF <c>tok.decode(ids, skip_special_tokens, clean_up_tokenization_spaces)</c>: bytes of the tokens, UTF-8 decoded with U+FFFD for broken sequences.</summary>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens, bool cleanUpTokenizationSpaces)
+    {
+        var bytes = new List<byte>();
+        foreach (var id in ids)
+        {
+            if (skipSpecialTokens && _specialIds.Contains(id)) continue;
+            bytes.AddRange(TokenBytes(id).ToArray());
+        }
+        var text = System.Text.Encoding.UTF8.GetString(bytes.ToArray());
+        return cleanUpTokenizationSpaces ? CleanUp(text) : text;
+    }
+
+    /// <summary>HuggingFace's <c>clean_up_tokenization</c>, replacement for replacement in its order.</summary>
+    public static string CleanUp(string s) => s
+        .Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
+        .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
+
+    /// <summary>An incremental decoder for streaming generation: feed ids one at a time, get back only complete characters.</summary>
+    public Gpt2StreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) => new(this, skipSpecialTokens);
+}
+
+/// <summary>
+/// Turns ids into text as they arrive without ever emitting half a character: the bytes of a UTF-8 sequence that
+/// is still incomplete (e.g. a Chinese character whose 3 bytes span several tokens) are held back until the
+/// character is complete. Invalid bytes become U+FFFD as in <c>decode(errors="replace")</c>. No clean-up is applied
+/// (the streamed text is byte-exact). Holds a small buffer; no allocation per id beyond the returned string.
+/// </summary>
+public sealed class Gpt2StreamDecoder
+{
+    readonly Gpt2Tokenizer _tok;
+    readonly bool _skipSpecial;
+    byte[] _pending = new byte[64];
+    int _count;
+
+    internal Gpt2StreamDecoder(Gpt2Tokenizer tok, bool skipSpecial)
+    {
+        _tok = tok;
+        _skipSpecial = skipSpecial;
+    }
+
+    /// <summary>Adds one id; returns the text that is now complete ("" when everything is held back).</summary>
+    public string Push(int id)
+    {
+        if (_skipSpecial && _tok.IsSpecial(id)) return "";
+        var bytes = _tok.TokenBytes(id);
+        if (_count + bytes.Length > _pending.Length) Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _count + bytes.Length));
+        bytes.CopyTo(_pending.AsSpan(_count));
+        _count += bytes.Length;
+        int ready = _count - IncompleteTail(_pending.AsSpan(0, _count));
+        if (ready == 0) return "";
+        var text = System.Text.Encoding.UTF8.GetString(_pending, 0, ready);
+        _pending.AsSpan(ready, _count - ready).CopyTo(_pending);
+        _count -= ready;
+        return text;
+    }
+
+    /// <summary>Ends the stream: whatever is held back is decoded (an unfinished character becomes U+FFFD).</summary>
+    public string Flush()
+    {
+        var text = System.Text.Encoding.UTF8.GetString(_pending, 0, _count);
+        _count = 0;
+        return text;
+    }
+
+    /// <summary>Bytes at the end that start a UTF-8 sequence which could still be completed by more bytes.</summary>
+    internal static int IncompleteTail(ReadOnlySpan<byte> b)
+    {
+        int n = b.Length;
+        for (int back = 1; back <= Math.Min(3, n); back++)
+        {
+            byte c = b[n - back];
+            if ((c & 0xC0) == 0x80) continue;                   // continuation byte: keep looking for the lead
+            int need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 1;
+            if (need <= back) return 0;                         // complete (or a lone/invalid byte): emit
+            // Check the bytes present form a valid prefix; otherwise it can never complete, so emit it now.
+            return IsValidPrefix(b[(n - back)..]) ? back : 0;
+        }
+        return 0;
+    }
+
+    static bool IsValidPrefix(ReadOnlySpan<byte> s)
+    {
+        // s = lead + (len-1) continuation bytes, shorter than the full sequence. Check the second byte's range rules.
+        if (s.Length < 2) return true;
+        byte lead = s[0], second = s[1];
+        return lead switch
+        {
+            0xE0 => second >= 0xA0 && second <= 0xBF,
+            0xED => second >= 0x80 && second <= 0x9F,
+            0xF0 => second >= 0x90 && second <= 0xBF,
+            0xF4 => second >= 0x80 && second <= 0x8F,
+            _ => second >= 0x80 && second <= 0xBF,
+        };
+    }
+}
