@@ -11,6 +11,14 @@ foreach (var command in new[]
     InfoCommand.Create(),
     TokenizeCommand.Create(),
     ForwardCommand.Create(),
+    SimilarityCommand.Create(),
+    EmbedCommand.Create(),
+    FillMaskCommand.Create(),
+    NspCommand.Create(),
+    ClassifyCommand.Create(),
+    NerCommand.Create(),
+    GenerateCommand.Create(),
+    PerplexityCommand.Create(),
 })
     root.Subcommands.Add(command);
 

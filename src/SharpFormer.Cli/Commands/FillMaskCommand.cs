@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SharpFormer.Tasks;
+
+namespace SharpFormer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer fill-mask</c>: the top-k tokens for every [MASK] with probabilities (HuggingFace's fill-mask pipeline),
+/// the filled sentence, and with several masks the best joint fillings from a small left-to-right beam search.
+/// </summary>
+public static class FillMaskCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var topK = new Option<int>("--top-k") { Description = "Candidates per mask (and joint fillings shown).", DefaultValueFactory = _ => 5 };
+        var beam = new Option<int?>("--beam") { Description = "Beam width of the joint search over several masks (default: --top-k)." };
+        var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
+        var json = CommonOptions.Json();
+        var texts = TaskIo.Texts("Texts with one or more [MASK] tokens, e.g. \"今天[MASK]气很好\".");
+        var cmd = new Command("fill-mask", "Predict the tokens hidden by [MASK] (masked language model); several masks also get joint fillings.")
+            { model, topK, beam, input, output, seed, batch, json, texts };
+        cmd.SetAction(r =>
+        {
+            var pipe = FillMaskPipeline.Load(r.GetValue(model)!, r.GetValue(seed));
+            pipe.Session.BatchSize = r.GetValue(batch);
+            var untrained = TaskIo.Untrained(pipe.Session);
+            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));
+            int k = r.GetValue(topK);
+            var results = TaskIo.Process(records, part => pipe.Predict(part.Select(p => p.Text).ToList(), k, r.GetValue(beam)), chunk: 64);
+            var objs = results.Select(res => ToJson(res, untrained)).ToList();
+            if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }
+            if (r.GetValue(json))
+            {
+                TaskIo.Print(objs.Count == 1 ? objs[0] : new JsonObject { ["results"] = new JsonArray(objs.ToArray()) });
+                return 0;
+            }
+            if (untrained is not null) Console.WriteLine($"note: {untrained}");
+            foreach (var res in results) PrintHuman(res);
+            return 0;
+        });
+        return cmd;
+    }
+
+    static JsonObject ToJson(FillMaskResult res, string? untrained)
+    {
+        var o = new JsonObject
+        {
+            ["text"] = res.Text,
+            ["masks"] = new JsonArray(res.Masks.Select(m => (JsonNode)new JsonObject
+            {
+                ["index"] = m.TokenIndex, ["start"] = m.Start, ["end"] = m.End,
+                ["candidates"] = new JsonArray(m.Candidates.Select(c => (JsonNode)new JsonObject
+                {
+                    ["token"] = c.Token, ["token_str"] = c.TokenStr, ["score"] = TaskIo.Round(c.Score), ["sequence"] = c.Sequence, ["filled"] = c.Filled,
+                }).ToArray()),
+            }).ToArray()),
+            ["filled"] = Best(res),
+        };
+        if (res.Joint.Count > 0)
+            o["joint"] = new JsonArray(res.Joint.Select(j => (JsonNode)new JsonObject
+            {
+                ["tokens"] = new JsonArray(j.Tokens.Select(t => (JsonNode)JsonValue.Create(t)).ToArray()),
+                ["token_strs"] = new JsonArray(j.TokenStrs.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
+                ["probability"] = TaskIo.Round(j.Probability), ["filled"] = j.Filled, ["sequence"] = j.Sequence,
+            }).ToArray());
+        if (untrained is not null) { o["head_untrained"] = true; o["note"] = untrained; }
+        return o;
+    }
+
+    /// <summary>The best filling: the top joint filling with several masks, else the top candidate.</summary>
+    static string Best(FillMaskResult res) => res.Joint.Count > 0 ? res.Joint[0].Filled : res.Masks[0].Candidates[0].Filled;
+
+    static void PrintHuman(FillMaskResult res)
+    {
+        Console.WriteLine(res.Text);
+        for (int i = 0; i < res.Masks.Count; i++)
+        {
+            var m = res.Masks[i];
+            Console.WriteLine(res.Masks.Count == 1 ? "  candidates:" : $"  mask {i + 1} of {res.Masks.Count} (characters {m.Start}-{m.End}), each predicted on its own:");
+            int n = 1;
+            foreach (var c in m.Candidates)
+                Console.WriteLine($"    {n++,2}. {c.TokenStr,-12} {c.Score,10:F6}   {c.Filled}");
+        }
+        if (res.Joint.Count > 0)
+        {
+            Console.WriteLine("  best joint fillings (masks filled one at a time, left to right, beam search):");
+            int n = 1;
+            foreach (var j in res.Joint)
+                Console.WriteLine($"    {n++,2}. {string.Join(" + ", j.TokenStrs),-20} p={j.Probability,-10:G4} {j.Filled}");
+        }
+        Console.WriteLine($"  filled: {Best(res)}");
+    }
+}

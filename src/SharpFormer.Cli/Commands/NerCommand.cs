@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SharpFormer.Tasks;
+
+namespace SharpFormer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer ner</c>: token classification with HuggingFace pipeline semantics; entities carry the exact substring
+/// and character start/end in the original text. Long texts run in overlapping windows (--stride), never truncated.
+/// </summary>
+public static class NerCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var aggregation = new Option<string>("--aggregation") { Description = "none (one entity per token) | simple | first | average | max (word-level).", DefaultValueFactory = _ => "simple" };
+        aggregation.AcceptOnlyFromAmong("none", "simple", "first", "average", "max");
+        var stride = new Option<int?>("--stride") { Description = "Tokens of overlap between windows for texts longer than the model's maximum (default: a quarter window)." };
+        var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
+        var json = CommonOptions.Json();
+        var texts = TaskIo.Texts("Texts to tag.");
+        var cmd = new Command("ner", "Named-entity recognition / token classification: entities with label, score, text and character offsets.")
+            { model, aggregation, stride, input, output, seed, batch, json, texts };
+        cmd.SetAction(r =>
+        {
+            var ner = TokenClassifier.Load(r.GetValue(model)!, r.GetValue(seed));
+            ner.Session.BatchSize = r.GetValue(batch);
+            var untrained = TaskIo.Untrained(ner.Session);
+            var strategy = Enum.Parse<AggregationStrategy>(r.GetValue(aggregation)!, ignoreCase: true);
+            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));
+            var results = TaskIo.Process(records, part => ner.Predict(part.Select(p => p.Text).ToList(), strategy, r.GetValue(stride)), chunk: 128);
+            var objs = results.Select(res =>
+            {
+                var o = new JsonObject
+                {
+                    ["text"] = res.Text,
+                    ["entities"] = new JsonArray(res.Entities.Select(e => (JsonNode)EntityJson(e)).ToArray()),
+                };
+                if (res.Windows > 1) o["windows"] = res.Windows;
+                if (untrained is not null) { o["head_untrained"] = true; o["note"] = untrained; }
+                return o;
+            }).ToList();
+            if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }
+            if (r.GetValue(json)) { TaskIo.Print(objs.Count == 1 ? objs[0] : new JsonObject { ["results"] = new JsonArray(objs.ToArray()) }); return 0; }
+            if (untrained is not null) Console.WriteLine($"note: {untrained}");
+            foreach (var res in results)
+            {
+                Console.WriteLine(res.Text);
+                if (res.Windows > 1) Console.WriteLine($"  (long text: {res.Windows} overlapping windows)");
+                if (res.Entities.Count == 0) Console.WriteLine("  no entities");
+                foreach (var e in res.Entities)
+                    Console.WriteLine($"  {e.Label,-8} {e.Score,7:F4}  {$"[{e.Start},{e.End})",-11} {e.Word}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>HuggingFace's keys: "entity" + "index" per token (none), "entity_group" for groups.</summary>
+    public static JsonObject EntityJson(Entity e)
+    {
+        var o = new JsonObject();
+        if (e.IsGroup) o["entity_group"] = e.Label; else o["entity"] = e.Label;
+        o["score"] = TaskIo.Round(e.Score);
+        if (!e.IsGroup) { o["index"] = e.Index; o["token"] = e.Token; }
+        o["word"] = e.Word;
+        o["start"] = e.Start;
+        o["end"] = e.End;
+        return o;
+    }
+}
