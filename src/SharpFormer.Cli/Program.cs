@@ -19,6 +19,7 @@ foreach (var command in new[]
     NerCommand.Create(),
     GenerateCommand.Create(),
     PerplexityCommand.Create(),
+    TrainCommand.Create(),
 })
     root.Subcommands.Add(command);
 

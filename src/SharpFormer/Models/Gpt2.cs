@@ -148,6 +148,14 @@ public sealed class Gpt2Model
         InitialisedParameters = p.Initialised;
     }
 
+    /// <summary>Call after changing parameter values in place (training), so packed kernel copies are rebuilt.</summary>
+    public void WeightsChanged()
+    {
+        foreach (var b in _blocks)
+            foreach (var c in new[] { b.CAttn, b.AttnProj, b.CFc, b.MlpProj }) c.WeightsChanged();
+        _lmHead.WeightsChanged();
+    }
+
     public int VocabSize => Config.VocabSize;
     public int ContextLength => Config.NPositions;
 

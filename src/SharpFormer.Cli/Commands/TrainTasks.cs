@@ -1,0 +1,354 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SharpFormer.Models;
+using SharpFormer.Tokenizers;
+using SharpFormer.Training;
+
+namespace SharpFormer.Cli.Commands;
+
+/// <summary>Helpers the BERT train subcommands share.</summary>
+internal static class TrainBert
+{
+    public static int Id(ITokenizer tok, string token) =>
+        tok.TokenToId(token) ?? throw new SharpFormerException($"the tokenizer has no {token} token (a BERT WordPiece vocabulary is needed)");
+
+    public static BertTraining Wrap(BertModel model, ParseResult r, TrainOptionSet o)
+    {
+        var tr = new BertTraining(model, (ulong)r.GetValue(o.Seed));
+        if (r.GetValue(o.NoDropout)) tr.DisableDropout();
+        return tr;
+    }
+
+    public static void Warn(IReadOnlyList<string> initialised)
+    {
+        if (initialised.Count > 0)
+            Console.Error.WriteLine($"note: newly initialised (not in the checkpoint): {string.Join(", ", initialised)}");
+    }
+
+    /// <summary>The label set: --labels, else the model's own non-default id2label for that head, else the data's labels sorted.</summary>
+    public static List<string>? LabelsFromOptions(string? labelsOpt, string? modelDir, string wantArchitecture)
+    {
+        if (labelsOpt is not null)
+        {
+            var l = labelsOpt.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+            if (l.Count == 0 || l.Distinct().Count() != l.Count) throw new SharpFormerException("--labels must be distinct, comma-separated label names");
+            return l;
+        }
+        if (modelDir is not null && ModelConfig.Load(modelDir) is BertConfig c && c.Architecture == wantArchitecture
+            && c.Id2Label.Count > 0 && !c.Id2Label.Values.All(v => v.StartsWith("LABEL_", StringComparison.Ordinal)))
+            return c.Id2Label.OrderBy(p => p.Key).Select(p => p.Value).ToList();
+        return null;
+    }
+}
+
+/// <summary><c>train classify</c>: fine-tune a sequence classifier on JSONL (accuracy and macro-F1 on --eval).</summary>
+internal static class TrainClassifyCommand
+{
+    public static Command Create()
+    {
+        var o = new TrainOptionSet();
+        var labels = new Option<string?>("--labels") { Description = "Comma-separated label names in id order (default: the model's id2label, else the data's labels sorted)." };
+        var cmd = new Command("classify", "Fine-tune BERT for sequence classification on JSONL lines {\"text\": ..., \"label\": ...} (optional \"text_pair\").");
+        o.AddTo(cmd);
+        cmd.Options.Add(labels);
+        cmd.SetAction(r =>
+        {
+            o.Validate(r);
+            string? modelDir = r.GetValue(o.Model);
+            var tokDir = o.TokenizerDir(r)!;
+            var tok = AutoTokenizer.FromFolder(tokDir);
+            var labelSet = TrainBert.LabelsFromOptions(r.GetValue(labels), modelDir, "BertForSequenceClassification");
+            var dataPath = r.GetValue(o.Data)!;
+            var train = TrainingData.ReadClassificationJsonl(dataPath, labelSet);
+            labelSet ??= train.Select(e => e.Label).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
+            var eval = r.GetValue(o.Eval) is string ep ? TrainingData.ReadClassificationJsonl(ep, labelSet) : null;
+            var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), BertHeads.SequenceClassification, labelSet, r.GetValue(o.Seed), out var init);
+            TrainBert.Warn(init);
+            var tr = TrainBert.Wrap(model, r, o);
+            int maxLen = Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
+            int padId = model.Config.PadTokenId;
+            EncodedExample Encode(ClassificationExample e)
+            {
+                var enc = tok.Encode(e.Text, e.Pair, maxLen);
+                return new EncodedExample(enc.InputIds, enc.TokenTypeIds, Label: labelSet.IndexOf(e.Label));
+            }
+            var trainEnc = train.Select(Encode).ToList();
+            var evalEnc = eval?.Select(Encode).ToList();
+            Func<JsonObject>? evaluate = evalEnc is null ? null : () =>
+            {
+                var gold = new List<int>(); var pred = new List<int>();
+                double lossSum = 0;
+                foreach (var chunk in evalEnc.Chunk(bs))
+                {
+                    var res = tr.Evaluate(Batching.Bert(chunk, padId));
+                    lossSum += res.Loss * chunk.Length;
+                    int nl = labelSet.Count;
+                    for (int i = 0; i < chunk.Length; i++)
+                    {
+                        var row = res.Logits!.Data.AsSpan(i * nl, nl);
+                        int best = 0;
+                        for (int c = 1; c < nl; c++) if (row[c] > row[best]) best = c;
+                        pred.Add(best); gold.Add(chunk[i].Label);
+                    }
+                }
+                return new JsonObject
+                {
+                    ["loss"] = TrainLoop.Round(lossSum / evalEnc.Count),
+                    ["accuracy"] = TrainLoop.Round(Metrics.Accuracy(gold, pred)),
+                    ["macro_f1"] = TrainLoop.Round(Metrics.MacroF1(gold, pred, labelSet.Count)),
+                };
+            };
+            TrainLoop.Run(r, o, tr,
+                epoch => TrainLoop.ShuffledGroups(trainEnc.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Bert(g.Select(i => trainEnc[i]).ToList(), padId)).ToList(),
+                evaluate, dir => ModelSaver.Save(dir, model, tokDir));
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary><c>train ner</c>: fine-tune a token classifier on BIO files (entity-level precision/recall/F1, seqeval semantics).</summary>
+internal static class TrainNerCommand
+{
+    public static Command Create()
+    {
+        var o = new TrainOptionSet();
+        var labels = new Option<string?>("--labels") { Description = "Comma-separated BIO tags in id order (default: the model's id2label, else the data's tags: O, then B-/I- by type)." };
+        var cmd = new Command("ner", "Fine-tune BERT for token classification on BIO files (\"word TAG\" per line, blank line between sentences).");
+        o.AddTo(cmd);
+        cmd.Options.Add(labels);
+        cmd.SetAction(r =>
+        {
+            o.Validate(r);
+            string? modelDir = r.GetValue(o.Model);
+            var tokDir = o.TokenizerDir(r)!;
+            var tok = AutoTokenizer.FromFolder(tokDir);
+            var labelSet = TrainBert.LabelsFromOptions(r.GetValue(labels), modelDir, "BertForTokenClassification");
+            var train = TrainingData.ReadBio(r.GetValue(o.Data)!, labelSet);
+            labelSet ??= TrainingData.BioLabelSet(train.SelectMany(s => s.Tags));
+            var eval = r.GetValue(o.Eval) is string ep ? TrainingData.ReadBio(ep, labelSet) : null;
+            var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), BertHeads.TokenClassification, labelSet, r.GetValue(o.Seed), out var init);
+            TrainBert.Warn(init);
+            var tr = TrainBert.Wrap(model, r, o);
+            int maxLen = Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
+            int cls = TrainBert.Id(tok, "[CLS]"), sep = TrainBert.Id(tok, "[SEP]"), unk = TrainBert.Id(tok, "[UNK]"), padId = model.Config.PadTokenId;
+            // Words → word pieces; the first piece of each word carries its tag (HF's label_all_tokens = False).
+            (EncodedExample Ex, int[] FirstPiece) Encode(TaggedSentence s)
+            {
+                var ids = new List<int> { cls }; var lab = new List<int> { -100 };
+                var first = Enumerable.Repeat(-1, s.Words.Length).ToArray();
+                for (int w = 0; w < s.Words.Length; w++)
+                {
+                    var pieces = tok.Tokenize(s.Words[w]).Select(p => tok.TokenToId(p) ?? unk).ToList();
+                    if (pieces.Count == 0) pieces.Add(unk);
+                    if (ids.Count + pieces.Count > maxLen - 1) break;
+                    first[w] = ids.Count;
+                    for (int k = 0; k < pieces.Count; k++) { ids.Add(pieces[k]); lab.Add(k == 0 ? labelSet.IndexOf(s.Tags[w]) : -100); }
+                }
+                ids.Add(sep); lab.Add(-100);
+                return (new EncodedExample(ids.ToArray(), new int[ids.Count], lab.ToArray()), first);
+            }
+            var trainEnc = train.Select(s => Encode(s).Ex).ToList();
+            var evalEnc = eval?.Select(Encode).ToList();
+            Func<JsonObject>? evaluate = evalEnc is null ? null : () =>
+            {
+                var gold = new List<IReadOnlyList<string>>(); var pred = new List<IReadOnlyList<string>>();
+                int nl = labelSet.Count, correct = 0, total = 0;
+                double lossSum = 0; int lossCount = 0;
+                for (int c0 = 0; c0 < evalEnc.Count; c0 += bs)
+                {
+                    var chunk = evalEnc.Skip(c0).Take(bs).ToList();
+                    var batch = Batching.Bert(chunk.Select(x => x.Ex).ToList(), padId);
+                    var res = tr.Evaluate(batch);
+                    if (res.Count > 0) { lossSum += res.Loss * res.Count; lossCount += res.Count; }
+                    int t = batch.Length;
+                    for (int i = 0; i < chunk.Count; i++)
+                    {
+                        var sent = eval![c0 + i];
+                        var tags = new string[sent.Words.Length];
+                        for (int w = 0; w < tags.Length; w++)
+                        {
+                            int p = chunk[i].FirstPiece[w];
+                            if (p < 0) { tags[w] = "O"; continue; }
+                            var row = res.Logits!.Data.AsSpan((i * t + p) * nl, nl);
+                            int best = 0;
+                            for (int c = 1; c < nl; c++) if (row[c] > row[best]) best = c;
+                            tags[w] = labelSet[best];
+                            total++; if (tags[w] == sent.Tags[w]) correct++;
+                        }
+                        gold.Add(sent.Tags); pred.Add(tags);
+                    }
+                }
+                var (prec, rec, f1) = Metrics.EntityScores(gold, pred);
+                return new JsonObject
+                {
+                    ["loss"] = TrainLoop.Round(lossCount == 0 ? double.NaN : lossSum / lossCount),
+                    ["precision"] = TrainLoop.Round(prec), ["recall"] = TrainLoop.Round(rec), ["f1"] = TrainLoop.Round(f1),
+                    ["token_accuracy"] = TrainLoop.Round(total == 0 ? 0 : correct / (double)total),
+                };
+            };
+            TrainLoop.Run(r, o, tr,
+                epoch => TrainLoop.ShuffledGroups(trainEnc.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Bert(g.Select(i => trainEnc[i]).ToList(), padId)).ToList(),
+                evaluate, dir => ModelSaver.Save(dir, model, tokDir));
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary><c>train mlm</c>: BERT masked-LM (80/10/10), plus next-sentence prediction when the text has multi-sentence documents.</summary>
+internal static class TrainMlmCommand
+{
+    public static Command Create()
+    {
+        var o = new TrainOptionSet();
+        var prob = new Option<double>("--mlm-probability") { Description = "Fraction of tokens selected for masking.", DefaultValueFactory = _ => 0.15 };
+        var cmd = new Command("mlm", "Pre-train BERT by masked-LM on plain text (one sentence per line; blank lines between documents add next-sentence prediction).");
+        o.AddTo(cmd);
+        cmd.Options.Add(prob);
+        cmd.SetAction(r =>
+        {
+            o.Validate(r);
+            string? modelDir = r.GetValue(o.Model);
+            var tokDir = o.TokenizerDir(r)!;
+            var tok = AutoTokenizer.FromFolder(tokDir);
+            var docs = TrainingData.ReadDocuments(r.GetValue(o.Data)!);
+            var evalDocs = r.GetValue(o.Eval) is string ep ? TrainingData.ReadDocuments(ep) : null;
+            bool nsp = docs.Any(d => d.Count >= 2);
+            bool ckptNsp = modelDir is not null && ModelConfig.Load(modelDir) is BertConfig bc && BertModel.HeadsOf(bc.Architecture).HasFlag(BertHeads.NextSentence);
+            var heads = BertHeads.MaskedLM | (nsp || ckptNsp ? BertHeads.NextSentence : BertHeads.None);
+            var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), heads, null, r.GetValue(o.Seed), out var init);
+            TrainBert.Warn(init);
+            if (tok.VocabSize > model.Config.VocabSize) throw new SharpFormerException($"the tokenizer has {tok.VocabSize} tokens, the model's vocab_size is {model.Config.VocabSize}");
+            var tr = TrainBert.Wrap(model, r, o);
+            int maxLen = Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
+            int cls = TrainBert.Id(tok, "[CLS]"), sep = TrainBert.Id(tok, "[SEP]"), mask = TrainBert.Id(tok, "[MASK]"), unk = TrainBert.Id(tok, "[UNK]");
+            int padId = model.Config.PadTokenId, vocab = model.Config.VocabSize;
+            var special = new HashSet<int> { cls, sep, padId, mask };
+            double p = r.GetValue(prob);
+            int[] Ids(string s) => tok.Tokenize(s).Select(x => tok.TokenToId(x) ?? unk).ToArray();
+            var sents = docs.Select(d => d.Select(Ids).ToList()).ToList();
+            var evalSents = evalDocs?.Select(d => d.Select(Ids).ToList()).ToList();
+
+            // [CLS] A [SEP] (B [SEP]) with longest-first truncation to maxLen, then 80/10/10 masking.
+            EncodedExample Build(int[] a, int[]? b, int nspLabel, TrainRng rng)
+            {
+                var la = a.ToList(); var lb = b?.ToList();
+                int budget = maxLen - (b is null ? 2 : 3);
+                while (la.Count + (lb?.Count ?? 0) > budget)
+                {
+                    if (lb is not null && lb.Count > la.Count) lb.RemoveAt(lb.Count - 1); else la.RemoveAt(la.Count - 1);
+                }
+                var ids = new List<int> { cls }; ids.AddRange(la); ids.Add(sep);
+                var types = Enumerable.Repeat(0, ids.Count).ToList();
+                if (lb is not null) { ids.AddRange(lb); ids.Add(sep); types.AddRange(Enumerable.Repeat(1, lb.Count + 1)); }
+                var (input, labels) = Batching.MaskTokens(ids.ToArray(), special, mask, vocab, rng, p);
+                return new EncodedExample(input, types.ToArray(), labels, NextSentenceLabel: nspLabel);
+            }
+            List<EncodedExample> Examples(List<List<int[]>> ds, TrainRng rng)
+            {
+                var list = new List<EncodedExample>();
+                bool pairs = heads.HasFlag(BertHeads.NextSentence);
+                var all = ds.SelectMany((d, di) => d.Select((s, si) => (di, si))).ToList();
+                for (int di = 0; di < ds.Count; di++)
+                    for (int si = 0; si < ds[di].Count; si++)
+                    {
+                        var a = ds[di][si];
+                        if (a.Length == 0) continue;
+                        if (!pairs) { list.Add(Build(a, null, -100, rng)); continue; }
+                        bool hasNext = si + 1 < ds[di].Count;
+                        if (hasNext && rng.NextDouble() < 0.5) { list.Add(Build(a, ds[di][si + 1], 0, rng)); continue; }
+                        // A random sentence (from another document when there is one): label 1 = "B is random".
+                        var others = all.Where(x => ds.Count > 1 ? x.di != di : x.si != si + 1 && x.si != si).ToList();
+                        if (others.Count == 0) { list.Add(Build(a, null, -100, rng)); continue; }
+                        var (odi, osi) = others[rng.Next(others.Count)];
+                        list.Add(Build(a, ds[odi][osi], 1, rng));
+                    }
+                return list;
+            }
+            List<BertBatch> Batches(List<EncodedExample> ex, TrainRng rng, bool shuffle)
+            {
+                var idx = Enumerable.Range(0, ex.Count).ToList();
+                if (shuffle) rng.Shuffle(idx);
+                // NSP labels only when every example of the batch is a pair (BertForPreTraining needs both losses).
+                return idx.Chunk(bs).Select(g => Batching.Bert(g.Select(i => ex[i]).ToList(), padId))
+                    .Select(b => b with { MlmLabels = b.TokenLabels, TokenLabels = null }).ToList();
+            }
+            Func<JsonObject>? evaluate = evalSents is null ? null : () =>
+            {
+                var rng = TrainLoop.EpochRng(seed, 0, 7);
+                double mlm = 0, nspL = 0; int nM = 0, nN = 0;
+                foreach (var b in Batches(Examples(evalSents, rng), rng, shuffle: false))
+                {
+                    var res = tr.Evaluate(b);
+                    if (res.MaskedLmLoss is double m && double.IsFinite(m)) { mlm += m * b.Batch; nM += b.Batch; }
+                    if (res.NextSentenceLoss is double n) { nspL += n * b.Batch; nN += b.Batch; }
+                }
+                var o2 = new JsonObject { ["mlm_loss"] = TrainLoop.Round(nM == 0 ? double.NaN : mlm / nM), ["mlm_perplexity"] = TrainLoop.Round(nM == 0 ? double.NaN : Math.Exp(mlm / nM)) };
+                if (nN > 0) o2["nsp_loss"] = TrainLoop.Round(nspL / nN);
+                return o2;
+            };
+            TrainLoop.Run(r, o, tr, epoch => { var rng = TrainLoop.EpochRng(seed, epoch, 1); return Batches(Examples(sents, rng), rng, shuffle: true); },
+                evaluate, dir => ModelSaver.Save(dir, model, tokDir));
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary><c>train clm</c>: GPT-2 causal LM on plain text (each document followed by EOS, cut into blocks).</summary>
+internal static class TrainClmCommand
+{
+    public static Command Create()
+    {
+        var o = new TrainOptionSet();
+        var cmd = new Command("clm", "Pre-train or fine-tune GPT-2 (causal LM) on plain text; blank lines separate documents (else one per line), each followed by EOS.");
+        o.AddTo(cmd);
+        cmd.SetAction(r =>
+        {
+            o.Validate(r);
+            var tokDir = o.TokenizerDir(r)!;
+            var tok = AutoTokenizer.FromFolder(tokDir);
+            var model = TrainingModels.Gpt2(r.GetValue(o.Model), r.GetValue(o.Config), r.GetValue(o.Seed));
+            if (tok.VocabSize > model.Config.VocabSize) throw new SharpFormerException($"the tokenizer has {tok.VocabSize} tokens, the model's vocab_size is {model.Config.VocabSize}");
+            var tr = new Gpt2Training(model, (ulong)r.GetValue(o.Seed));
+            if (r.GetValue(o.NoDropout)) tr.DisableDropout();
+            int block = Math.Min(r.GetValue(o.MaxLength), model.Config.NPositions), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
+            int eos = model.Config.EosTokenId;
+            List<int[]> Blocks(string path)
+            {
+                var stream = new List<int>();
+                foreach (var doc in TrainingData.ReadDocuments(path))
+                {
+                    stream.AddRange(AutoTokenizer.EncodeForCausalLm(tok, string.Join("\n", doc)));
+                    if ((uint)eos < (uint)model.Config.VocabSize) stream.Add(eos);
+                }
+                var blocks = Batching.Blocks(stream, block);
+                if (blocks.Count == 0) throw new SharpFormerException($"{path}: too little text for one training block");
+                return blocks;
+            }
+            var train = Blocks(r.GetValue(o.Data)!);
+            var eval = r.GetValue(o.Eval) is string ep ? Blocks(ep) : null;
+            Func<JsonObject>? evaluate = eval is null ? null : () =>
+            {
+                double sum = 0; int n = 0;
+                foreach (var chunk in eval.Chunk(bs))
+                {
+                    var res = tr.Step(Batching.Gpt2(chunk, eos), backward: false);
+                    sum += res.Loss * res.Count; n += res.Count;
+                }
+                return new JsonObject { ["loss"] = TrainLoop.Round(sum / n), ["perplexity"] = TrainLoop.Round(Math.Exp(sum / n)) };
+            };
+            Func<JsonObject>? evalNoDropout = evaluate is null ? null : () =>
+            {
+                bool was = tr.Training; tr.Training = false;
+                try { return evaluate(); } finally { tr.Training = was; }
+            };
+            TrainLoop.Run(r, o, tr,
+                epoch => TrainLoop.ShuffledGroups(train.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Gpt2(g.Select(i => train[i]).ToList(), eos)).ToList(),
+                evalNoDropout, dir => ModelSaver.Save(dir, model, tokDir));
+            return 0;
+        });
+        return cmd;
+    }
+}

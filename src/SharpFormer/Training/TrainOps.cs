@@ -1,0 +1,461 @@
+using System.Numerics.Tensors;
+using SharpFormer.Kernels;
+
+namespace SharpFormer.Training;
+
+/// <summary>
+/// The layer-level forward and backward kernels training needs, one readable function per step (llm.c style).
+/// Activations are row-major float[] arrays; "rows" is batch × sequence. Backward functions ACCUMULATE into
+/// the parameter gradients (so tied weights and gradient accumulation just add up) and, unless stated
+/// otherwise, also accumulate into the input gradient. Parallel loops only ever split disjoint outputs, so
+/// every result is deterministic regardless of the thread count.
+/// </summary>
+public static class TrainOps
+{
+    const long ParallelFlops = 1 << 16;
+
+    // ---------------------------------------------------------------- matrix products
+
+    /// <summary>C[m, n] (+)= A[m, k] · B[n, k]ᵀ.</summary>
+    public static void MatMulABt(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate)
+    {
+        const int ColChunk = 512;
+        int chunks = (n + ColChunk - 1) / ColChunk;
+        void Tile(int t)
+        {
+            int i = t / chunks, j0 = (t % chunks) * ColChunk, j1 = Math.Min(n, j0 + ColChunk);
+            var ai = a.AsSpan(i * k, k);
+            var ci = c.AsSpan(i * n, n);
+            for (int j = j0; j < j1; j++)
+            {
+                float s = TensorPrimitives.Dot(ai, b.AsSpan(j * k, k));
+                ci[j] = accumulate ? ci[j] + s : s;
+            }
+        }
+        Run(m * chunks, (long)m * n * k, Tile);
+    }
+
+    /// <summary>C[m, n] (+)= A[m, k] · B[k, n].</summary>
+    public static void MatMulAB(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate)
+    {
+        void Row(int i)
+        {
+            var ci = c.AsSpan(i * n, n);
+            if (!accumulate) ci.Clear();
+            var ai = a.AsSpan(i * k, k);
+            for (int kk = 0; kk < k; kk++)
+            {
+                float av = ai[kk];
+                if (av != 0f) TensorPrimitives.MultiplyAdd(b.AsSpan(kk * n, n), av, ci, ci);
+            }
+        }
+        Run(m, (long)m * n * k, Row);
+    }
+
+    /// <summary>C[m, n] (+)= A[k, m]ᵀ · B[k, n] (weight gradients: sums over the k rows of a batch).</summary>
+    public static void MatMulAtB(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate)
+    {
+        const int RowChunk = 64;
+        int chunks = (m + RowChunk - 1) / RowChunk;
+        void Chunk(int t)
+        {
+            int i0 = t * RowChunk, i1 = Math.Min(m, i0 + RowChunk);
+            if (!accumulate) c.AsSpan(i0 * n, (i1 - i0) * n).Clear();
+            for (int i = i0; i < i1; i++)
+            {
+                var ci = c.AsSpan(i * n, n);
+                for (int r = 0; r < k; r++)
+                {
+                    float av = a[r * m + i];
+                    if (av != 0f) TensorPrimitives.MultiplyAdd(b.AsSpan(r * n, n), av, ci, ci);
+                }
+            }
+        }
+        Run(chunks, (long)m * n * k, Chunk);
+    }
+
+    static void Run(int count, long flops, Action<int> body)
+    {
+        if (count <= 1 || flops < ParallelFlops || Kernels.Threading.Threads <= 1)
+            for (int i = 0; i < count; i++) body(i);
+        else Parallel.For(0, count, Kernels.Threading.Options, body);
+    }
+
+    // ---------------------------------------------------------------- linear layers
+
+    /// <summary>nn.Linear forward: y[rows, out] = x[rows, in] · Wᵀ + b, W [out, in].</summary>
+    public static void LinearForward(float[] x, int rows, float[] w, float[]? b, int inF, int outF, float[] y)
+    {
+        MatMulABt(x, w, y, rows, inF, outF, accumulate: false);
+        if (b is not null) AddBias(y, rows, b);
+    }
+
+    /// <summary>nn.Linear backward: dW += dyᵀ·x, db += Σ dy, dx (+)= dy·W (dx may be null).</summary>
+    public static void LinearBackward(float[] dy, float[] x, int rows, float[] w, int inF, int outF,
+                                      float[]? dx, float[] dw, float[]? db, bool accumulateDx = true)
+    {
+        MatMulAtB(dy, x, dw, outF, rows, inF, accumulate: true);
+        if (db is not null) SumRows(dy, rows, outF, db);
+        if (dx is not null) MatMulAB(dy, w, dx, rows, outF, inF, accumulateDx);
+    }
+
+    /// <summary>GPT-2 Conv1D forward: y[rows, out] = x[rows, in] · W + b, W [in, out].</summary>
+    public static void Conv1DForward(float[] x, int rows, float[] w, float[] b, int inF, int outF, float[] y)
+    {
+        MatMulAB(x, w, y, rows, inF, outF, accumulate: false);
+        AddBias(y, rows, b);
+    }
+
+    /// <summary>Conv1D backward: dW += xᵀ·dy, db += Σ dy, dx (+)= dy·Wᵀ.</summary>
+    public static void Conv1DBackward(float[] dy, float[] x, int rows, float[] w, int inF, int outF,
+                                      float[]? dx, float[] dw, float[] db, bool accumulateDx = true)
+    {
+        MatMulAtB(x, dy, dw, inF, rows, outF, accumulate: true);
+        SumRows(dy, rows, outF, db);
+        if (dx is not null) MatMulABt(dy, w, dx, rows, outF, inF, accumulateDx);
+    }
+
+    public static void AddBias(float[] y, int rows, float[] b)
+    {
+        int n = b.Length;
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.AsSpan(r * n, n), b, y.AsSpan(r * n, n));
+    }
+
+    /// <summary>db[n] += Σ_r dy[r, n].</summary>
+    public static void SumRows(float[] dy, int rows, int n, float[] db)
+    {
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.AsSpan(r * n, n), db);
+    }
+
+    // ---------------------------------------------------------------- LayerNorm
+
+    /// <summary>LayerNorm over rows of width n (biased variance, double accumulation); keeps mean and 1/std per row for the backward.</summary>
+    public static void LayerNormForward(float[] x, int rows, float[] gamma, float[] beta, float eps, float[] y, float[] mean, float[] rstd)
+    {
+        int n = gamma.Length;
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.AsSpan(r * n, n);
+            double s = 0;
+            foreach (var v in xr) s += v;
+            double mu = s / n, sq = 0;
+            foreach (var v in xr) { double d = v - mu; sq += d * d; }
+            double rs = 1.0 / Math.Sqrt(sq / n + eps);
+            mean[r] = (float)mu; rstd[r] = (float)rs;
+            float m = (float)mu, q = (float)rs;
+            var yr = y.AsSpan(r * n, n);
+            for (int i = 0; i < n; i++) yr[i] = (xr[i] - m) * q * gamma[i] + beta[i];
+        }
+    }
+
+    /// <summary>
+    /// LayerNorm backward from the saved input, mean and rstd: dγ += Σ dy·x̂, dβ += Σ dy, and
+    /// dx (+)= rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ. dx may be dy (in place, accumulate = false).
+    /// </summary>
+    public static void LayerNormBackward(float[] dy, float[] x, float[] mean, float[] rstd, int rows, float[] gamma,
+                                         float[] dx, float[] dgamma, float[] dbeta, bool accumulate)
+    {
+        int n = gamma.Length;
+        var xhat = new float[n];
+        var dxhat = new float[n];
+        for (int r = 0; r < rows; r++)
+        {
+            var dyr = dy.AsSpan(r * n, n);
+            var xr = x.AsSpan(r * n, n);
+            float m = mean[r], q = rstd[r];
+            double sumD = 0, sumDX = 0;
+            for (int i = 0; i < n; i++)
+            {
+                xhat[i] = (xr[i] - m) * q;
+                dxhat[i] = dyr[i] * gamma[i];
+                sumD += dxhat[i];
+                sumDX += (double)dxhat[i] * xhat[i];
+                dgamma[i] += dyr[i] * xhat[i];
+                dbeta[i] += dyr[i];
+            }
+            float meanD = (float)(sumD / n), meanDX = (float)(sumDX / n);
+            var dxr = dx.AsSpan(r * n, n);
+            for (int i = 0; i < n; i++)
+            {
+                float g = q * (dxhat[i] - meanD - xhat[i] * meanDX);
+                dxr[i] = accumulate ? dxr[i] + g : g;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- activations
+
+    const double InvSqrt2 = 0.7071067811865476, InvSqrt2Pi = 0.3989422804014327, Sqrt2OverPi = 0.7978845608028654;
+
+    /// <summary>dx[i] = dy[i] · act'(pre[i]) for the activations BERT and GPT-2 use (in place on dy allowed).</summary>
+    public static void ActivationBackward(Activation act, float[] pre, float[] dy, float[] dx, int count)
+    {
+        switch (act)
+        {
+            case Activation.GeluErf:
+                for (int i = 0; i < count; i++)
+                {
+                    double x = pre[i];
+                    double cdf = 0.5 * MathF2.Erfc(-x * InvSqrt2);
+                    double pdf = Math.Exp(-0.5 * x * x) * InvSqrt2Pi;
+                    dx[i] = (float)(dy[i] * (cdf + x * pdf));
+                }
+                break;
+            case Activation.GeluTanh:
+                for (int i = 0; i < count; i++)
+                {
+                    double x = pre[i];
+                    double u = Sqrt2OverPi * (x + 0.044715 * x * x * x);
+                    double th = Math.Tanh(u);
+                    double du = Sqrt2OverPi * (1 + 3 * 0.044715 * x * x);
+                    dx[i] = (float)(dy[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du));
+                }
+                break;
+            case Activation.GeluFast:
+                for (int i = 0; i < count; i++)
+                {
+                    double x = pre[i];
+                    double u = x * Sqrt2OverPi * (1 + 0.044715 * x * x);
+                    double th = Math.Tanh(u);
+                    double du = Sqrt2OverPi * (1 + 3 * 0.044715 * x * x);
+                    dx[i] = (float)(dy[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du));
+                }
+                break;
+            case Activation.QuickGelu:
+                for (int i = 0; i < count; i++)
+                {
+                    double x = pre[i], s = 1 / (1 + Math.Exp(-1.702 * x));
+                    dx[i] = (float)(dy[i] * (s + x * 1.702 * s * (1 - s)));
+                }
+                break;
+            case Activation.Silu:
+                for (int i = 0; i < count; i++)
+                {
+                    double x = pre[i], s = 1 / (1 + Math.Exp(-x));
+                    dx[i] = (float)(dy[i] * (s + x * s * (1 - s)));
+                }
+                break;
+            case Activation.Relu:
+                for (int i = 0; i < count; i++) dx[i] = pre[i] > 0 ? dy[i] : 0f;
+                break;
+            case Activation.Tanh:
+                for (int i = 0; i < count; i++) { double t = Math.Tanh(pre[i]); dx[i] = (float)(dy[i] * (1 - t * t)); }
+                break;
+            case Activation.Sigmoid:
+                for (int i = 0; i < count; i++) { double s = 1 / (1 + Math.Exp(-(double)pre[i])); dx[i] = (float)(dy[i] * s * (1 - s)); }
+                break;
+            case Activation.Identity:
+                if (!ReferenceEquals(dx, dy)) Array.Copy(dy, dx, count);
+                break;
+            default:
+                throw new SharpFormerException($"training does not support the activation {act}");
+        }
+    }
+
+    /// <summary>tanh backward from the OUTPUT y = tanh(x): dx = dy·(1 − y²).</summary>
+    public static void TanhBackwardFromOutput(float[] y, float[] dy, float[] dx, int count)
+    {
+        for (int i = 0; i < count; i++) dx[i] = dy[i] * (1 - y[i] * y[i]);
+    }
+
+    // ---------------------------------------------------------------- attention
+
+    /// <summary>Where a head's q, k, v (and their gradients) live: array, first column, row stride.</summary>
+    public readonly record struct Slab(float[] Data, int Offset, int Stride);
+
+    /// <summary>
+    /// Multi-head attention forward for B sequences of T rows (rows b·T … b·T + T − 1). Writes the softmax
+    /// probabilities P [B, heads, T, T] (kept for the backward), applies the optional dropout mask (kept
+    /// probabilities scaled, [B, heads, T, T]) and ctx [B·T, heads·D] = dropout(P)·V.
+    /// keyBias: B·T additive biases (0 or <see cref="Attention.Masked"/>) or null.
+    /// </summary>
+    public static void AttentionForward(Slab q, Slab k, Slab v, int b, int t, int heads, int d, float scale, bool causal,
+                                        float[]? keyBias, float[] probs, float[]? dropMask, float[] ctx)
+    {
+        int width = heads * d;
+        for (int i = 0; i < b; i++)
+        {
+            int row0 = i * t;
+            Attention.Forward(q.Data.AsSpan(row0 * q.Stride + q.Offset), q.Stride,
+                k.Data.AsSpan(row0 * k.Stride + k.Offset), v.Data.AsSpan(row0 * v.Stride + v.Offset), k.Stride,
+                t, t, heads, d, scale, causal, 0, keyBias is null ? default : keyBias.AsSpan(row0, t),
+                ctx.AsSpan(row0 * width, t * width), width, probs.AsSpan(i * heads * t * t, heads * t * t));
+        }
+        if (dropMask is null) return;
+        if (v.Stride != k.Stride) throw new ArgumentException("AttentionForward: k and v must share a stride");
+        // Attention-probability dropout: recompute ctx from the dropped probabilities.
+        Run(b * heads, (long)b * heads * t * t * d, bh =>
+        {
+            int i = bh / heads, h = bh % heads;
+            for (int qi = 0; qi < t; qi++)
+            {
+                var o = ctx.AsSpan((i * t + qi) * width + h * d, d);
+                o.Clear();
+                int prow = (bh * t + qi) * t;
+                for (int kj = 0; kj < t; kj++)
+                {
+                    float p = probs[prow + kj] * dropMask[prow + kj];
+                    if (p != 0f) TensorPrimitives.MultiplyAdd(v.Data.AsSpan((i * t + kj) * v.Stride + v.Offset + h * d, d), p, o, o);
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// Attention backward: from dctx [B·T, heads·D] and the saved P (pre-dropout) and dropout mask, accumulates
+    /// dV += P'ᵀ·dctx, dS = P ⊙ (dP − Σ P·dP) with dP = (dctx·Vᵀ) ⊙ mask, dQ += scale·dS·K, dK += scale·dSᵀ·Q.
+    /// Parallel over (sequence, head): each writes its own columns.
+    /// </summary>
+    public static void AttentionBackward(float[] dctx, Slab q, Slab k, Slab v, Slab dq, Slab dk, Slab dv,
+                                         int b, int t, int heads, int d, float scale, float[] probs, float[]? dropMask)
+    {
+        int width = heads * d;
+        Run(b * heads, 4L * b * heads * t * t * d, bh =>
+        {
+            int i = bh / heads, h = bh % heads, hc = h * d;
+            var dP = new float[t];
+            for (int qi = 0; qi < t; qi++)
+            {
+                var g = dctx.AsSpan((i * t + qi) * width + hc, d);
+                int prow = (bh * t + qi) * t;
+                double sum = 0;
+                for (int kj = 0; kj < t; kj++)
+                {
+                    float p = probs[prow + kj];
+                    if (p == 0f) { dP[kj] = 0f; continue; }
+                    int krow = i * t + kj;
+                    float m = dropMask is null ? 1f : dropMask[prow + kj];
+                    float gp = TensorPrimitives.Dot(g, v.Data.AsSpan(krow * v.Stride + v.Offset + hc, d)) * m;
+                    // dV_j += P'_ij · dctx_i
+                    if (m != 0f)
+                    {
+                        var dvj = dv.Data.AsSpan(krow * dv.Stride + dv.Offset + hc, d);
+                        TensorPrimitives.MultiplyAdd(g, p * m, dvj, dvj);
+                    }
+                    dP[kj] = gp;
+                    sum += (double)p * gp;
+                }
+                float s = (float)sum;
+                var qrow = q.Data.AsSpan((i * t + qi) * q.Stride + q.Offset + hc, d);
+                var dqi = dq.Data.AsSpan((i * t + qi) * dq.Stride + dq.Offset + hc, d);
+                for (int kj = 0; kj < t; kj++)
+                {
+                    float p = probs[prow + kj];
+                    if (p == 0f) continue;
+                    int krow = i * t + kj;
+                    float ds = p * (dP[kj] - s) * scale;
+                    if (ds == 0f) continue;
+                    TensorPrimitives.MultiplyAdd(k.Data.AsSpan(krow * k.Stride + k.Offset + hc, d), ds, dqi, dqi);
+                    var dkj = dk.Data.AsSpan(krow * dk.Stride + dk.Offset + hc, d);
+                    TensorPrimitives.MultiplyAdd(qrow, ds, dkj, dkj);
+                }
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- losses
+
+    /// <summary>
+    /// Cross-entropy of rows of logits [rows, classes] against targets (−100 = ignored). Returns the summed
+    /// negative log-likelihood (double) and the number of counted rows; writes dlogits = gradScale·(softmax − onehot)
+    /// on counted rows and 0 on ignored ones (dlogits may be null for evaluation only).
+    /// PyTorch's mean reduction is sum / count, so pass gradScale = 1 / count.
+    /// </summary>
+    public static (double Sum, int Count) CrossEntropy(float[] logits, int rows, int classes, ReadOnlySpan<int> targets,
+                                                       float[]? dlogits, float gradScale, int ignoreIndex = -100)
+    {
+        var nll = new double[rows];
+        var tg = targets.ToArray();
+        for (int r = 0; r < rows; r++)
+            if (tg[r] != ignoreIndex && (uint)tg[r] >= (uint)classes)
+                throw new SharpFormerException($"label {tg[r]} is outside [0, {classes})");
+        Run(rows, (long)rows * classes * 8, r =>
+        {
+            var row = logits.AsSpan(r * classes, classes);
+            if (tg[r] == ignoreIndex)
+            {
+                dlogits?.AsSpan(r * classes, classes).Clear();
+                return;
+            }
+            float max = TensorPrimitives.Max(row);
+            double sum = 0;
+            foreach (var x in row) sum += Math.Exp(x - max);
+            double lse = max + Math.Log(sum);
+            nll[r] = lse - row[tg[r]];
+            if (dlogits is null) return;
+            var dr = dlogits.AsSpan(r * classes, classes);
+            for (int c = 0; c < classes; c++) dr[c] = (float)(Math.Exp(row[c] - lse) * gradScale);
+            dr[tg[r]] -= gradScale;
+        });
+        double total = 0; int count = 0;
+        for (int r = 0; r < rows; r++) if (tg[r] != ignoreIndex) { total += nll[r]; count++; }
+        return (total, count);
+    }
+
+    // ---------------------------------------------------------------- dropout
+
+    /// <summary>
+    /// Inverted dropout: draws a mask (kept entries 1/(1−p), dropped 0) from the RNG and multiplies x by it in place.
+    /// Returns the mask (for the backward), or null when p is 0 (nothing to do).
+    /// </summary>
+    public static float[]? Dropout(float[] x, int count, float p, TrainRng rng)
+    {
+        if (p <= 0f) return null;
+        var mask = new float[count];
+        float keep = 1f / (1f - p);
+        for (int i = 0; i < count; i++) mask[i] = rng.NextFloat() < p ? 0f : keep;
+        TensorPrimitives.Multiply(x.AsSpan(0, count), mask, x.AsSpan(0, count));
+        return mask;
+    }
+
+    /// <summary>Dropout mask only (for attention probabilities, applied inside <see cref="AttentionForward"/>).</summary>
+    public static float[]? DropoutMask(int count, float p, TrainRng rng)
+    {
+        if (p <= 0f) return null;
+        var mask = new float[count];
+        float keep = 1f / (1f - p);
+        for (int i = 0; i < count; i++) mask[i] = rng.NextFloat() < p ? 0f : keep;
+        return mask;
+    }
+
+    /// <summary>Dropout backward in place: dy ⊙= mask (no-op for a null mask).</summary>
+    public static void DropoutBackward(float[] dy, float[]? mask)
+    {
+        if (mask is not null) TensorPrimitives.Multiply(dy.AsSpan(0, mask.Length), mask, dy.AsSpan(0, mask.Length));
+    }
+}
+
+/// <summary>
+/// A tiny deterministic RNG (SplitMix64) whose whole state is one ulong, so a checkpoint can save and restore it
+/// and a resumed run draws exactly the same dropout masks and data order.
+/// </summary>
+public sealed class TrainRng(ulong seed)
+{
+    public ulong State { get; set; } = seed;
+
+    public ulong NextULong()
+    {
+        ulong z = State += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Uniform in [0, 1) with 24 random bits.</summary>
+    public float NextFloat() => (NextULong() >> 40) * (1f / (1 << 24));
+
+    public double NextDouble() => (NextULong() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform in [0, n).</summary>
+    public int Next(int n) => (int)(NextULong() % (ulong)n);
+
+    /// <summary>Fisher–Yates shuffle.</summary>
+    public void Shuffle<T>(IList<T> list)
+    {
+        for (int i = list.Count - 1; i > 0; i--)
+        {
+            int j = Next(i + 1);
+            (list[i], list[j]) = (list[j], list[i]);
+        }
+    }
+}

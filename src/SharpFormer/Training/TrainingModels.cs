@@ -1,0 +1,101 @@
+using SharpFormer.Checkpoints;
+using SharpFormer.Models;
+
+namespace SharpFormer.Training;
+
+/// <summary>
+/// Builds the model a training run starts from: a pretrained folder (its encoder, plus the task head — kept when
+/// it fits the label set, freshly initialised like HuggingFace otherwise) or a new config.json (random init).
+/// </summary>
+public static class TrainingModels
+{
+    /// <summary>The BERT class name HuggingFace uses for a head combination (config.json "architectures").</summary>
+    public static string BertArchitecture(BertHeads heads) =>
+        heads.HasFlag(BertHeads.SequenceClassification) ? "BertForSequenceClassification"
+        : heads.HasFlag(BertHeads.TokenClassification) ? "BertForTokenClassification"
+        : heads.HasFlag(BertHeads.MaskedLM) && heads.HasFlag(BertHeads.NextSentence) ? "BertForPreTraining"
+        : heads.HasFlag(BertHeads.MaskedLM) ? "BertForMaskedLM"
+        : heads.HasFlag(BertHeads.NextSentence) ? "BertForNextSentencePrediction" : "BertModel";
+
+    /// <summary>
+    /// A BERT with exactly <paramref name="heads"/>, from <paramref name="modelDir"/> or a new <paramref name="configPath"/>.
+    /// With <paramref name="labels"/> the config's id2label/label2id become that set; a checkpoint classifier of a
+    /// different size is dropped (and re-initialised). <paramref name="initialised"/> lists what was initialised.
+    /// </summary>
+    public static BertModel Bert(string? modelDir, string? configPath, BertHeads heads, IReadOnlyList<string>? labels, int seed, out IReadOnlyList<string> initialised)
+    {
+        var config = LoadConfig(modelDir, configPath) as BertConfig
+            ?? throw new SharpFormerException($"{modelDir ?? configPath}: not a BERT model (model_type is not \"bert\")");
+        if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.NextSentence)) heads |= BertHeads.Pooler;
+        config = config with { Architectures = [BertArchitecture(heads)] };
+        if (labels is not null) config = config with { Id2Label = labels.Select((l, i) => (l, i)).ToDictionary(p => p.i, p => p.l) };
+        BertModel model;
+        if (modelDir is null) model = new BertModel(config, heads, null, seed);
+        else
+        {
+            using var reader = Open(modelDir, "bert.", name =>
+                name.StartsWith("classifier.", StringComparison.Ordinal) && labels is not null ? (shape => shape.Length > 0 && shape[0] == labels.Count) : null);
+            model = new BertModel(config, heads, reader, seed);
+        }
+        initialised = model.InitialisedParameters;
+        return model;
+    }
+
+    /// <summary>A GPT-2 LM from <paramref name="modelDir"/> or a new <paramref name="configPath"/> (random init).</summary>
+    public static Gpt2Model Gpt2(string? modelDir, string? configPath, int seed)
+    {
+        var config = LoadConfig(modelDir, configPath) as Gpt2Config
+            ?? throw new SharpFormerException($"{modelDir ?? configPath}: not a GPT-2 model (model_type is not \"gpt2\")");
+        config = config with { Architectures = ["GPT2LMHeadModel"] };
+        if (modelDir is null) return new Gpt2Model(config, null, seed);
+        using var reader = Open(modelDir, "transformer.", _ => null);
+        return new Gpt2Model(config, reader, seed);
+    }
+
+    static ModelConfig LoadConfig(string? modelDir, string? configPath)
+    {
+        if ((modelDir is null) == (configPath is null)) throw new SharpFormerException("give either --model DIR (fine-tune) or --config NEW.json (train from scratch), not both");
+        if (modelDir is not null) return ModelConfig.Load(modelDir);
+        if (!File.Exists(configPath)) throw new SharpFormerException($"{configPath}: file not found");
+        System.Text.Json.Nodes.JsonObject raw;
+        try { raw = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath!)) as System.Text.Json.Nodes.JsonObject ?? throw new System.Text.Json.JsonException("not an object"); }
+        catch (System.Text.Json.JsonException e) { throw new SharpFormerException($"{configPath}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+        return ModelConfig.Parse(raw, configPath!);
+    }
+
+    /// <summary>Opens a folder's weights; <paramref name="keep"/> may return a shape test per name (false = hide the tensor).</summary>
+    static CheckpointReader Open(string dir, string prefix, Func<string, Func<int[], bool>?> keep)
+    {
+        foreach (var f in CheckpointReader.WeightFiles)
+        {
+            var path = Path.Combine(dir, f);
+            if (!File.Exists(path)) continue;
+            ITensorSource src = f switch
+            {
+                "model.safetensors" => new SafeTensorsFile(path),
+                "model.safetensors.index.json" => new ShardedSafeTensors(path),
+                "pytorch_model.bin" => new PyTorchCheckpoint(path),
+                _ => throw new SharpFormerException($"{f}: sharded pytorch_model.bin checkpoints are not supported; convert to safetensors"),
+            };
+            return new CheckpointReader(new Filtered(src, keep), prefix);
+        }
+        throw new SharpFormerException($"{dir}: no weights found (looked for {string.Join(", ", CheckpointReader.WeightFiles)})");
+    }
+
+    /// <summary>A tensor source that hides tensors whose shape does not suit the new model (e.g. a classifier for other labels).</summary>
+    sealed class Filtered(ITensorSource inner, Func<string, Func<int[], bool>?> keep) : ITensorSource
+    {
+        bool Visible(string n)
+        {
+            if (!inner.Contains(n)) return false;
+            var test = keep(n);
+            return test is null || test(inner.ShapeOf(n));
+        }
+        public string Describe => inner.Describe;
+        public IEnumerable<string> Names => inner.Names.Where(Visible);
+        public bool Contains(string name) => Visible(name);
+        public int[] ShapeOf(string name) => inner.ShapeOf(name);
+        public Tensor ReadFloat32(string name) => inner.ReadFloat32(name);
+        public void Dispose() => inner.Dispose();
+    }
+}
