@@ -20,6 +20,9 @@ foreach (var command in new[]
     GenerateCommand.Create(),
     PerplexityCommand.Create(),
     TrainCommand.Create(),
+    AttentionCommand.Create(),
+    CausalMaskCommand.Create(),
+    CompareCommand.Create(),
 })
     root.Subcommands.Add(command);
 

@@ -1,0 +1,180 @@
+using System.Text;
+using SharpFormer.Checkpoints;
+using SharpFormer.Models;
+using SharpFormer.Tokenizers;
+
+namespace SharpFormer.AttentionViews;
+
+/// <summary>Which kind of transformer produced an attention map: it decides who may attend to whom.</summary>
+public enum AttentionKind
+{
+    /// <summary>Encoder (BERT): every token attends to every token, before and after it.</summary>
+    Bidirectional,
+    /// <summary>Decoder (GPT-2): position i attends to positions 0..i only.</summary>
+    Causal,
+}
+
+/// <summary>
+/// The attention probabilities of every layer and head of one model on one text, with the tokens they are
+/// between. <see cref="Attentions"/> are the model's own output tensors (per layer [1, heads, T, T], batch
+/// dimension kept as HuggingFace's <c>output_attentions=True</c> returns them); every view draws from them.
+/// Layers, heads, query and key positions are 0-based.
+/// </summary>
+public sealed class AttentionMap
+{
+    public required string ModelName { get; init; }
+    /// <summary>"bert" or "gpt2" (config.json model_type).</summary>
+    public required string ModelType { get; init; }
+    public required AttentionKind Kind { get; init; }
+    public required string Text { get; init; }
+    public required int[] InputIds { get; init; }
+    /// <summary>The tokenizer's tokens (e.g. "[CLS]", "##ing", byte-level "Ġmy").</summary>
+    public required string[] Tokens { get; init; }
+    /// <summary>Readable labels for drawing: byte-level BPE pieces decoded to text (see <see cref="ReadableLabels"/>).</summary>
+    public required string[] Labels { get; init; }
+    /// <summary>Per layer [1, heads, T, T].</summary>
+    public required IReadOnlyList<Tensor> Attentions { get; init; }
+    /// <summary>Key positions that act as "sinks" in the summary statistics: [CLS]/[SEP] for BERT, the first token for GPT-2.</summary>
+    public required int[] SinkPositions { get; init; }
+    /// <summary>How the sink positions are named in reports: "[CLS]/[SEP]" or "first token".</summary>
+    public required string SinkName { get; init; }
+
+    public int Layers => Attentions.Count;
+    public int Heads => Attentions[0].Shape[1];
+    public int Length => Tokens.Length;
+    public bool IsCausal => Kind == AttentionKind.Causal;
+    public string KindName => IsCausal ? "causal (decoder)" : "bidirectional (encoder)";
+
+    /// <summary>The attention of query <paramref name="query"/> over all keys, for one layer and head (sums to 1).</summary>
+    public ReadOnlySpan<float> Row(int layer, int head, int query)
+    {
+        int t = Length;
+        return Attentions[layer].Data.AsSpan(((head * t) + query) * t, t);
+    }
+
+    public float Weight(int layer, int head, int query, int key) => Row(layer, head, query)[key];
+
+    /// <summary>One head's [T, T] matrix (query rows, key columns) as a copy.</summary>
+    public float[,] Matrix(int layer, int head)
+    {
+        int t = Length;
+        var m = new float[t, t];
+        for (int q = 0; q < t; q++)
+        {
+            var row = Row(layer, head, q);
+            for (int k = 0; k < t; k++) m[q, k] = row[k];
+        }
+        return m;
+    }
+
+    public void CheckLayer(int layer)
+    {
+        if (layer < 0 || layer >= Layers)
+            throw new SharpFormerException($"--layer {layer} is out of range: {ModelName} has {Layers} layers (0..{Layers - 1})");
+    }
+
+    public void CheckHead(int head)
+    {
+        if (head < 0 || head >= Heads)
+            throw new SharpFormerException($"--head {head} is out of range: {ModelName} has {Heads} heads per layer (0..{Heads - 1})");
+    }
+
+    /// <summary>
+    /// Tokenizes <paramref name="text"/> as the model reads it (BERT: [CLS] text [SEP]; GPT-2: the plain ids),
+    /// runs the model once with <c>output_attentions</c> and keeps every layer's probabilities.
+    /// </summary>
+    public static AttentionMap Compute(string modelDir, string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
+        var config = ModelConfig.Load(modelDir);
+        var tokenizer = AutoTokenizer.FromFolder(modelDir);
+        var name = ModelNameOf(modelDir);
+        switch (config)
+        {
+            case BertConfig bc:
+            {
+                var enc = tokenizer.Encode(text);
+                if (enc.Length > bc.MaxPositionEmbeddings)
+                    throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({bc.MaxPositionEmbeddings}); shorten it");
+                var model = BertModel.Load(modelDir);
+                var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
+                string cls = (tokenizer as BertTokenizer)?.ClsToken ?? "[CLS]", sep = (tokenizer as BertTokenizer)?.SepToken ?? "[SEP]";
+                var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
+                return new AttentionMap
+                {
+                    ModelName = name, ModelType = "bert", Kind = AttentionKind.Bidirectional, Text = text,
+                    InputIds = enc.InputIds, Tokens = enc.Tokens, Labels = enc.Tokens.ToArray(),
+                    Attentions = o.Attentions, SinkPositions = sinks, SinkName = $"{cls}/{sep}",
+                };
+            }
+            case Gpt2Config gc:
+            {
+                var ids = AutoTokenizer.EncodeForCausalLm(tokenizer, text);
+                if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
+                if (ids.Length > gc.NPositions)
+                    throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({gc.NPositions}); shorten it");
+                var model = Gpt2Model.Load(modelDir);
+                var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
+                var tokens = ids.Select(tokenizer.IdToToken).ToArray();
+                return new AttentionMap
+                {
+                    ModelName = name, ModelType = "gpt2", Kind = AttentionKind.Causal, Text = text,
+                    InputIds = ids, Tokens = tokens, Labels = ReadableLabels(tokenizer, ids),
+                    Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token",
+                };
+            }
+            default:
+                throw new SharpFormerException($"{modelDir}: attention views support BERT and GPT-2 models, not \"{config.ModelType}\"");
+        }
+    }
+
+    /// <summary>The model folder's name, as titles show it.</summary>
+    public static string ModelNameOf(string modelDir) =>
+        Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd(Path.DirectorySeparatorChar)) is { Length: > 0 } n ? n : modelDir;
+
+    /// <summary>
+    /// Labels people can read for byte-level BPE tokens: each token's bytes decoded in the context of the whole
+    /// text. A token holding only part of a character's UTF-8 bytes shows that character with "…" on the side
+    /// where the rest of its bytes are (e.g. 工 split in two tokens: "工…", "…工"). Spaces show as "␣".
+    /// WordPiece tokens are returned as they are.
+    /// </summary>
+    public static string[] ReadableLabels(ITokenizer tokenizer, int[] ids)
+    {
+        if (tokenizer is not Gpt2Tokenizer g) return ids.Select(tokenizer.IdToToken).ToArray();
+        var starts = new int[ids.Length + 1];
+        var bytes = new List<byte>();
+        for (int i = 0; i < ids.Length; i++)
+        {
+            starts[i] = bytes.Count;
+            if (g.IsSpecial(ids[i])) continue;
+            bytes.AddRange(g.TokenBytes(ids[i]).ToArray());
+        }
+        starts[ids.Length] = bytes.Count;
+        // Characters of the whole byte string with their byte ranges (invalid bytes become U+FFFD one byte each).
+        var chars = new List<(int Start, int End, string Text)>();
+        var all = bytes.ToArray();
+        for (int p = 0; p < all.Length;)
+        {
+            var status = System.Text.Rune.DecodeFromUtf8(all.AsSpan(p), out var rune, out int used);
+            if (used <= 0) used = 1;
+            chars.Add((p, p + used, status == System.Buffers.OperationStatus.Done ? rune.ToString() : "\uFFFD"));
+            p += used;
+        }
+        var labels = new string[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (g.IsSpecial(ids[i])) { labels[i] = tokenizer.IdToToken(ids[i]); continue; }
+            int s = starts[i], e = starts[i + 1];
+            var sb = new StringBuilder();
+            foreach (var c in chars)
+            {
+                if (c.End <= s || c.Start >= e) continue;
+                if (c.Start < s) sb.Append('…');
+                sb.Append(c.Text switch { " " => "␣", "\n" => "⏎", "\t" => "⇥", _ => c.Text });
+                if (c.End > e) sb.Append('…');
+            }
+            labels[i] = sb.Length > 0 ? sb.ToString() : tokenizer.IdToToken(ids[i]);
+        }
+        return labels;
+    }
+}

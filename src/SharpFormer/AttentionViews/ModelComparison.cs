@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpFormer.Models;
+using SharpFormer.Tokenizers;
+
+namespace SharpFormer.AttentionViews;
+
+/// <summary>
+/// Parameter counts by component. LayerNorm counts the body's normalisations (embeddings/encoder/decoder and
+/// GPT-2's final ln_f); everything on top of the body (pooler, MLM/NSP heads including their own LayerNorm,
+/// classifiers, an untied lm_head) is Heads. Tied weights (BERT's MLM decoder, GPT-2's lm_head) count once, as embeddings.
+/// </summary>
+public sealed record ParameterBreakdown(long Embeddings, long Attention, long FeedForward, long LayerNorm, long Heads, long Other)
+{
+    public long Total => Embeddings + Attention + FeedForward + LayerNorm + Heads + Other;
+
+    public static string Component(string name)
+    {
+        if (name.StartsWith("cls.", StringComparison.Ordinal) || name.StartsWith("bert.pooler.", StringComparison.Ordinal) ||
+            name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal) ||
+            name.StartsWith("score.", StringComparison.Ordinal) || name.StartsWith("qa_outputs.", StringComparison.Ordinal))
+            return "heads";
+        if (name.Contains("LayerNorm.", StringComparison.Ordinal) || name.Contains(".ln_", StringComparison.Ordinal)) return "layernorm";
+        if (name.Contains("embeddings.", StringComparison.Ordinal) || name.Contains(".wte.", StringComparison.Ordinal) || name.Contains(".wpe.", StringComparison.Ordinal))
+            return "embeddings";
+        if (name.Contains(".attention.", StringComparison.Ordinal) || name.Contains(".attn.", StringComparison.Ordinal)) return "attention";
+        if (name.Contains(".intermediate.", StringComparison.Ordinal) || name.Contains(".output.dense.", StringComparison.Ordinal) || name.Contains(".mlp.", StringComparison.Ordinal))
+            return "ffn";
+        return "other";
+    }
+
+    public static ParameterBreakdown Of(IEnumerable<(string Name, long Count)> parameters)
+    {
+        long e = 0, a = 0, f = 0, n = 0, h = 0, o = 0;
+        foreach (var (name, count) in parameters)
+            switch (Component(name))
+            {
+                case "embeddings": e += count; break;
+                case "attention": a += count; break;
+                case "ffn": f += count; break;
+                case "layernorm": n += count; break;
+                case "heads": h += count; break;
+                default: o += count; break;
+            }
+        return new ParameterBreakdown(e, a, f, n, h, o);
+    }
+}
+
+/// <summary>One model folder described for the comparison.</summary>
+public sealed record ModelSummary(
+    string Name, string ModelType, string Family, string Architecture, string AttentionType, string Normalisation,
+    string Activation, int Layers, int Heads, int HeadDim, int HiddenSize, int FfnSize, int VocabSize, string Tokenizer,
+    int ContextLength, string PositionEmbeddings, ParameterBreakdown Parameters, long TotalParameters,
+    string TrainingObjective, string TypicalTasks)
+{
+    /// <summary>Reads the config, the tokenizer and the weights of a model folder.</summary>
+    public static ModelSummary Load(string dir)
+    {
+        var config = ModelConfig.Load(dir);
+        var tokenizer = AutoTokenizer.FromFolder(dir).Kind;
+        var name = AttentionMap.ModelNameOf(dir);
+        switch (config)
+        {
+            case BertConfig c:
+            {
+                var model = BertModel.Load(dir);
+                var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
+                var arch = c.Architecture == "" ? "BertModel" : c.Architecture;
+                return new ModelSummary(name, "bert", "BERT: encoder-only Transformer", arch,
+                    "bidirectional: every token attends to every token", "post-LN (LayerNorm after each residual add)",
+                    c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
+                    tokenizer, c.MaxPositionEmbeddings, $"learned absolute ({c.MaxPositionEmbeddings}) + token type ({c.TypeVocabSize})",
+                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c));
+            }
+            case Gpt2Config c:
+            {
+                var model = Gpt2Model.Load(dir);
+                var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
+                var arch = c.Architecture == "" ? "GPT2Model" : c.Architecture;
+                return new ModelSummary(name, "gpt2", "GPT-2: decoder-only Transformer", arch,
+                    "causal: each token attends to itself and earlier tokens", "pre-LN (LayerNorm before each sub-layer, final ln_f)",
+                    c.ActivationFunction, c.NLayer, c.NHead, c.HeadDim, c.NEmbd, c.InnerDim, c.VocabSize,
+                    tokenizer, c.NPositions, $"learned absolute ({c.NPositions})",
+                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
+                    "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
+                    "text generation and continuation, perplexity scoring, prompting / few-shot tasks");
+            }
+            default:
+                throw new SharpFormerException($"{dir}: compare supports BERT and GPT-2 models, not \"{config.ModelType}\"");
+        }
+    }
+
+    static string BertObjective(string arch) => arch switch
+    {
+        "BertForPreTraining" => "masked language modelling (MLM) + next-sentence prediction (NSP)",
+        "BertForMaskedLM" or "BertLMHeadModel" => "masked language modelling (MLM)",
+        "BertForNextSentencePrediction" => "next-sentence prediction (NSP)",
+        "BertForSequenceClassification" => "fine-tuned: sequence classification (cross-entropy on labels), after MLM + NSP pre-training",
+        "BertForTokenClassification" => "fine-tuned: token classification (cross-entropy per token), after MLM + NSP pre-training",
+        _ => "masked language modelling (MLM) + next-sentence prediction (NSP) pre-training; encoder only",
+    };
+
+    static string BertTasks(string arch, BertConfig c) => arch switch
+    {
+        "BertForSequenceClassification" => $"text classification ({string.Join(", ", c.Id2Label.OrderBy(p => p.Key).Select(p => p.Value))})",
+        "BertForTokenClassification" => $"named-entity recognition / tagging ({c.Id2Label.Count} labels)",
+        _ => "text classification, named-entity recognition, extractive QA, sentence embeddings and similarity, fill-mask",
+    };
+}
+
+/// <summary>Two or more model folders side by side: a terminal table, Markdown or JSON.</summary>
+public sealed class ModelComparison
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    public IReadOnlyList<ModelSummary> Models { get; }
+
+    public ModelComparison(IReadOnlyList<ModelSummary> models)
+    {
+        if (models.Count < 2) throw new SharpFormerException("compare needs at least two models (--model A --model B)");
+        Models = models;
+    }
+
+    public static ModelComparison Load(IEnumerable<string> dirs) => new(dirs.Select(ModelSummary.Load).ToList());
+
+    static string N(long n) => n.ToString("N0", Inv);
+    static string Share(long n, long total) => total == 0 ? "" : $" ({(double)n / total:P1})".Replace(" %", "%");
+
+    /// <summary>The rows of the comparison: (field, one value per model).</summary>
+    public IReadOnlyList<(string Field, string[] Values)> Rows()
+    {
+        (string, string[]) Row(string field, Func<ModelSummary, string> f) => (field, Models.Select(f).ToArray());
+        return
+        [
+            Row("model", m => m.Name),
+            Row("family", m => m.Family),
+            Row("architecture", m => m.Architecture),
+            Row("attention", m => m.AttentionType),
+            Row("layers", m => m.Layers.ToString(Inv)),
+            Row("attention heads", m => $"{m.Heads} (head dim {m.HeadDim})"),
+            Row("hidden size", m => m.HiddenSize.ToString(Inv)),
+            Row("FFN size", m => $"{m.FfnSize} ({m.Activation})"),
+            Row("normalisation", m => m.Normalisation),
+            Row("vocabulary", m => m.VocabSize.ToString("N0", Inv)),
+            Row("tokenizer", m => m.Tokenizer),
+            Row("context length", m => m.ContextLength.ToString(Inv)),
+            Row("positions", m => m.PositionEmbeddings),
+            Row("params: embeddings", m => N(m.Parameters.Embeddings) + Share(m.Parameters.Embeddings, m.TotalParameters)),
+            Row("params: attention", m => N(m.Parameters.Attention) + Share(m.Parameters.Attention, m.TotalParameters)),
+            Row("params: FFN", m => N(m.Parameters.FeedForward) + Share(m.Parameters.FeedForward, m.TotalParameters)),
+            Row("params: LayerNorm", m => N(m.Parameters.LayerNorm) + Share(m.Parameters.LayerNorm, m.TotalParameters)),
+            Row("params: heads", m => N(m.Parameters.Heads) + Share(m.Parameters.Heads, m.TotalParameters)),
+            .. Models.Any(m => m.Parameters.Other > 0) ? [Row("params: other", m => N(m.Parameters.Other))] : Array.Empty<(string, string[])>(),
+            Row("params: total", m => N(m.TotalParameters)),
+            Row("training objective", m => m.TrainingObjective),
+            Row("typical tasks", m => m.TypicalTasks),
+        ];
+    }
+
+    /// <summary>An aligned plain-text table (East Asian wide characters count two columns).</summary>
+    public string Table()
+    {
+        var rows = Rows();
+        var widths = new int[Models.Count + 1];
+        widths[0] = rows.Max(r => AttentionReport.DisplayWidth(r.Field));
+        for (int i = 0; i < Models.Count; i++) widths[i + 1] = rows.Max(r => AttentionReport.DisplayWidth(r.Values[i]));
+        var sb = new StringBuilder();
+        string Line(string field, string[] values) =>
+            AttentionReport.Pad(field, widths[0]) + " │ " + string.Join(" │ ", values.Select((v, i) => AttentionReport.Pad(v, widths[i + 1]))).TrimEnd();
+        sb.AppendLine(Line(rows[0].Field, rows[0].Values));
+        sb.AppendLine(string.Join("─┼─", widths.Select(w => new string('─', w))));
+        foreach (var r in rows.Skip(1)) sb.AppendLine(Line(r.Field, r.Values));
+        return sb.ToString();
+    }
+
+    public string Markdown()
+    {
+        var rows = Rows();
+        static string Cell(string s) => s.Replace("|", "\\|");
+        var sb = new StringBuilder();
+        sb.AppendLine("| " + string.Join(" | ", new[] { "" }.Concat(Models.Select(m => Cell(m.Name)))) + " |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat(" --- |", Models.Count + 1)));
+        foreach (var r in rows.Skip(1)) sb.AppendLine("| " + Cell(r.Field) + " | " + string.Join(" | ", r.Values.Select(Cell)) + " |");
+        return sb.ToString();
+    }
+
+    public JsonObject ToJson() => new()
+    {
+        ["models"] = new JsonArray(Models.Select(m => (JsonNode)new JsonObject
+        {
+            ["name"] = m.Name, ["model_type"] = m.ModelType, ["family"] = m.Family, ["architecture"] = m.Architecture,
+            ["attention"] = m.AttentionType, ["layers"] = m.Layers, ["heads"] = m.Heads, ["head_dim"] = m.HeadDim,
+            ["hidden_size"] = m.HiddenSize, ["ffn_size"] = m.FfnSize, ["activation"] = m.Activation, ["normalisation"] = m.Normalisation,
+            ["vocab_size"] = m.VocabSize, ["tokenizer"] = m.Tokenizer, ["context_length"] = m.ContextLength, ["positions"] = m.PositionEmbeddings,
+            ["parameters"] = new JsonObject
+            {
+                ["embeddings"] = m.Parameters.Embeddings, ["attention"] = m.Parameters.Attention, ["ffn"] = m.Parameters.FeedForward,
+                ["layernorm"] = m.Parameters.LayerNorm, ["heads"] = m.Parameters.Heads, ["other"] = m.Parameters.Other, ["total"] = m.TotalParameters,
+            },
+            ["training_objective"] = m.TrainingObjective, ["typical_tasks"] = m.TypicalTasks,
+        }).ToArray()),
+    };
+
+    public string Json(bool indented = true) => ToJson().ToJsonString(new JsonSerializerOptions
+    {
+        WriteIndented = indented, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
