@@ -8,7 +8,7 @@ public static class CliRunner
     public const int UserError = 1;
     public const int InternalError = 2;
 
-    public static int Run(RootCommand root, string[] args)
+    public static int Run(Command root, string[] args)
     {
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -1,10 +1,16 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using SharpFormer.Cli;
 using SharpFormer.Cli.Commands;
 
 Console.OutputEncoding = System.Text.Encoding.UTF8;
 
-var root = new RootCommand("SharpFormer: run, inspect and train HuggingFace BERT and GPT-2 models natively in .NET.");
+// Named "sharpformer" (the tool's command name) rather than after the assembly, so usage lines read as users type them.
+var root = new Command("sharpformer", "SharpFormer: run, inspect and train HuggingFace BERT and GPT-2 models natively in .NET.")
+{
+    new HelpOption(),
+    new VersionOption(),
+};
 root.Options.Add(CommonOptions.Threads);
 foreach (var command in new[]
 {
