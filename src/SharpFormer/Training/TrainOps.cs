@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using SharpFormer.Kernels;
 
@@ -16,62 +17,41 @@ public static class TrainOps
 
     // ---------------------------------------------------------------- matrix products
 
+    // All three go through the packed GEMM: packing an operand costs O(k·n), the product O(m·k·n), so it pays
+    // for itself at every batch size training uses.
+
     /// <summary>C[m, n] (+)= A[m, k] · B[n, k]ᵀ.</summary>
-    public static void MatMulABt(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate)
-    {
-        const int ColChunk = 512;
-        int chunks = (n + ColChunk - 1) / ColChunk;
-        void Tile(int t)
-        {
-            int i = t / chunks, j0 = (t % chunks) * ColChunk, j1 = Math.Min(n, j0 + ColChunk);
-            var ai = a.AsSpan(i * k, k);
-            var ci = c.AsSpan(i * n, n);
-            for (int j = j0; j < j1; j++)
-            {
-                float s = TensorPrimitives.Dot(ai, b.AsSpan(j * k, k));
-                ci[j] = accumulate ? ci[j] + s : s;
-            }
-        }
-        Run(m * chunks, (long)m * n * k, Tile);
-    }
+    public static void MatMulABt(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate) =>
+        Product(a, m, PackedWeight.FromOutIn(b, n, k), c, accumulate);
 
     /// <summary>C[m, n] (+)= A[m, k] · B[k, n].</summary>
-    public static void MatMulAB(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate)
-    {
-        void Row(int i)
-        {
-            var ci = c.AsSpan(i * n, n);
-            if (!accumulate) ci.Clear();
-            var ai = a.AsSpan(i * k, k);
-            for (int kk = 0; kk < k; kk++)
-            {
-                float av = ai[kk];
-                if (av != 0f) TensorPrimitives.MultiplyAdd(b.AsSpan(kk * n, n), av, ci, ci);
-            }
-        }
-        Run(m, (long)m * n * k, Row);
-    }
+    public static void MatMulAB(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate) =>
+        Product(a, m, PackedWeight.FromInOut(b, k, n), c, accumulate);
 
     /// <summary>C[m, n] (+)= A[k, m]ᵀ · B[k, n] (weight gradients: sums over the k rows of a batch).</summary>
     public static void MatMulAtB(float[] a, float[] b, float[] c, int m, int k, int n, bool accumulate)
     {
-        const int RowChunk = 64;
-        int chunks = (m + RowChunk - 1) / RowChunk;
-        void Chunk(int t)
+        var at = ArrayPool<float>.Shared.Rent(m * k);
+        try
         {
-            int i0 = t * RowChunk, i1 = Math.Min(m, i0 + RowChunk);
-            if (!accumulate) c.AsSpan(i0 * n, (i1 - i0) * n).Clear();
-            for (int i = i0; i < i1; i++)
-            {
-                var ci = c.AsSpan(i * n, n);
-                for (int r = 0; r < k; r++)
-                {
-                    float av = a[r * m + i];
-                    if (av != 0f) TensorPrimitives.MultiplyAdd(b.AsSpan(r * n, n), av, ci, ci);
-                }
-            }
+            for (int r = 0; r < k; r++)
+                for (int i = 0; i < m; i++) at[i * k + r] = a[r * m + i];
+            Product(at, m, PackedWeight.FromInOut(b, k, n), c, accumulate);
         }
-        Run(chunks, (long)m * n * k, Chunk);
+        finally { ArrayPool<float>.Shared.Return(at); }
+    }
+
+    static void Product(float[] x, int m, PackedWeight w, float[] c, bool accumulate)
+    {
+        int len = m * w.N;
+        if (!accumulate) { Gemm.Linear(x, m, w, default, c); return; }
+        var tmp = ArrayPool<float>.Shared.Rent(len);
+        try
+        {
+            Gemm.Linear(x, m, w, default, tmp);
+            TensorPrimitives.Add(c.AsSpan(0, len), tmp.AsSpan(0, len), c.AsSpan(0, len));
+        }
+        finally { ArrayPool<float>.Shared.Return(tmp); }
     }
 
     static void Run(int count, long flops, Action<int> body)
