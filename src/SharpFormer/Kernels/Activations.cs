@@ -1,9 +1,12 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace SharpFormer.Kernels;
 
 /// <summary>The activation functions HuggingFace's <c>ACT2FN</c> names, by the names configs use.</summary>
 public enum Activation { GeluErf, GeluTanh, GeluFast, QuickGelu, Relu, Silu, Tanh, Sigmoid, Identity, Mish }
 
-public static class Activations
+public static unsafe class Activations
 {
     public static Activation Parse(string name) => name switch
     {
@@ -22,40 +25,107 @@ public static class Activations
 
     const double Sqrt2OverPi = 0.7978845608028654;
 
-    /// <summary>Applies the activation in place.</summary>
-    public static void Apply(Activation act, Span<float> x)
+    /// <summary>
+    /// Applies the activation in place. The GELU/SiLU/sigmoid family is evaluated in double precision on vector lanes
+    /// (erf by Cody's rational approximations, exp by the runtime's vector exp), so results are the correctly
+    /// rounded float of the double formula up to ~1 ulp — the same as the scalar double reference.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Apply(Activation act, Span<float> x)
     {
         switch (act)
         {
-            case Activation.GeluErf:
-                for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(0.5 * v * (1.0 + MathF2.Erf(v * 0.7071067811865476))); }
-                break;
-            case Activation.GeluTanh:
-                for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(0.5 * v * (1.0 + Math.Tanh(Sqrt2OverPi * (v + 0.044715 * v * v * v)))); }
-                break;
-            case Activation.GeluFast:
-                for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(0.5 * v * (1.0 + Math.Tanh(v * Sqrt2OverPi * (1.0 + 0.044715 * v * v)))); }
-                break;
-            case Activation.QuickGelu:
-                for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(v / (1.0 + Math.Exp(-1.702 * v))); }
-                break;
             case Activation.Relu:
-                for (int i = 0; i < x.Length; i++) x[i] = MathF.Max(x[i], 0f);
-                break;
-            case Activation.Silu:
-                for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(v / (1.0 + Math.Exp(-v))); }
-                break;
+                System.Numerics.Tensors.TensorPrimitives.Max(x, 0f, x);
+                return;
+            case Activation.Identity:
+                return;
             case Activation.Tanh:
                 for (int i = 0; i < x.Length; i++) x[i] = MathF.Tanh(x[i]);
-                break;
-            case Activation.Sigmoid:
-                for (int i = 0; i < x.Length; i++) x[i] = (float)(1.0 / (1.0 + Math.Exp(-(double)x[i])));
-                break;
+                return;
             case Activation.Mish:
                 for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(v * Math.Tanh(Math.Log(1.0 + Math.Exp(v)))); }
-                break;
-            case Activation.Identity:
-                break;
+                return;
+        }
+        fixed (float* p = x)
+        {
+            int n = x.Length;
+            // Large activations (e.g. 128 tokens × 3072) are split over the kernel threads in 16-aligned chunks.
+            int chunks = n >= 32768 ? Math.Min(4 * Threading.Threads, n / 8192) : 1;
+            int threads = WorkerPool.ThreadsFor(20L * n, chunks);
+            if (threads <= 1) { Range(act, p, n); return; }
+            var job = new Job { P = p, N = n, Chunk = ((n + chunks - 1) / chunks + 15) & ~15, Act = act };
+            WorkerPool.Run((n + job.Chunk - 1) / job.Chunk, threads, &RunChunk, &job);
+        }
+    }
+
+    struct Job { public float* P; public int N, Chunk; public Activation Act; }
+
+    static void RunChunk(void* ctx, int i)
+    {
+        ref Job j = ref *(Job*)ctx;
+        int start = i * j.Chunk;
+        Range(j.Act, j.P + start, Math.Min(j.Chunk, j.N - start));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Range(Activation act, float* p, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.Load(p + i));
+                Vector512.Narrow(Eval512(act, lo), Eval512(act, hi)).Store(p + i);
+            }
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(p + i));
+                Vector256.Narrow(Eval256(act, lo), Eval256(act, hi)).Store(p + i);
+            }
+        for (; i < n; i++) p[i] = (float)Scalar(act, p[i]);
+    }
+
+    /// <summary>The reference (scalar double) definition of each vectorised activation.</summary>
+    internal static double Scalar(Activation act, double v) => act switch
+    {
+        // 1 + erf(z) = erfc(−z): no cancellation for large negative inputs.
+        Activation.GeluErf => 0.5 * v * MathF2.Erfc(-v * 0.7071067811865476),
+        // 0.5·(1 + tanh u) = 1 / (1 + e^(−2u)): no cancellation for large negative inputs.
+        Activation.GeluTanh => v / (1.0 + Math.Exp(-2.0 * Sqrt2OverPi * (v + 0.044715 * v * v * v))),
+        Activation.GeluFast => v / (1.0 + Math.Exp(-2.0 * (v * Sqrt2OverPi * (1.0 + 0.044715 * v * v)))),
+        Activation.QuickGelu => v / (1.0 + Math.Exp(-1.702 * v)),
+        Activation.Silu => v / (1.0 + Math.Exp(-v)),
+        Activation.Sigmoid => 1.0 / (1.0 + Math.Exp(-v)),
+        _ => throw new ArgumentOutOfRangeException(nameof(act)),
+    };
+
+    static Vector512<double> Eval512(Activation act, Vector512<double> v)
+    {
+        var one = Vector512<double>.One;
+        switch (act)
+        {
+            case Activation.GeluErf: return Vector512.Create(0.5) * v * MathF2.OnePlusErf(v * Vector512.Create(0.7071067811865476));
+            case Activation.GeluTanh: return v / (one + FastMath.Exp(Vector512.Create(-2.0 * Sqrt2OverPi) * (v + Vector512.Create(0.044715) * v * v * v)));
+            case Activation.GeluFast: return v / (one + FastMath.Exp(Vector512.Create(-2.0) * (v * Vector512.Create(Sqrt2OverPi) * (one + Vector512.Create(0.044715) * v * v))));
+            case Activation.QuickGelu: return v / (one + FastMath.Exp(Vector512.Create(-1.702) * v));
+            case Activation.Silu: return v / (one + FastMath.Exp(-v));
+            default: return one / (one + FastMath.Exp(-v)); // Sigmoid
+        }
+    }
+
+    static Vector256<double> Eval256(Activation act, Vector256<double> v)
+    {
+        var one = Vector256<double>.One;
+        switch (act)
+        {
+            case Activation.GeluErf: return Vector256.Create(0.5) * v * MathF2.OnePlusErf(v * Vector256.Create(0.7071067811865476));
+            case Activation.GeluTanh: return v / (one + FastMath.Exp(Vector256.Create(-2.0 * Sqrt2OverPi) * (v + Vector256.Create(0.044715) * v * v * v)));
+            case Activation.GeluFast: return v / (one + FastMath.Exp(Vector256.Create(-2.0) * (v * Vector256.Create(Sqrt2OverPi) * (one + Vector256.Create(0.044715) * v * v))));
+            case Activation.QuickGelu: return v / (one + FastMath.Exp(Vector256.Create(-1.702) * v));
+            case Activation.Silu: return v / (one + FastMath.Exp(-v));
+            default: return one / (one + FastMath.Exp(-v)); // Sigmoid
         }
     }
 }
@@ -79,9 +149,18 @@ public static class MathF2
         return x > 0 ? 1.0 - r : r - 1.0;
     }
 
+    /// <summary>erfc(x) = 1 − erf(x), accurate in relative terms for large x.</summary>
+    public static double Erfc(double x)
+    {
+        double ax = Math.Abs(x);
+        if (ax < 0.5) return 1.0 - Erf(x);
+        double r = ax < 4.0 ? ErfcMid(ax) : ErfcLarge(ax);
+        return x > 0 ? r : 2.0 - r;
+    }
+
     static double ErfcMid(double x)
     {
-        double top = (((((((5.64188496988670089e-1 * x + 8.88314979438837594) * x + 66.1191906371416295) * x + 298.635138197400131) * x + 881.952221241769090) * x + 1712.04761263407058) * x + 2051.07837782607147) * x + 1230.33935479799725) * x + 2.15311535474403846e-8;
+        double top = ((((((((1.85631510434052658e-8 * x + 5.64188496988670089e-1) * x + 8.88314979438837594) * x + 66.1191906371416295) * x + 298.635138197400131) * x + 881.952221241769090) * x + 1712.04761263407058) * x + 2051.07837782607147) * x) + 1230.33935479799725;
         double bot = (((((((x + 15.7449261107098347) * x + 117.693950891312499) * x + 537.181101862009858) * x + 1621.38957456669019) * x + 3290.79923573345963) * x + 4362.61909014324716) * x + 3439.36767414372164) * x + 1230.33935480374942;
         return Math.Exp(-x * x) * top / bot;
     }
@@ -94,4 +173,138 @@ public static class MathF2
         double r = 0.5641895835477563 - z * top / bot; // 1/sqrt(pi) - ...
         return Math.Exp(-x * x) * r / x;
     }
+
+    // Cody's coefficients, shared by the scalar and vector forms.
+    const double S0 = 0.185777706184603153, S1 = 3.16112374387056560, S2 = 113.864154151050156, S3 = 377.485237685302021, S4 = 3209.37758913846947;
+    const double T0 = 23.6012909523441209, T1 = 244.024637934444173, T2 = 1282.61652607737228, T3 = 2844.23683343917062;
+    const double M0 = 1.85631510434052658e-8, M1 = 5.64188496988670089e-1, M2 = 8.88314979438837594, M3 = 66.1191906371416295, M4 = 298.635138197400131, M5 = 881.952221241769090, M6 = 1712.04761263407058, M7 = 2051.07837782607147, M8 = 1230.33935479799725;
+    const double N0 = 15.7449261107098347, N1 = 117.693950891312499, N2 = 537.181101862009858, N3 = 1621.38957456669019, N4 = 3290.79923573345963, N5 = 4362.61909014324716, N6 = 3439.36767414372164, N7 = 1230.33935480374942;
+    const double L0 = 1.63153871373020978e-2, L1 = 3.05326634961232344e-1, L2 = 3.60344899949804439e-1, L3 = 1.25781726111229246e-1, L4 = 1.60837851487422766e-2, L5 = 6.58749161529837803e-4;
+    const double K0 = 2.56852019228982242, K1 = 1.87295284992346725, K2 = 5.27905102951428412e-1, K3 = 6.05183413124413191e-2, K4 = 2.33520497626869185e-3;
+
+    /// <summary>Vector erf, same approximations as <see cref="Erf(double)"/> (one rational per lane, coefficients picked by region).</summary>
+    public static Vector512<double> Erf(Vector512<double> x)
+    {
+        var (r, small, erfc) = Eval(x);
+        var big = Vector512<double>.One - erfc;
+        return Vector512.ConditionalSelect(small, x * r, Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<double>.Zero), big, -big));
+    }
+
+    /// <summary>1 + erf(x) without cancellation for negative x (= erfc(−x)).</summary>
+    public static Vector512<double> OnePlusErf(Vector512<double> x)
+    {
+        var (r, small, erfc) = Eval(x);
+        var one = Vector512<double>.One;
+        return Vector512.ConditionalSelect(small, Vector512.FusedMultiplyAdd(x, r, one),
+            Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<double>.Zero), Vector512.Create(2.0) - erfc, erfc));
+    }
+
+    /// <summary>
+    /// Cody's three regions as one degree-8 rational per lane: |x| &lt; 0.5 in t = x² (returns R with erf = x·R), 0.5 ≤ |x| &lt; 4
+    /// in a = |x| and |x| ≥ 4 in z = 1/x² (returns erfc(|x|)). Two divisions per vector instead of one per region.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (Vector512<double> R, Vector512<double> Small, Vector512<double> Erfc) Eval(Vector512<double> x)
+    {
+        var ax = Vector512.Abs(x);
+        var small = Vector512.LessThan(ax, Vector512.Create(0.5));
+        var large = Vector512.GreaterThanOrEqual(ax, Vector512.Create(4.0));
+        bool anyLarge = large != Vector512<double>.Zero;
+        var a = Vector512.Max(ax, Vector512.Create(0.5));
+        var ia = anyLarge ? Vector512<double>.One / a : default;
+        var z = ia * ia;
+        var u = Vector512.ConditionalSelect(small, x * x, Vector512.ConditionalSelect(large, z, a));
+        // numerator / denominator coefficients, highest degree first: small, mid, large
+        var num = C(small, large, 0, M0, 0);
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, 0, M1, 0));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, 0, M2, 0));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, 0, M3, L0));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, S0, M4, L1));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, S1, M5, L2));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, S2, M6, L3));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, S3, M7, L4));
+        num = Vector512.FusedMultiplyAdd(num, u, C(small, large, S4, M8, L5));
+        var den = C(small, large, 0, 1, 0);
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, 0, N0, 0));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, 0, N1, 0));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, 0, N2, 1));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, 1, N3, K0));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, T0, N4, K1));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, T1, N5, K2));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, T2, N6, K3));
+        den = Vector512.FusedMultiplyAdd(den, u, C(small, large, T3, N7, K4));
+        var r = num / den;
+        if (small == Vector512<double>.AllBitsSet) return (r, small, default);
+        var e = FastMath.Exp(-(a * a));
+        var erfc = e * r;
+        if (anyLarge) erfc = Vector512.ConditionalSelect(large, e * (Vector512.Create(0.5641895835477563) - z * r) * ia, erfc);
+        return (r, small, erfc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<double> C(Vector512<double> small, Vector512<double> large, double s, double m, double l) =>
+        Vector512.ConditionalSelect(small, Vector512.Create(s), Vector512.ConditionalSelect(large, Vector512.Create(l), Vector512.Create(m)));
+
+    /// <summary>Vector erf, same approximations as <see cref="Erf(double)"/> (one rational per lane, coefficients picked by region).</summary>
+    public static Vector256<double> Erf(Vector256<double> x)
+    {
+        var (r, small, erfc) = Eval(x);
+        var big = Vector256<double>.One - erfc;
+        return Vector256.ConditionalSelect(small, x * r, Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<double>.Zero), big, -big));
+    }
+
+    /// <summary>1 + erf(x) without cancellation for negative x (= erfc(−x)).</summary>
+    public static Vector256<double> OnePlusErf(Vector256<double> x)
+    {
+        var (r, small, erfc) = Eval(x);
+        var one = Vector256<double>.One;
+        return Vector256.ConditionalSelect(small, Vector256.FusedMultiplyAdd(x, r, one),
+            Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<double>.Zero), Vector256.Create(2.0) - erfc, erfc));
+    }
+
+    /// <summary>
+    /// Cody's three regions as one degree-8 rational per lane: |x| &lt; 0.5 in t = x² (returns R with erf = x·R), 0.5 ≤ |x| &lt; 4
+    /// in a = |x| and |x| ≥ 4 in z = 1/x² (returns erfc(|x|)). Two divisions per vector instead of one per region.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (Vector256<double> R, Vector256<double> Small, Vector256<double> Erfc) Eval(Vector256<double> x)
+    {
+        var ax = Vector256.Abs(x);
+        var small = Vector256.LessThan(ax, Vector256.Create(0.5));
+        var large = Vector256.GreaterThanOrEqual(ax, Vector256.Create(4.0));
+        bool anyLarge = large != Vector256<double>.Zero;
+        var a = Vector256.Max(ax, Vector256.Create(0.5));
+        var ia = anyLarge ? Vector256<double>.One / a : default;
+        var z = ia * ia;
+        var u = Vector256.ConditionalSelect(small, x * x, Vector256.ConditionalSelect(large, z, a));
+        // numerator / denominator coefficients, highest degree first: small, mid, large
+        var num = C(small, large, 0, M0, 0);
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, 0, M1, 0));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, 0, M2, 0));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, 0, M3, L0));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, S0, M4, L1));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, S1, M5, L2));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, S2, M6, L3));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, S3, M7, L4));
+        num = Vector256.FusedMultiplyAdd(num, u, C(small, large, S4, M8, L5));
+        var den = C(small, large, 0, 1, 0);
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, 0, N0, 0));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, 0, N1, 0));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, 0, N2, 1));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, 1, N3, K0));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, T0, N4, K1));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, T1, N5, K2));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, T2, N6, K3));
+        den = Vector256.FusedMultiplyAdd(den, u, C(small, large, T3, N7, K4));
+        var r = num / den;
+        if (small == Vector256<double>.AllBitsSet) return (r, small, default);
+        var e = FastMath.Exp(-(a * a));
+        var erfc = e * r;
+        if (anyLarge) erfc = Vector256.ConditionalSelect(large, e * (Vector256.Create(0.5641895835477563) - z * r) * ia, erfc);
+        return (r, small, erfc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<double> C(Vector256<double> small, Vector256<double> large, double s, double m, double l) =>
+        Vector256.ConditionalSelect(small, Vector256.Create(s), Vector256.ConditionalSelect(large, Vector256.Create(l), Vector256.Create(m)));
 }

@@ -1,120 +1,512 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace SharpFormer.Kernels;
 
 /// <summary>
-/// A weight matrix W (N outputs × K inputs) packed once at load into column panels of <see cref="PanelWidth"/>:
-/// panel p holds W[p*32 .. p*32+31, 0..K-1] transposed, K rows of 32 contiguous floats, zero-padded past N.
-/// The micro-kernel then streams one panel per output block with unit stride.
+/// A weight matrix W (N outputs × K inputs) packed once at load for <see cref="Gemm.Linear"/>.
+/// Layout (internal, may change): K is cut into blocks of <see cref="KBlock"/>; block b (rows k0 .. k0+kc-1 of
+/// Wᵀ) starts at k0·PaddedN and holds the column panels of <see cref="PanelWidth"/> one after another, each panel
+/// kc rows of 32 contiguous floats (W[p·32 .. p·32+31, k] for k in the block), zero-padded past N.
+/// A panel block (kc×32 floats, 32 KB) is what the micro-kernel keeps in L1; the storage is 64-byte aligned.
 /// </summary>
 public sealed class PackedWeight
 {
     public const int PanelWidth = 32;
+    internal const int KBlock = 256;
+
     public int K { get; }
     public int N { get; }
+    /// <summary>Pinned (never moves); the packed data starts at <see cref="Offset"/>.</summary>
     internal float[] Panels { get; }
+    internal int Offset { get; }
     internal int PanelCount => (N + PanelWidth - 1) / PanelWidth;
+    internal int PaddedN => PanelCount * PanelWidth;
 
-    PackedWeight(int k, int n)
+    unsafe PackedWeight(int k, int n)
     {
+        if (k < 0 || n < 0) throw new ArgumentOutOfRangeException(nameof(k), "PackedWeight: negative size");
         K = k; N = n;
-        Panels = new float[(long)PanelCount * PanelWidth * k];
+        long len = (long)PaddedN * k;
+        Panels = GC.AllocateArray<float>(checked((int)(len + 16)), pinned: true);
+        nint addr = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Panels));
+        Offset = (int)(((64 - (addr & 63)) & 63) / sizeof(float));
+    }
+
+    internal unsafe float* Pointer => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Panels)) + Offset;
+
+    /// <summary>Index in <see cref="Panels"/> of W[j, kk] (column j of Wᵀ, row kk).</summary>
+    internal long IndexOf(int kk, int j)
+    {
+        int k0 = kk / KBlock * KBlock, kc = Math.Min(KBlock, K - k0);
+        return Offset + (long)k0 * PaddedN + (long)(j / PanelWidth) * PanelWidth * kc + (long)(kk - k0) * PanelWidth + j % PanelWidth;
     }
 
     /// <summary>From nn.Linear's layout: weight[n, k].</summary>
-    public static PackedWeight FromOutIn(ReadOnlySpan<float> w, int n, int k)
+    public static unsafe PackedWeight FromOutIn(ReadOnlySpan<float> w, int n, int k)
     {
+        if (w.Length < (long)n * k) throw new ArgumentException("PackedWeight.FromOutIn: weight too small");
         var p = new PackedWeight(k, n);
-        for (int j = 0; j < n; j++)
+        if (n == 0 || k == 0) return p;
+        fixed (float* src = w)
         {
-            int panel = j / PanelWidth, col = j % PanelWidth;
-            var row = w.Slice(j * k, k);
-            long baseIdx = (long)panel * PanelWidth * k + col;
-            for (int kk = 0; kk < k; kk++) p.Panels[baseIdx + (long)kk * PanelWidth] = row[kk];
+            nint s = (nint)src;
+            // A transpose: 8×8 blocks through registers, panels in parallel (load time, not the hot path).
+            if ((long)n * k >= 1 << 18 && Threading.Threads > 1)
+                Parallel.For(0, p.PanelCount, Threading.Options, pan => p.PackPanelOutIn((float*)s, pan));
+            else
+                for (int pan = 0; pan < p.PanelCount; pan++) p.PackPanelOutIn(src, pan);
         }
         return p;
+    }
+
+    unsafe void PackPanelOutIn(float* w, int pan)
+    {
+        int n = N, k = K;
+        int cols = Math.Min(PanelWidth, n - pan * PanelWidth);
+        for (int k0 = 0; k0 < k; k0 += KBlock)
+        {
+            int kc = Math.Min(KBlock, k - k0);
+            float* dst = Pointer + (long)k0 * PaddedN + (long)pan * PanelWidth * kc;
+            float* src = w + (long)pan * PanelWidth * k + k0; // W[pan·32, k0]
+            int c = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; c + 8 <= cols; c += 8)
+                {
+                    float* s0 = src + (long)c * k;
+                    int kk = 0;
+                    for (; kk + 8 <= kc; kk += 8)
+                        Gemm.Transpose8x8(Vector256.Load(s0 + kk), Vector256.Load(s0 + k + kk), Vector256.Load(s0 + 2L * k + kk), Vector256.Load(s0 + 3L * k + kk),
+                            Vector256.Load(s0 + 4L * k + kk), Vector256.Load(s0 + 5L * k + kk), Vector256.Load(s0 + 6L * k + kk), Vector256.Load(s0 + 7L * k + kk),
+                            dst + (long)kk * PanelWidth + c, PanelWidth);
+                    for (; kk < kc; kk++)
+                        for (int r = 0; r < 8; r++) dst[(long)kk * PanelWidth + c + r] = s0[(long)r * k + kk];
+                }
+            for (; c < cols; c++)
+            {
+                float* row = src + (long)c * k;
+                for (int kk = 0; kk < kc; kk++) dst[(long)kk * PanelWidth + c] = row[kk];
+            }
+        }
     }
 
     /// <summary>From GPT-2's Conv1D layout: weight[k, n].</summary>
     public static PackedWeight FromInOut(ReadOnlySpan<float> w, int k, int n)
     {
+        if (w.Length < (long)n * k) throw new ArgumentException("PackedWeight.FromInOut: weight too small");
         var p = new PackedWeight(k, n);
-        for (int kk = 0; kk < k; kk++)
-            for (int j = 0; j < n; j++)
-                p.Panels[(long)(j / PanelWidth) * PanelWidth * k + (long)kk * PanelWidth + j % PanelWidth] = w[kk * n + j];
+        var dst = p.Panels.AsSpan();
+        for (int k0 = 0; k0 < k; k0 += KBlock)
+        {
+            int kc = Math.Min(KBlock, k - k0);
+            for (int pan = 0; pan < p.PanelCount; pan++)
+            {
+                long b = p.Offset + (long)k0 * p.PaddedN + (long)pan * PanelWidth * kc;
+                int cols = Math.Min(PanelWidth, n - pan * PanelWidth);
+                for (int kk = 0; kk < kc; kk++)
+                    w.Slice((k0 + kk) * n + pan * PanelWidth, cols).CopyTo(dst.Slice((int)(b + kk * PanelWidth), cols));
+            }
+        }
         return p;
     }
 }
 
-public static class Gemm
+[SkipLocalsInit]
+public static unsafe class Gemm
 {
-    const int RowBlock = 4;
+    /// <summary>0: portable Vector128 (4×8 tiles), 1: Vector256 (6×16), 2: Vector512 (8×32). Tests may force a lower path.</summary>
+    internal static int Isa = Vector512.IsHardwareAccelerated ? 2 : Vector256.IsHardwareAccelerated ? 1 : 0;
+
+    static int MR(int isa) => isa == 2 ? 8 : isa == 1 ? 6 : 4;
+    static int NR(int isa) => isa == 2 ? 32 : isa == 1 ? 16 : 8;
+    static int MC(int isa) => isa == 2 ? 128 : isa == 1 ? 120 : 128;
+    const int MCMax = 128;
+    /// <summary>Rows up to which the GEMV-like streaming path is used (no A packing, B streamed once).</summary>
+    const int SmallM = 4;
+
+    struct Job
+    {
+        public float* X, Y, Bias, B;
+        public int M, K, N, PaddedN, Panels, Isa, Tasks;
+        public bool SplitM;
+    }
 
     /// <summary>y[m, n] = Σ_k x[m, k]·W[n, k] + bias[n] for m rows (bias may be empty).</summary>
     public static void Linear(ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y)
     {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
         if (x.Length < (long)m * w.K || y.Length < (long)m * w.N) throw new ArgumentException("Gemm.Linear: buffer too small");
-        unsafe
+        if (!bias.IsEmpty && bias.Length < w.N) throw new ArgumentException("Gemm.Linear: bias too small");
+        int k = w.K, n = w.N;
+        if (m == 0 || n == 0) return;
+        if (k == 0)
         {
-            fixed (float* px = x, py = y, pb = bias, pw = w.Panels)
+            for (int r = 0; r < m; r++)
+                if (bias.IsEmpty) y.Slice(r * n, n).Clear(); else bias.Slice(0, n).CopyTo(y.Slice(r * n, n));
+            return;
+        }
+        fixed (float* px = x, py = y, pb = bias)
+        {
+            var job = new Job
             {
-                nint xs = (nint)px, ys = (nint)py, bs = bias.IsEmpty ? 0 : (nint)pb, ws = (nint)pw;
-                int panels = w.PanelCount;
-                int rowBlocks = (m + RowBlock - 1) / RowBlock;
-                // Parallelise over panels (weights stream once per thread) or, for skinny weights, over row blocks.
-                int tasks = panels >= Threading.Threads || rowBlocks == 1 ? panels : rowBlocks;
-                bool byPanel = tasks == panels;
-                Threading.For(tasks, 2L * w.K * PackedWeight.PanelWidth * (byPanel ? m : panels * RowBlock), t =>
+                X = px, Y = py, Bias = bias.IsEmpty ? null : pb, B = w.Pointer,
+                M = m, K = k, N = n, PaddedN = w.PaddedN, Panels = w.PanelCount, Isa = Isa,
+            };
+            int mr = MR(job.Isa);
+            int rowBlocks = (m + mr - 1) / mr;
+            long flops = 2L * m * n * k;
+            int t = WorkerPool.ThreadsFor(flops, int.MaxValue);
+            // Split the columns (each thread streams its share of the weight once) unless there are many rows
+            // (then split rows: A is packed once overall) or too few panels to share.
+            if (m <= SmallM) { job.SplitM = false; t = Math.Min(t, job.Panels); }
+            else if ((m >= 256 && rowBlocks >= 2 * t) || job.Panels < t) { job.SplitM = true; t = Math.Min(t, rowBlocks); }
+            else { job.SplitM = false; t = Math.Min(t, job.Panels); }
+            job.Tasks = Math.Max(1, t);
+            WorkerPool.Run(job.Tasks, job.Tasks, &Task, &job);
+        }
+    }
+
+    static void Task(void* ctx, int t)
+    {
+        ref Job j = ref *(Job*)ctx;
+        int m0 = 0, m1 = j.M, p0 = 0, p1 = j.Panels;
+        if (j.SplitM)
+        {
+            int mr = MR(j.Isa), blocks = (j.M + mr - 1) / mr;
+            m0 = (int)((long)t * blocks / j.Tasks) * mr;
+            m1 = Math.Min(j.M, (int)((long)(t + 1) * blocks / j.Tasks) * mr);
+        }
+        else
+        {
+            p0 = (int)((long)t * j.Panels / j.Tasks);
+            p1 = (int)((long)(t + 1) * j.Panels / j.Tasks);
+        }
+        if (m1 <= m0 || p1 <= p0) return;
+        if (j.M <= SmallM) Skinny(ref j, p0, p1);
+        else Blocked(ref j, m0, m1, p0, p1);
+    }
+
+    [ThreadStatic] static float* _aBuffer;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Blocked(ref Job j, int m0, int m1, int p0, int p1)
+    {
+        int isa = j.Isa, mr = MR(isa), nr = NR(isa), mc = MC(isa);
+        float* abuf = _aBuffer;
+        if (abuf == null) _aBuffer = abuf = (float*)NativeMemory.AlignedAlloc((nuint)(MCMax * PackedWeight.KBlock * sizeof(float)), 64);
+        int K = j.K, N = j.N;
+        for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
+        {
+            int kc = Math.Min(PackedWeight.KBlock, K - k0);
+            float* bblk = j.B + (long)k0 * j.PaddedN;
+            bool add = k0 > 0;
+            for (int i0 = m0; i0 < m1; i0 += mc)
+            {
+                int mcur = Math.Min(mc, m1 - i0);
+                PackA(j.X + (long)i0 * K + k0, K, mcur, kc, mr, abuf);
+                for (int p = p0; p < p1; p++)
                 {
-                    if (byPanel) for (int r = 0; r < m; r += RowBlock) Block((float*)xs, (float*)ys, (float*)bs, (float*)ws, w, m, r, t);
-                    else for (int p = 0; p < panels; p++) Block((float*)xs, (float*)ys, (float*)bs, (float*)ws, w, m, t * RowBlock, p);
-                });
+                    float* bp = bblk + (long)p * PackedWeight.PanelWidth * kc;
+                    for (int s = 0; s < PackedWeight.PanelWidth; s += nr)
+                    {
+                        int col0 = p * PackedWeight.PanelWidth + s;
+                        if (col0 >= N) break;
+                        int cols = Math.Min(nr, N - col0);
+                        float* bias = add || j.Bias == null ? null : j.Bias + col0;
+                        float* cbase = j.Y + (long)i0 * N + col0;
+                        for (int ir = 0; ir < mcur; ir += mr)
+                        {
+                            int rows = Math.Min(mr, mcur - ir);
+                            float* a = abuf + (long)ir * kc;
+                            float* c = cbase + (long)ir * N;
+                            if (isa == 2) Kernel8x32(a, bp + s, kc, c, N, rows, cols, add, bias);
+                            else if (isa == 1) Kernel6x16(a, bp + s, kc, c, N, rows, cols, add, bias);
+                            else Kernel4x8(a, bp + s, kc, c, N, rows, cols, add, bias);
+                        }
+                    }
+                }
             }
         }
     }
 
+    /// <summary>Packs rows [0, mcur) × cols [0, kc) of A (leading dimension lda) into mr-tall panels, zero-padded.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Block(float* x, float* y, float* bias, float* panels, PackedWeight w, int m, int r0, int p)
+    static void PackA(float* src, int lda, int mcur, int kc, int mr, float* dst)
     {
-        int k = w.K, n = w.N;
-        int rows = Math.Min(RowBlock, m - r0);
-        float* panel = panels + (long)p * PackedWeight.PanelWidth * k;
-        float* x0 = x + (long)r0 * k;
-        float* x1 = rows > 1 ? x0 + k : x0;
-        float* x2 = rows > 2 ? x0 + 2 * k : x0;
-        float* x3 = rows > 3 ? x0 + 3 * k : x0;
-        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector256<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        for (int kk = 0; kk < k; kk++)
+        for (int ir = 0; ir < mcur; ir += mr)
         {
-            float* wp = panel + kk * PackedWeight.PanelWidth;
-            var w0 = Vector256.Load(wp); var w1 = Vector256.Load(wp + 8); var w2 = Vector256.Load(wp + 16); var w3 = Vector256.Load(wp + 24);
-            var b = Vector256.Create(x0[kk]);
-            a00 = Vector256.FusedMultiplyAdd(w0, b, a00); a01 = Vector256.FusedMultiplyAdd(w1, b, a01); a02 = Vector256.FusedMultiplyAdd(w2, b, a02); a03 = Vector256.FusedMultiplyAdd(w3, b, a03);
-            b = Vector256.Create(x1[kk]);
-            a10 = Vector256.FusedMultiplyAdd(w0, b, a10); a11 = Vector256.FusedMultiplyAdd(w1, b, a11); a12 = Vector256.FusedMultiplyAdd(w2, b, a12); a13 = Vector256.FusedMultiplyAdd(w3, b, a13);
-            b = Vector256.Create(x2[kk]);
-            a20 = Vector256.FusedMultiplyAdd(w0, b, a20); a21 = Vector256.FusedMultiplyAdd(w1, b, a21); a22 = Vector256.FusedMultiplyAdd(w2, b, a22); a23 = Vector256.FusedMultiplyAdd(w3, b, a23);
-            b = Vector256.Create(x3[kk]);
-            a30 = Vector256.FusedMultiplyAdd(w0, b, a30); a31 = Vector256.FusedMultiplyAdd(w1, b, a31); a32 = Vector256.FusedMultiplyAdd(w2, b, a32); a33 = Vector256.FusedMultiplyAdd(w3, b, a33);
+            int rows = Math.Min(mr, mcur - ir);
+            float* d = dst + (long)ir * kc;
+            float* s = src + (long)ir * lda;
+            if (rows == 8 && mr == 8)
+            {
+                float* r0 = s, r1 = s + lda, r2 = s + 2L * lda, r3 = s + 3L * lda;
+                float* r4 = s + 4L * lda, r5 = s + 5L * lda, r6 = s + 6L * lda, r7 = s + 7L * lda;
+                int kk = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    for (; kk + 8 <= kc; kk += 8)
+                    {
+                        Transpose8x8(Vector256.Load(r0 + kk), Vector256.Load(r1 + kk), Vector256.Load(r2 + kk), Vector256.Load(r3 + kk),
+                            Vector256.Load(r4 + kk), Vector256.Load(r5 + kk), Vector256.Load(r6 + kk), Vector256.Load(r7 + kk), d);
+                        d += 64;
+                    }
+                }
+                for (; kk < kc; kk++)
+                {
+                    d[0] = r0[kk]; d[1] = r1[kk]; d[2] = r2[kk]; d[3] = r3[kk];
+                    d[4] = r4[kk]; d[5] = r5[kk]; d[6] = r6[kk]; d[7] = r7[kk];
+                    d += 8;
+                }
+            }
+            else
+            {
+                for (int r = 0; r < mr; r++)
+                {
+                    if (r < rows)
+                    {
+                        float* sr = s + (long)r * lda;
+                        for (int kk = 0; kk < kc; kk++) d[kk * mr + r] = sr[kk];
+                    }
+                    else for (int kk = 0; kk < kc; kk++) d[kk * mr + r] = 0f;
+                }
+            }
         }
-        float* tile = stackalloc float[RowBlock * PackedWeight.PanelWidth];
-        a00.Store(tile); a01.Store(tile + 8); a02.Store(tile + 16); a03.Store(tile + 24);
-        a10.Store(tile + 32); a11.Store(tile + 40); a12.Store(tile + 48); a13.Store(tile + 56);
-        a20.Store(tile + 64); a21.Store(tile + 72); a22.Store(tile + 80); a23.Store(tile + 88);
-        a30.Store(tile + 96); a31.Store(tile + 104); a32.Store(tile + 112); a33.Store(tile + 120);
-        int c0 = p * PackedWeight.PanelWidth;
-        int cols = Math.Min(PackedWeight.PanelWidth, n - c0);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose8x8(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+        Vector256<float> a4, Vector256<float> a5, Vector256<float> a6, Vector256<float> a7, float* d, int ds = 8)
+    {
+        // Portable shuffles (Vector256.Shuffle with constant indices compiles to permutes on AVX2/AVX-512).
+        var t0 = UnpackLo(a0, a1); var t1 = UnpackHi(a0, a1); var t2 = UnpackLo(a2, a3); var t3 = UnpackHi(a2, a3);
+        var t4 = UnpackLo(a4, a5); var t5 = UnpackHi(a4, a5); var t6 = UnpackLo(a6, a7); var t7 = UnpackHi(a6, a7);
+        // t0 = a0_0 a1_0 a0_1 a1_1 | a0_4 a1_4 a0_5 a1_5
+        var u0 = Lo64(t0, t2); var u1 = Hi64(t0, t2); var u2 = Lo64(t1, t3); var u3 = Hi64(t1, t3);
+        var u4 = Lo64(t4, t6); var u5 = Hi64(t4, t6); var u6 = Lo64(t5, t7); var u7 = Hi64(t5, t7);
+        // u0 = a0_0 a1_0 a2_0 a3_0 | a0_4 a1_4 a2_4 a3_4
+        Vector256.Create(u0.GetLower(), u4.GetLower()).Store(d);
+        Vector256.Create(u1.GetLower(), u5.GetLower()).Store(d + ds);
+        Vector256.Create(u2.GetLower(), u6.GetLower()).Store(d + 2 * ds);
+        Vector256.Create(u3.GetLower(), u7.GetLower()).Store(d + 3 * ds);
+        Vector256.Create(u0.GetUpper(), u4.GetUpper()).Store(d + 4 * ds);
+        Vector256.Create(u1.GetUpper(), u5.GetUpper()).Store(d + 5 * ds);
+        Vector256.Create(u2.GetUpper(), u6.GetUpper()).Store(d + 6 * ds);
+        Vector256.Create(u3.GetUpper(), u7.GetUpper()).Store(d + 7 * ds);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> UnpackLo(Vector256<float> a, Vector256<float> b) =>
+        System.Runtime.Intrinsics.X86.Avx.IsSupported ? System.Runtime.Intrinsics.X86.Avx.UnpackLow(a, b)
+        : Vector256.Create(a[0], b[0], a[1], b[1], a[4], b[4], a[5], b[5]);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> UnpackHi(Vector256<float> a, Vector256<float> b) =>
+        System.Runtime.Intrinsics.X86.Avx.IsSupported ? System.Runtime.Intrinsics.X86.Avx.UnpackHigh(a, b)
+        : Vector256.Create(a[2], b[2], a[3], b[3], a[6], b[6], a[7], b[7]);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Lo64(Vector256<float> a, Vector256<float> b) =>
+        System.Runtime.Intrinsics.X86.Avx.IsSupported ? System.Runtime.Intrinsics.X86.Avx.Shuffle(a, b, 0x44)
+        : Vector256.Create(a[0], a[1], b[0], b[1], a[4], a[5], b[4], b[5]);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Hi64(Vector256<float> a, Vector256<float> b) =>
+        System.Runtime.Intrinsics.X86.Avx.IsSupported ? System.Runtime.Intrinsics.X86.Avx.Shuffle(a, b, 0xEE)
+        : Vector256.Create(a[2], a[3], b[2], b[3], a[6], a[7], b[6], b[7]);
+
+    /// <summary>Writes a rows×cols tile t (row stride ts) into C: C = t (+ bias) or C += t.</summary>
+    static void Merge(float* t, int ts, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    {
         for (int r = 0; r < rows; r++)
         {
-            float* yr = y + (long)(r0 + r) * n + c0;
-            float* tr = tile + r * PackedWeight.PanelWidth;
-            if (bias != null) for (int c = 0; c < cols; c++) yr[c] = tr[c] + bias[c0 + c];
-            else for (int c = 0; c < cols; c++) yr[c] = tr[c];
+            float* cr = c + (long)r * ldc, tr = t + r * ts;
+            if (add) for (int q = 0; q < cols; q++) cr[q] += tr[q];
+            else if (bias != null) for (int q = 0; q < cols; q++) cr[q] = tr[q] + bias[q];
+            else for (int q = 0; q < cols; q++) cr[q] = tr[q];
         }
+    }
+
+    // ---------------------------------------------------------------- Vector512: 8 rows × 32 columns
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel8x32(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
+            var av = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(av, b0, c00); c01 = Vector512.FusedMultiplyAdd(av, b1, c01);
+            av = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(av, b0, c10); c11 = Vector512.FusedMultiplyAdd(av, b1, c11);
+            av = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(av, b0, c20); c21 = Vector512.FusedMultiplyAdd(av, b1, c21);
+            av = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(av, b0, c30); c31 = Vector512.FusedMultiplyAdd(av, b1, c31);
+            av = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(av, b0, c40); c41 = Vector512.FusedMultiplyAdd(av, b1, c41);
+            av = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(av, b0, c50); c51 = Vector512.FusedMultiplyAdd(av, b1, c51);
+            av = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(av, b0, c60); c61 = Vector512.FusedMultiplyAdd(av, b1, c61);
+            av = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
+            a += 8; b += 32;
+        }
+        if (rows == 8 && cols == 32)
+        {
+            if (add)
+            {
+                Acc512(c, c00, c01); Acc512(c + ldc, c10, c11); Acc512(c + 2L * ldc, c20, c21); Acc512(c + 3L * ldc, c30, c31);
+                Acc512(c + 4L * ldc, c40, c41); Acc512(c + 5L * ldc, c50, c51); Acc512(c + 6L * ldc, c60, c61); Acc512(c + 7L * ldc, c70, c71);
+                return;
+            }
+            if (bias != null)
+            {
+                var bb0 = Vector512.Load(bias); var bb1 = Vector512.Load(bias + 16);
+                c00 += bb0; c01 += bb1; c10 += bb0; c11 += bb1; c20 += bb0; c21 += bb1; c30 += bb0; c31 += bb1;
+                c40 += bb0; c41 += bb1; c50 += bb0; c51 += bb1; c60 += bb0; c61 += bb1; c70 += bb0; c71 += bb1;
+            }
+            c00.Store(c); c01.Store(c + 16); c10.Store(c + ldc); c11.Store(c + ldc + 16);
+            c20.Store(c + 2L * ldc); c21.Store(c + 2L * ldc + 16); c30.Store(c + 3L * ldc); c31.Store(c + 3L * ldc + 16);
+            c40.Store(c + 4L * ldc); c41.Store(c + 4L * ldc + 16); c50.Store(c + 5L * ldc); c51.Store(c + 5L * ldc + 16);
+            c60.Store(c + 6L * ldc); c61.Store(c + 6L * ldc + 16); c70.Store(c + 7L * ldc); c71.Store(c + 7L * ldc + 16);
+            return;
+        }
+        float* t = stackalloc float[8 * 32];
+        c00.Store(t); c01.Store(t + 16); c10.Store(t + 32); c11.Store(t + 48); c20.Store(t + 64); c21.Store(t + 80); c30.Store(t + 96); c31.Store(t + 112);
+        c40.Store(t + 128); c41.Store(t + 144); c50.Store(t + 160); c51.Store(t + 176); c60.Store(t + 192); c61.Store(t + 208); c70.Store(t + 224); c71.Store(t + 240);
+        Merge(t, 32, c, ldc, rows, cols, add, bias);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Acc512(float* c, Vector512<float> v0, Vector512<float> v1)
+    {
+        (Vector512.Load(c) + v0).Store(c);
+        (Vector512.Load(c + 16) + v1).Store(c + 16);
+    }
+
+    // ---------------------------------------------------------------- Vector256: 6 rows × 16 columns (half a panel)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel6x16(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
+            var av = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(av, b0, c00); c01 = Vector256.FusedMultiplyAdd(av, b1, c01);
+            av = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(av, b0, c10); c11 = Vector256.FusedMultiplyAdd(av, b1, c11);
+            av = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(av, b0, c20); c21 = Vector256.FusedMultiplyAdd(av, b1, c21);
+            av = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(av, b0, c30); c31 = Vector256.FusedMultiplyAdd(av, b1, c31);
+            av = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(av, b0, c40); c41 = Vector256.FusedMultiplyAdd(av, b1, c41);
+            av = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
+            a += 6; b += PackedWeight.PanelWidth;
+        }
+        float* t = stackalloc float[6 * 16];
+        c00.Store(t); c01.Store(t + 8); c10.Store(t + 16); c11.Store(t + 24); c20.Store(t + 32); c21.Store(t + 40);
+        c30.Store(t + 48); c31.Store(t + 56); c40.Store(t + 64); c41.Store(t + 72); c50.Store(t + 80); c51.Store(t + 88);
+        if (cols == 16)
+        {
+            Vector256<float> bb0 = default, bb1 = default;
+            if (!add && bias != null) { bb0 = Vector256.Load(bias); bb1 = Vector256.Load(bias + 8); }
+            for (int r = 0; r < rows; r++)
+            {
+                float* cr = c + (long)r * ldc;
+                var v0 = Vector256.Load(t + r * 16); var v1 = Vector256.Load(t + r * 16 + 8);
+                if (add) { v0 += Vector256.Load(cr); v1 += Vector256.Load(cr + 8); }
+                else { v0 += bb0; v1 += bb1; }
+                v0.Store(cr); v1.Store(cr + 8);
+            }
+            return;
+        }
+        Merge(t, 16, c, ldc, rows, cols, add, bias);
+    }
+
+    // ---------------------------------------------------------------- portable Vector128: 4 rows × 8 columns
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel4x8(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    {
+        Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
+            var av = Vector128.Create(a[0]); c00 = Vector128.FusedMultiplyAdd(av, b0, c00); c01 = Vector128.FusedMultiplyAdd(av, b1, c01);
+            av = Vector128.Create(a[1]); c10 = Vector128.FusedMultiplyAdd(av, b0, c10); c11 = Vector128.FusedMultiplyAdd(av, b1, c11);
+            av = Vector128.Create(a[2]); c20 = Vector128.FusedMultiplyAdd(av, b0, c20); c21 = Vector128.FusedMultiplyAdd(av, b1, c21);
+            av = Vector128.Create(a[3]); c30 = Vector128.FusedMultiplyAdd(av, b0, c30); c31 = Vector128.FusedMultiplyAdd(av, b1, c31);
+            a += 4; b += PackedWeight.PanelWidth;
+        }
+        float* t = stackalloc float[4 * 8];
+        c00.Store(t); c01.Store(t + 4); c10.Store(t + 8); c11.Store(t + 12); c20.Store(t + 16); c21.Store(t + 20); c30.Store(t + 24); c31.Store(t + 28);
+        Merge(t, 8, c, ldc, rows, cols, add, bias);
+    }
+
+    // ---------------------------------------------------------------- few rows (decode): stream B once
+    /// <summary>m ≤ 4 rows: for each K block, each of this task's panels is read once (in memory order) and applied to every row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Skinny(ref Job j, int p0, int p1)
+    {
+        int K = j.K, N = j.N, isa = j.Isa;
+        float* t = stackalloc float[PackedWeight.PanelWidth];
+        for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
+        {
+            int kc = Math.Min(PackedWeight.KBlock, K - k0);
+            float* bblk = j.B + (long)k0 * j.PaddedN;
+            bool add = k0 > 0;
+            for (int p = p0; p < p1; p++)
+            {
+                float* bp = bblk + (long)p * PackedWeight.PanelWidth * kc;
+                int col0 = p * PackedWeight.PanelWidth, cols = Math.Min(PackedWeight.PanelWidth, N - col0);
+                float* bias = add || j.Bias == null ? null : j.Bias + col0;
+                for (int r = 0; r < j.M; r++)
+                {
+                    float* x = j.X + (long)r * K + k0;
+                    if (isa == 2) Row512(x, bp, kc, t);
+                    else if (isa == 1) Row256(x, bp, kc, t);
+                    else Row128(x, bp, kc, t);
+                    Merge(t, PackedWeight.PanelWidth, j.Y + (long)r * N + col0, N, 1, cols, add, bias);
+                }
+            }
+        }
+    }
+
+    static void Row512(float* x, float* b, int kc, float* t)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        int k = 0;
+        for (; k + 2 <= kc; k += 2)
+        {
+            var x0 = Vector512.Create(x[k]); var x1 = Vector512.Create(x[k + 1]);
+            s0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b), s0); s1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b + 16), s1);
+            s2 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(b + 32), s2); s3 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(b + 48), s3);
+            b += 64;
+        }
+        if (k < kc)
+        {
+            var x0 = Vector512.Create(x[k]);
+            s0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b), s0); s1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b + 16), s1);
+        }
+        (s0 + s2).Store(t); (s1 + s3).Store(t + 16);
+    }
+
+    static void Row256(float* x, float* b, int kc, float* t)
+    {
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var xv = Vector256.Create(x[k]);
+            s0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b), s0); s1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b + 8), s1);
+            s2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b + 16), s2); s3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b + 24), s3);
+            b += 32;
+        }
+        s0.Store(t); s1.Store(t + 8); s2.Store(t + 16); s3.Store(t + 24);
+    }
+
+    static void Row128(float* x, float* b, int kc, float* t)
+    {
+        Vector128<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var xv = Vector128.Create(x[k]);
+            s0 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b), s0); s1 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 4), s1);
+            s2 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 8), s2); s3 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 12), s3);
+            s4 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 16), s4); s5 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 20), s5);
+            s6 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 24), s6); s7 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 28), s7);
+            b += 32;
+        }
+        s0.Store(t); s1.Store(t + 4); s2.Store(t + 8); s3.Store(t + 12); s4.Store(t + 16); s5.Store(t + 20); s6.Store(t + 24); s7.Store(t + 28);
     }
 
     /// <summary>Plain C[m, n] (+)= A[m, k]·B[k, n] (or B[n, k] when transposeB), row-major, for shapes not worth packing.</summary>

@@ -1,23 +1,76 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace SharpFormer.Kernels;
 
 public static class LayerNorm
 {
-    /// <summary>y[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta over each row of width gamma.Length (biased variance, like torch).</summary>
-    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y)
+    /// <summary>
+    /// y[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta over each row of width gamma.Length (biased variance,
+    /// like torch). Mean and variance are accumulated in double lanes (two passes); y may alias x.
+    /// </summary>
+    public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y)
     {
         int n = gamma.Length;
+        if (n == 0) return;
+        if (beta.Length < n) throw new ArgumentException("LayerNorm: beta shorter than gamma");
         int rows = x.Length / n;
-        for (int r = 0; r < rows; r++)
+        if (y.Length < rows * n) throw new ArgumentException("LayerNorm: output too small");
+        fixed (float* px = x, py = y, pg = gamma, pb = beta)
         {
-            var xr = x.Slice(r * n, n);
-            var yr = y.Slice(r * n, n);
-            double sum = 0;
-            for (int i = 0; i < n; i++) sum += xr[i];
-            double mean = sum / n;
-            double sq = 0;
-            for (int i = 0; i < n; i++) { double d = xr[i] - mean; sq += d * d; }
-            double rstd = 1.0 / Math.Sqrt(sq / n + eps);
-            for (int i = 0; i < n; i++) yr[i] = (float)((xr[i] - mean) * rstd) * gamma[i] + beta[i];
+            for (int r = 0; r < rows; r++) Row(px + (long)r * n, py + (long)r * n, pg, pb, n, eps);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Row(float* x, float* y, float* g, float* b, int n, float eps)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<double> s0 = default, s1 = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                s0 += lo; s1 += hi;
+            }
+            sum = Vector256.Sum(s0 + s1);
+        }
+        for (; i < n; i++) sum += x[i];
+        double mean = sum / n;
+        double sq = 0;
+        i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var mv = Vector256.Create(mean);
+            Vector256<double> s0 = default, s1 = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                lo -= mv; hi -= mv;
+                s0 = Vector256.FusedMultiplyAdd(lo, lo, s0); s1 = Vector256.FusedMultiplyAdd(hi, hi, s1);
+            }
+            sq = Vector256.Sum(s0 + s1);
+        }
+        for (; i < n; i++) { double d = x[i] - mean; sq += d * d; }
+        double rstd = 1.0 / Math.Sqrt(sq / n + eps);
+        // x − mean in float as (x − hi) − lo: the first difference is exact near the mean, so the centring keeps
+        // double quality even for rows with a large common offset.
+        float mHi = (float)mean, mLo = (float)(mean - mHi), rstdF = (float)rstd;
+        i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var mh = Vector512.Create(mHi); var ml = Vector512.Create(mLo); var s = Vector512.Create(rstdF);
+            for (; i + 16 <= n; i += 16)
+                Vector512.FusedMultiplyAdd((Vector512.Load(x + i) - mh - ml) * s, Vector512.Load(g + i), Vector512.Load(b + i)).Store(y + i);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var mh = Vector256.Create(mHi); var ml = Vector256.Create(mLo); var s = Vector256.Create(rstdF);
+            for (; i + 8 <= n; i += 8)
+                Vector256.FusedMultiplyAdd((Vector256.Load(x + i) - mh - ml) * s, Vector256.Load(g + i), Vector256.Load(b + i)).Store(y + i);
+        }
+        for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd((x[i] - mHi - mLo) * rstdF, g[i], b[i]);
     }
 }

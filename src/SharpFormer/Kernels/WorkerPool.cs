@@ -18,14 +18,23 @@ internal static unsafe class WorkerPool
     static Worker[] _workers = [];
     static delegate*<void*, int, void> _fn;
     static void* _ctx;
-    static int _count, _next, _pending;
+    // Job state in one word, so that a claim is checked against the right job atomically:
+    // bits 0–19 next item, 20–39 item count, 40–63 job generation.
+    static long _state;
+    static int _active;   // threads inside a claimed item (or checking for one)
+    static long _generation;
     static Exception? _error;
+    const int MaxItems = (1 << 20) - 1;
 
     /// <summary>Runs fn(ctx, i) for i in [0, count) on up to <paramref name="threads"/> threads (caller included).</summary>
+    /// <remarks>
+    /// The caller claims items too and waits only for helpers that actually claimed one: a helper that is slow to be
+    /// scheduled (a busy machine) never holds the caller up — the caller just does its share of the work as well.
+    /// </remarks>
     public static void Run(int count, int threads, delegate*<void*, int, void> fn, void* ctx)
     {
         if (count <= 0) return;
-        if (threads <= 1 || count == 1 || !Monitor.TryEnter(Gate))
+        if (threads <= 1 || count == 1 || count > MaxItems || !Monitor.TryEnter(Gate))
         {
             for (int i = 0; i < count; i++) fn(ctx, i);
             return;
@@ -34,14 +43,13 @@ internal static unsafe class WorkerPool
         {
             int helpers = Math.Min(Math.Min(threads, count) - 1, 63);
             EnsureWorkers(helpers);
-            _fn = fn; _ctx = ctx; _count = count; _error = null;
-            Volatile.Write(ref _next, 0);
-            Volatile.Write(ref _pending, helpers);
+            _fn = fn; _ctx = ctx; _error = null;
+            long gen = (++_generation) & 0xFFFFFF;
+            Volatile.Write(ref _state, (gen << 40) | ((long)count << 20));
             for (int w = 0; w < helpers; w++) _workers[w].Wake.Release();
             Work();
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
-            _fn = null; _ctx = null;
+            while (Volatile.Read(ref _active) != 0) spin.SpinOnce(sleep1Threshold: -1);
             if (_error is { } e) { _error = null; throw new AggregateException(e); }
         }
         finally { Monitor.Exit(Gate); }
@@ -49,12 +57,18 @@ internal static unsafe class WorkerPool
 
     static void Work()
     {
-        var fn = _fn; var ctx = _ctx; int count = _count;
-        int i;
-        while ((i = Interlocked.Increment(ref _next) - 1) < count)
+        while (true)
         {
-            try { fn(ctx, i); }
+            Interlocked.Increment(ref _active);
+            long c = Volatile.Read(ref _state);
+            int idx = (int)(c & 0xFFFFF), count = (int)((c >> 20) & 0xFFFFF);
+            if (idx >= count) { Interlocked.Decrement(ref _active); return; }
+            // Read the job before claiming: a successful claim proves the job was still this one.
+            var fn = _fn; var ctx = _ctx;
+            if (Interlocked.CompareExchange(ref _state, c + 1, c) != c) { Interlocked.Decrement(ref _active); continue; }
+            try { fn(ctx, idx); }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+            finally { Interlocked.Decrement(ref _active); }
         }
     }
 
@@ -84,7 +98,6 @@ internal static unsafe class WorkerPool
             }
             if (!got) w.Wake.Wait();
             Work();
-            Interlocked.Decrement(ref _pending);
         }
     }
 
