@@ -13,5 +13,12 @@ public static class CommonOptions
         Required = required,
     };
 
+    /// <summary>--model that defaults to one of the models SharpFormer ships (<see cref="ShippedModels"/>).</summary>
+    public static Option<string> Model(string shipped) => new("--model", "-m")
+    {
+        Description = $"A HuggingFace model folder (config.json, weights, tokenizer files); default: the shipped {shipped}.",
+        DefaultValueFactory = _ => ShippedModels.PathOf(shipped),
+    };
+
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON object instead of human-readable text." };
 }

@@ -9,7 +9,7 @@ public static class AttentionCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Bert);
         var layer = new Option<int?>("--layer", "-l") { Description = "Layer (0-based). text: default every layer; png/svg: default 0; html: the layer shown first." };
         var head = new Option<int?>("--head") { Description = "Head (0-based). text: default every head; png/svg: default a grid of all heads of the layer; html: the head shown first." };
         var format = new Option<string?>("--format", "-f") { Description = "text (default), png, svg or html; without it the --out extension decides." };

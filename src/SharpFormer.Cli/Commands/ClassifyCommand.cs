@@ -9,7 +9,7 @@ public static class ClassifyCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Sentiment);
         var truncate = new Option<bool>("--truncate") { Description = "Cut texts longer than the model's maximum (marked \"truncated\" in the output) instead of failing." };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();

@@ -26,7 +26,7 @@ public static class EmbedCommand
 
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Bert);
         var pooling = PoolingOption();
         var normalize = new Option<bool>("--normalize") { Description = "L2-normalise the vectors (default: on when the sentence-transformers folder has a Normalize module)." };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();

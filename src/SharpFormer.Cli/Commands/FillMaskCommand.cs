@@ -12,7 +12,7 @@ public static class FillMaskCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Bert);
         var topK = new Option<int>("--top-k") { Description = "Candidates per mask (and joint fillings shown).", DefaultValueFactory = _ => 5 };
         var beam = new Option<int?>("--beam") { Description = "Beam width of the joint search over several masks (default: --top-k)." };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();

@@ -11,7 +11,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Gpt2);
         var maxNewTokens = new Option<int?>("--max-new-tokens") { Description = "Generate at most this many tokens (wins over --max-length)." };
         var maxLength = new Option<int?>("--max-length") { Description = "Prompt + generated tokens at most (HuggingFace's max_length; default from generation_config.json, else 20)." };
         var greedy = new Option<bool>("--greedy") { Description = "Greedy decoding (always the most likely token), whatever generation_config.json says." };

@@ -10,7 +10,7 @@ public static class InfoCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Bert);
         var json = CommonOptions.Json();
         var cmd = new Command("info", "Describe a model folder: architecture, sizes, parameter count, heads, tokenizer.") { model, json };
         cmd.SetAction(r =>

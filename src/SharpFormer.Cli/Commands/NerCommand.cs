@@ -12,7 +12,7 @@ public static class NerCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Ner);
         var aggregation = new Option<string>("--aggregation") { Description = "none (one entity per token) | simple | first | average | max (word-level).", DefaultValueFactory = _ => "simple" };
         aggregation.AcceptOnlyFromAmong("none", "simple", "first", "average", "max");
         var stride = new Option<int?>("--stride") { Description = "Tokens of overlap between windows for texts longer than the model's maximum (default: a quarter window)." };

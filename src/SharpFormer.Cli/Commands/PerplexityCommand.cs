@@ -12,7 +12,7 @@ public static class PerplexityCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Gpt2);
         var stride = new Option<int?>("--stride") { Description = "Tokens between window starts for texts longer than the context (default n_positions / 2)." };
         var file = new Option<FileInfo?>("--file") { Description = "Read the text from this UTF-8 file instead of the argument." };
         var json = CommonOptions.Json();

@@ -13,7 +13,7 @@ public static class SimilarityCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Bert);
         var pooling = EmbedCommand.PoolingOption();
         var threshold = new Option<float>("--threshold") { Description = "Cosine at or above which two texts are called similar.", DefaultValueFactory = _ => 0.7f };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();

@@ -9,7 +9,7 @@ public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(ShippedModels.Bert);
         var pair = new Option<string?>("--pair") { Description = "A second text (sentence pair: [CLS] A [SEP] B [SEP] for BERT)." };
         var maxLength = new Option<int?>("--max-length") { Description = "Truncate to this many ids (special tokens included), longest text first." };
         var json = CommonOptions.Json();

@@ -1,0 +1,26 @@
+namespace SharpFormer;
+
+/// <summary>
+/// The small Chinese models SharpFormer trains and ships in <c>models/</c> (see their model cards), used when a
+/// command is given no <c>--model</c>. They are found next to the program (<c>&lt;app&gt;/models/NAME</c>, where the CLI's
+/// build copies them) or in a <c>models/</c> folder of any parent directory (a repository checkout).
+/// </summary>
+public static class ShippedModels
+{
+    public const string Gpt2 = "gpt2-chinese-poems-small";
+    public const string Bert = "bert-chinese-small";
+    public const string Sentiment = "bert-chinese-small-sentiment";
+    public const string Ner = "bert-chinese-small-ner";
+    public const string PairClassifier = "bert-chinese-small-lcqmc";
+
+    /// <summary>The folder of a shipped model, or the path where it was expected (loading it then names the missing folder).</summary>
+    public static string PathOf(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "models", name);
+            if (File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
+        }
+        return Path.Combine(AppContext.BaseDirectory, "models", name);
+    }
+}
