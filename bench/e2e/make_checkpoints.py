@@ -1,0 +1,150 @@
+"""Creates the full-size random-weight checkpoints and the shared benchmark inputs (deterministic, fixed seeds).
+
+  bert-base-chinese shape: BertModel + pooler, 12 x 768, 12 heads, FFN 3072, vocab 21128, 512 positions.
+  gpt2 (124M) shape:       GPT2LMHeadModel, 12 x 768, 12 heads, vocab 50257, 1024 positions, lm_head tied.
+
+Weights (matrices, embeddings and biases) ~ N(0, 0.02); LayerNorm weight 1, bias 0. HuggingFace names,
+model.safetensors; tied lm_head stored once (as wte), like save_pretrained.
+Also writes inputs.json (token ids every engine runs on) and checks torch_models.py against the HuggingFace
+goldens of the tiny fixtures in /work/shared/fixtures (when present).
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_models as tm  # noqa: E402
+
+BERT_CONFIG = {
+    "architectures": ["BertModel"], "model_type": "bert", "attention_probs_dropout_prob": 0.1,
+    "classifier_dropout": None, "directionality": "bidi", "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+    "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072, "layer_norm_eps": 1e-12,
+    "max_position_embeddings": 512, "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0,
+    "pooler_fc_size": 768, "pooler_num_attention_heads": 12, "pooler_num_fc_layers": 3, "pooler_size_per_head": 128,
+    "pooler_type": "first_token_transform", "position_embedding_type": "absolute", "torch_dtype": "float32",
+    "transformers_version": "4.40.2", "type_vocab_size": 2, "use_cache": True, "vocab_size": 21128,
+}
+GPT2_CONFIG = {
+    "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1, "bos_token_id": 50256,
+    "embd_pdrop": 0.1, "eos_token_id": 50256, "initializer_range": 0.02, "layer_norm_epsilon": 1e-05,
+    "model_type": "gpt2", "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_inner": None, "n_layer": 12,
+    "n_positions": 1024, "reorder_and_upcast_attn": False, "resid_pdrop": 0.1, "scale_attn_by_inverse_layer_idx": False,
+    "scale_attn_weights": True, "summary_activation": None, "summary_first_dropout": 0.1, "summary_proj_to_labels": True,
+    "summary_type": "cls_index", "summary_use_proj": True, "torch_dtype": "float32", "transformers_version": "4.40.2",
+    "use_cache": True, "vocab_size": 50257,
+}
+
+
+def random_state(model: torch.nn.Module, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for name, p in model.named_parameters():
+        if "LayerNorm" in name or ".ln_" in name or name.startswith("transformer.ln_f") or "ln_1" in name or "ln_2" in name:
+            sd[name] = torch.ones(p.shape) if name.endswith("weight") else torch.zeros(p.shape)
+        else:
+            sd[name] = torch.empty(p.shape).normal_(0.0, 0.02, generator=g)
+    return sd
+
+
+def write_model(out_dir: str, config: dict, cls, seed: int, vocab_files):
+    os.makedirs(out_dir, exist_ok=True)
+    with tm._NoInit():
+        model = cls(config)
+    sd = random_state(model, seed)
+    tmp = os.path.join(out_dir, "model.safetensors.tmp")
+    tm.save_safetensors(sd, tmp, {"format": "pt"})
+    os.replace(tmp, os.path.join(out_dir, "model.safetensors"))
+    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    for src in vocab_files:
+        shutil.copyfile(src, os.path.join(out_dir, os.path.basename(src)))
+
+
+def make_inputs(path: str):
+    g = torch.Generator().manual_seed(20261128)
+
+    def ids(b, t, lo, hi):
+        return torch.randint(lo, hi, (b, t), generator=g).tolist()
+
+    inputs = {
+        # BERT: ids from the ordinary vocabulary (>= 106, past [unused*]/[CLS]/...), [CLS] first, [SEP] last.
+        "bert": {},
+        "gpt2": {"prefill_1x512": ids(1, 512, 0, 50256), "prompt_1x16": ids(1, 16, 0, 50256), "prompt_8x16": ids(8, 16, 0, 50256)},
+    }
+    for b, t in [(1, 16), (1, 128), (1, 512), (32, 128)]:
+        rows = ids(b, t, 106, 21128)
+        for r in rows:
+            r[0], r[-1] = 101, 102
+        inputs["bert"][f"{b}x{t}"] = rows
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(inputs, f)
+
+
+def check_against_fixtures(fixtures: str):
+    """torch_models.py vs HuggingFace transformers 4.40 goldens on the tiny fixtures (proves the peer is faithful)."""
+    bert_dir, gpt_dir = os.path.join(fixtures, "bert-tiny"), os.path.join(fixtures, "gpt2-tiny")
+    if not (os.path.isdir(bert_dir) and os.path.isdir(gpt_dir)):
+        print("fixtures not found; skipping the torch_models check", file=sys.stderr)
+        return
+    worst = 0.0
+    with torch.no_grad():
+        m = tm.load_model(bert_dir)
+        g = tm.load_safetensors(os.path.join(bert_dir, "goldens.safetensors"))
+        for case in ("single", "pair", "batch"):
+            lhs, pooled = m(g[f"{case}.input_ids"].long(), g[f"{case}.token_type_ids"].long(), g[f"{case}.attention_mask"].long())
+            d = max((lhs - g[f"{case}.last_hidden_state"]).abs().max().item(), (pooled - g[f"{case}.pooler_output"]).abs().max().item())
+            worst = max(worst, d)
+        m = tm.load_model(gpt_dir)
+        g = tm.load_safetensors(os.path.join(gpt_dir, "goldens.safetensors"))
+        for case in ("prompt_en", "prompt_mixed", "prompt_zh"):
+            logits, presents = m(g[f"{case}.input_ids"].long())
+            d = (logits - g[f"{case}.logits"]).abs().max().item()
+            if f"{case}.present.1.key" in g:
+                d = max(d, (presents[1][0] - g[f"{case}.present.1.key"]).abs().max().item())
+            worst = max(worst, d)
+        # incremental decoding through the cache must match a full forward
+        ids = g["prompt_en.input_ids"].long()
+        logits_full, _ = m(ids)
+        _, past = m(ids[:, :3])
+        step_logits = []
+        for j in range(3, ids.shape[1]):
+            lg, past = m(ids[:, j:j + 1], past)
+            step_logits.append(lg)
+        d = (torch.cat(step_logits, 1) - logits_full[:, 3:]).abs().max().item()
+        worst = max(worst, d)
+    print(f"torch_models vs HuggingFace goldens (bert-tiny, gpt2-tiny) and KV-cache consistency: max abs diff {worst:.2e}")
+    if worst > 1e-4:
+        sys.exit(f"torch_models.py disagrees with the HuggingFace goldens (max abs diff {worst:.3e})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--vocab", default="/work/shared/vocab")
+    ap.add_argument("--fixtures", default="/work/shared/fixtures")
+    a = ap.parse_args()
+    check_against_fixtures(a.fixtures)
+    bert = os.path.join(a.cache, "bert-base-chinese")
+    gpt = os.path.join(a.cache, "gpt2")
+    if not os.path.exists(os.path.join(bert, "model.safetensors")):
+        print(f"writing {bert} ...", file=sys.stderr)
+        write_model(bert, BERT_CONFIG, tm.BertModel, 1, [os.path.join(a.vocab, "bert-base-chinese", "vocab.txt")])
+    if not os.path.exists(os.path.join(gpt, "model.safetensors")):
+        print(f"writing {gpt} ...", file=sys.stderr)
+        write_model(gpt, GPT2_CONFIG, tm.Gpt2LMHead, 2,
+                    [os.path.join(a.vocab, "gpt2", "vocab.json"), os.path.join(a.vocab, "gpt2", "merges.txt")])
+    tok_cfg = os.path.join(bert, "tokenizer_config.json")  # as bert-base-chinese's: cased, 512 tokens
+    if not os.path.exists(tok_cfg):
+        with open(tok_cfg, "w", encoding="utf-8") as f:
+            json.dump({"do_lower_case": False, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}, f)
+    inp = os.path.join(a.cache, "inputs.json")
+    if not os.path.exists(inp):
+        make_inputs(inp)
+
+
+if __name__ == "__main__":
+    main()
