@@ -24,20 +24,22 @@ public sealed class CheckpointReader : IDisposable
     public static readonly string[] WeightFiles =
         ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
 
-    public static CheckpointReader Open(string modelDir, string basePrefix)
+    public static CheckpointReader Open(string modelDir, string basePrefix) => new(OpenWeights(modelDir), basePrefix);
+
+    /// <summary>The weight file of a model folder that HuggingFace would load.</summary>
+    public static ITensorSource OpenWeights(string modelDir)
     {
         foreach (var f in WeightFiles)
         {
             var path = Path.Combine(modelDir, f);
             if (!File.Exists(path)) continue;
-            ITensorSource src = f switch
+            return f switch
             {
                 "model.safetensors" => new SafeTensorsFile(path),
                 "model.safetensors.index.json" => new ShardedSafeTensors(path),
                 "pytorch_model.bin" => new PyTorchCheckpoint(path),
                 _ => throw new SharpFormerException($"{f}: sharded pytorch_model.bin checkpoints are not supported; convert to safetensors"),
             };
-            return new CheckpointReader(src, basePrefix);
         }
         throw new SharpFormerException($"{modelDir}: no weights found (looked for {string.Join(", ", WeightFiles)})");
     }

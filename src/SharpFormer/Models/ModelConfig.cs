@@ -24,6 +24,13 @@ public abstract record ModelConfig
         var path = Path.Combine(modelDir, "config.json");
         if (!Directory.Exists(modelDir)) throw new SharpFormerException($"{modelDir}: model folder not found");
         if (!File.Exists(path)) throw new SharpFormerException($"{modelDir}: no config.json in the model folder");
+        return LoadFile(path);
+    }
+
+    /// <summary>Reads a config.json file wherever it is (e.g. a new config to train from scratch).</summary>
+    public static ModelConfig LoadFile(string path)
+    {
+        if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
         JsonObject raw;
         try { raw = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }

@@ -56,31 +56,12 @@ public static class TrainingModels
     {
         if ((modelDir is null) == (configPath is null)) throw new SharpFormerException("give either --model DIR (fine-tune) or --config NEW.json (train from scratch), not both");
         if (modelDir is not null) return ModelConfig.Load(modelDir);
-        if (!File.Exists(configPath)) throw new SharpFormerException($"{configPath}: file not found");
-        System.Text.Json.Nodes.JsonObject raw;
-        try { raw = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath!)) as System.Text.Json.Nodes.JsonObject ?? throw new System.Text.Json.JsonException("not an object"); }
-        catch (System.Text.Json.JsonException e) { throw new SharpFormerException($"{configPath}: not valid JSON ({e.Message.Split('\n')[0]})"); }
-        return ModelConfig.Parse(raw, configPath!);
+        return ModelConfig.LoadFile(configPath!);
     }
 
     /// <summary>Opens a folder's weights; <paramref name="keep"/> may return a shape test per name (false = hide the tensor).</summary>
-    static CheckpointReader Open(string dir, string prefix, Func<string, Func<int[], bool>?> keep)
-    {
-        foreach (var f in CheckpointReader.WeightFiles)
-        {
-            var path = Path.Combine(dir, f);
-            if (!File.Exists(path)) continue;
-            ITensorSource src = f switch
-            {
-                "model.safetensors" => new SafeTensorsFile(path),
-                "model.safetensors.index.json" => new ShardedSafeTensors(path),
-                "pytorch_model.bin" => new PyTorchCheckpoint(path),
-                _ => throw new SharpFormerException($"{f}: sharded pytorch_model.bin checkpoints are not supported; convert to safetensors"),
-            };
-            return new CheckpointReader(new Filtered(src, keep), prefix);
-        }
-        throw new SharpFormerException($"{dir}: no weights found (looked for {string.Join(", ", CheckpointReader.WeightFiles)})");
-    }
+    static CheckpointReader Open(string dir, string prefix, Func<string, Func<int[], bool>?> keep) =>
+        new(new Filtered(CheckpointReader.OpenWeights(dir), keep), prefix);
 
     /// <summary>A tensor source that hides tensors whose shape does not suit the new model (e.g. a classifier for other labels).</summary>
     sealed class Filtered(ITensorSource inner, Func<string, Func<int[], bool>?> keep) : ITensorSource
