@@ -165,6 +165,8 @@ public static unsafe class Gemm
             job.Tasks = Math.Max(1, t);
             WorkerPool.Run(job.Tasks, job.Tasks, &Task, &job);
         }
+        // The workers read the packed weight through a raw pointer: keep its (pinned) array alive until they finish.
+        GC.KeepAlive(w);
     }
 
     static void Task(void* ctx, int t)
