@@ -47,11 +47,12 @@ internal sealed class TrainOptionSet
     public readonly Option<bool> NoDropout = new("--no-dropout") { Description = "Train with every dropout off." };
     public readonly Option<int> SaveSteps = new("--save-steps") { Description = "Write a resumable checkpoint to OUTPUT/checkpoint-N every N steps (0 = off).", DefaultValueFactory = _ => 0 };
     public readonly Option<string?> Resume = new("--resume") { Description = "Resume from a checkpoint folder written by --save-steps (same data and options)." };
+    public readonly Option<string> Dtype = new("--dtype") { Description = "Storage type of the final model.safetensors: f32, f16 or bf16 (checkpoints stay f32).", DefaultValueFactory = _ => "f32" };
     public readonly Option<bool> Json = CommonOptions.Json();
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Model, Config, Tokenizer, Data, Eval, Output, Epochs, MaxSteps, BatchSize, GradAccum, Lr, WeightDecay, Warmup, Schedule, MaxGradNorm, MaxLength, Seed, NoDropout, SaveSteps, Resume, Json })
+        foreach (var o in new Option[] { Model, Config, Tokenizer, Data, Eval, Output, Epochs, MaxSteps, BatchSize, GradAccum, Lr, WeightDecay, Warmup, Schedule, MaxGradNorm, MaxLength, Seed, NoDropout, SaveSteps, Resume, Dtype, Json })
             c.Options.Add(o);
     }
 
@@ -76,6 +77,7 @@ internal sealed class TrainOptionSet
         if (r.GetValue(GradAccum) < 1) throw new SharpFormerException("--grad-accum must be at least 1");
         if (r.GetValue(Epochs) < 1 && r.GetValue(MaxSteps) < 1) throw new SharpFormerException("--epochs (or --max-steps) must be at least 1");
         if (r.GetValue(MaxLength) < 4) throw new SharpFormerException("--max-length must be at least 4");
+        ModelSaver.ParseStorageDType(r.GetValue(Dtype)!);
     }
 }
 
@@ -139,6 +141,7 @@ internal static class TrainLoop
         }
         progress.Done();
         saveModel(outDir);
+        ModelSaver.ConvertWeights(Path.Combine(outDir, "model.safetensors"), ModelSaver.ParseStorageDType(r.GetValue(o.Dtype)!));
         var summary = new JsonObject
         {
             ["output"] = Path.GetFullPath(outDir), ["steps"] = trainer.Step, ["final_train_loss"] = Round(lastLoss),

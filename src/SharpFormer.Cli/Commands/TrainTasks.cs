@@ -259,9 +259,17 @@ internal static class TrainMlmCommand
                         bool hasNext = si + 1 < ds[di].Count;
                         if (hasNext && rng.NextDouble() < 0.5) { list.Add(Build(a, ds[di][si + 1], 0, rng)); continue; }
                         // A random sentence (from another document when there is one): label 1 = "B is random".
-                        var others = all.Where(x => ds.Count > 1 ? x.di != di : x.si != si + 1 && x.si != si).ToList();
-                        if (others.Count == 0) { list.Add(Build(a, null, -100, rng)); continue; }
-                        var (odi, osi) = others[rng.Next(others.Count)];
+                        bool Other((int di, int si) x) => ds.Count > 1 ? x.di != di : x.si != si + 1 && x.si != si;
+                        // Rejection sampling (O(1) expected) instead of listing every candidate per example (O(N^2) on a real corpus).
+                        (int di, int si) pick = (-1, -1);
+                        for (int tries = 0; tries < 16 && pick.di < 0; tries++) { var c = all[rng.Next(all.Count)]; if (Other(c)) pick = c; }
+                        if (pick.di < 0)
+                        {
+                            var others = all.Where(Other).ToList();
+                            if (others.Count == 0) { list.Add(Build(a, null, -100, rng)); continue; }
+                            pick = others[rng.Next(others.Count)];
+                        }
+                        var (odi, osi) = pick;
                         list.Add(Build(a, ds[odi][osi], 1, rng));
                     }
                 return list;

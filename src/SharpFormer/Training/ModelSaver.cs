@@ -36,6 +36,45 @@ public static class ModelSaver
     public static void Save(string dir, BertModel model, string? tokenizerSourceDir = null) => Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
     public static void Save(string dir, Gpt2Model model, string? tokenizerSourceDir = null) => Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
 
+    /// <summary>Parses a <c>--dtype</c> value: f32, f16 or bf16.</summary>
+    public static DType ParseStorageDType(string s) => s.ToLowerInvariant() switch
+    {
+        "f32" or "float32" => DType.F32,
+        "f16" or "float16" or "fp16" => DType.F16,
+        "bf16" or "bfloat16" => DType.BF16,
+        _ => throw new SharpFormerException($"--dtype must be f32, f16 or bf16 (got \"{s}\")"),
+    };
+
+    /// <summary>
+    /// Rewrites a float32 safetensors file with every floating tensor stored as <paramref name="dtype"/> (F16: IEEE half,
+    /// round to nearest even; BF16: upper 16 bits, round to nearest even). Halves the size of a shipped model;
+    /// SharpFormer and transformers load either. Training checkpoints stay float32 (exact resume).
+    /// </summary>
+    public static void ConvertWeights(string path, DType dtype)
+    {
+        if (dtype == DType.F32) return;
+        if (dtype is not (DType.F16 or DType.BF16)) throw new ArgumentException($"unsupported storage dtype {dtype}");
+        var w = new SafeTensorsWriter();
+        using (var f = new SafeTensorsFile(path))
+            foreach (var name in f.Names)
+            {
+                var t = f.ReadFloat32(name);
+                var bytes = new byte[t.Length * 2];
+                var dst = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan());
+                for (int i = 0; i < t.Length; i++) dst[i] = dtype == DType.F16 ? BitConverter.HalfToUInt16Bits((Half)t.Data[i]) : ToBf16(t.Data[i]);
+                w.Add(name, dtype, t.Shape, bytes);
+            }
+        w.Save(path);
+    }
+
+    static ushort ToBf16(float v)
+    {
+        uint b = BitConverter.SingleToUInt32Bits(v);
+        if (float.IsNaN(v)) return (ushort)((b >> 16) | 0x40);
+        b += 0x7FFF + ((b >> 16) & 1);
+        return (ushort)(b >> 16);
+    }
+
     public static void CopyTokenizer(string from, string to)
     {
         if (Path.GetFullPath(from) == Path.GetFullPath(to)) return;
