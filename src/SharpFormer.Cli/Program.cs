@@ -14,6 +14,7 @@ var root = new Command("sharpformer", "SharpFormer: run, inspect and train Huggi
 root.Options.Add(CommonOptions.Threads);
 foreach (var command in new[]
 {
+    DemoCommand.Create(),
     InfoCommand.Create(),
     TokenizeCommand.Create(),
     ForwardCommand.Create(),
@@ -29,6 +30,7 @@ foreach (var command in new[]
     AttentionCommand.Create(),
     CausalMaskCommand.Create(),
     CompareCommand.Create(),
+    EvaluateCommand.Create(),
 })
     root.Subcommands.Add(command);
 

@@ -146,3 +146,33 @@ public sealed class CliGpt2FoundationTests : IDisposable
         Assert.Equal(50257L * 32 + 64 * 32 + 2 * block + 2 * 32, idoc.RootElement.GetProperty("parameters").GetInt64());
     }
 }
+
+/// <summary>The main job and the shipped-model defaults, through the built CLI.</summary>
+public sealed class CliShippedModelTests
+{
+    [Fact]
+    public void DemoRunsEveryShippedModel()
+    {
+        var r = CliHarness.Run("demo", "--seed", "3");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        foreach (var expected in new[] { "床前明月光", "bert-chinese-small-sentiment", "阿里巴巴", "[MASK]", "causal" })
+            Assert.Contains(expected, r.Stdout);
+        // Sampling is seeded: the same command prints the same text.
+        Assert.Equal(r.Stdout, CliHarness.Run("demo", "--seed", "3").Stdout);
+    }
+
+    [Fact]
+    public void CommandsDefaultToTheShippedModelOfTheirFamily()
+    {
+        var gen = CliHarness.Run("generate", "--json", "--greedy", "--max-new-tokens", "8", "--", "床前明月光");
+        Assert.True(gen.ExitCode == 0, gen.Stderr);
+        var text = System.Text.Json.JsonDocument.Parse(gen.Stdout).RootElement.GetProperty("sequences")[0].GetProperty("text").GetString()!;
+        Assert.DoesNotContain(" ", text); // no WordPiece spaces between generated characters
+        var cls = CliHarness.Run("classify", "--json", "--", "服务很差，非常失望。");
+        Assert.True(cls.ExitCode == 0, cls.Stderr);
+        Assert.Contains("negative", cls.Stdout);
+        var info = CliHarness.Run("info", "--json");
+        Assert.True(info.ExitCode == 0, info.Stderr);
+        Assert.Contains("BertForPreTraining", info.Stdout);
+    }
+}

@@ -157,7 +157,7 @@ public static class Generation
         public string Push(int id)
         {
             _ids.Add(id);
-            var text = tok.Decode(_ids, skipSpecialTokens: true);
+            var text = AutoTokenizer.DecodeForCausalLm(tok, _ids);
             if (text.EndsWith('\uFFFD') || text.Length <= _emitted) return "";
             var chunk = text[_emitted..];
             _emitted = text.Length;
@@ -165,7 +165,7 @@ public static class Generation
         }
         public string Flush()
         {
-            var text = tok.Decode(_ids, skipSpecialTokens: true);
+            var text = AutoTokenizer.DecodeForCausalLm(tok, _ids);
             var chunk = text.Length > _emitted ? text[_emitted..] : "";
             _emitted = text.Length;
             return chunk;
@@ -279,7 +279,7 @@ public static class Generation
         for (int r = 0; r < b; r++)
         {
             var newIds = seqs[r][promptLen..(promptLen + newCounts[r])];
-            result.Add(new GeneratedSequence(r / n, newIds, text?.Tok.Decode(newIds, skipSpecialTokens: true), stoppedOnEos[r]));
+            result.Add(new GeneratedSequence(r / n, newIds, text is null ? null : AutoTokenizer.DecodeForCausalLm(text.Value.Tok, newIds), stoppedOnEos[r]));
         }
         bool allEos = Array.TrueForAll(stoppedOnEos, s => s);
         return new GenerationResult(prompts.Select(p => p.ToArray()).ToArray(), result)

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -55,5 +56,30 @@ public static class AutoTokenizer
         for (int i = 0; i < ids.Length; i++)
             ids[i] = tokenizer.TokenToId(pieces[i]) ?? throw new SharpFormerException($"token \"{pieces[i]}\" is not in the vocabulary");
         return ids;
+    }
+
+    /// <summary>
+    /// Text of generated ids. WordPiece decoding puts a space between every token (HuggingFace's BertTokenizer does
+    /// too, so uer/gpt2-chinese output reads "床 前 明 月"); a space touching a CJK character is such an artefact and is dropped.
+    /// </summary>
+    public static string DecodeForCausalLm(ITokenizer tokenizer, IEnumerable<int> ids)
+    {
+        var text = tokenizer.Decode(ids, skipSpecialTokens: true);
+        if (tokenizer is Gpt2Tokenizer) return text;
+        var sb = new System.Text.StringBuilder(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (text[i] == ' ' && ((sb.Length > 0 && IsCjkBefore(sb)) || (i + 1 < text.Length && IsCjkAt(text, i + 1)))) continue;
+            sb.Append(text[i]);
+        }
+        return sb.ToString();
+
+        static bool IsCjkAt(string s, int i) => Rune.TryGetRuneAt(s, i, out var r) && PyUnicode14.IsChineseChar(r.Value);
+        static bool IsCjkBefore(System.Text.StringBuilder sb)
+        {
+            int i = sb.Length - 1;
+            if (char.IsLowSurrogate(sb[i]) && i > 0) i--;
+            return IsCjkAt(sb.ToString(i, sb.Length - i), 0);
+        }
     }
 }

@@ -1,0 +1,121 @@
+// Prepares the training text and the fine-tuning files for recipes/train-models.sh.
+// usage: node prepare-data.mjs POETRY_DIST_DIR SHARED_DATA_DIR OUT_DIR
+// Everything written to OUT_DIR is derived from research/teaching data or third-party text: keep OUT_DIR outside git.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [poetryDist, shared, out] = process.argv.slice(2);
+if (!out) { console.error('usage: node prepare-data.mjs POETRY_DIST_DIR SHARED_DATA_DIR OUT_DIR'); process.exit(2); }
+fs.mkdirSync(out, { recursive: true });
+const W = (name, lines) => { fs.writeFileSync(path.join(out, name), lines.join('\n') + '\n'); console.error(`${name}: ${lines.length} lines`); };
+const readLines = f => fs.readFileSync(f, 'utf8').replace(/^\uFEFF/, '').split('\n').map(l => l.replace(/\r$/, ''));
+
+// ---- Tang poems (chinese-poetry@2.0.1, MIT): dist/quantangshi/poet.tang.*.json = [{author, title, paragraphs[]}]
+const tangDir = path.join(poetryDist, 'quantangshi');
+const tangFiles = fs.readdirSync(tangDir).filter(f => /^poet\.tang\.\d+\.json$/.test(f)).sort((a, b) => parseInt(a.split('.')[2]) - parseInt(b.split('.')[2]));
+let dropped = 0, kept = 0;
+const poems = [];
+for (const f of tangFiles) {
+  for (const p of JSON.parse(fs.readFileSync(path.join(tangDir, f), 'utf8'))) {
+    const lines = [];
+    for (const para of p.paragraphs ?? []) {
+      // Placeholder marks for lost/uncertain characters: □, {…}, bracketed variants.
+      if (/[□{}\[\]［］（）()〔〕【】]/u.test(para)) { dropped++; continue; }
+      const t = [...para].filter(ch => !/\s/u.test(ch)).join('');   // by code point (525 chars lie outside the BMP)
+      if (t.length) { lines.push(t); kept++; }
+    }
+    if (lines.length) poems.push(lines.join(''));
+  }
+}
+console.error(`poems: ${poems.length} (${kept} lines kept, ${dropped} lines with placeholder marks dropped)`);
+const poemTrain = poems.filter((_, i) => i % 100 !== 0), poemEval = poems.filter((_, i) => i % 100 === 0);
+
+// ---- Novels (public domain): one paragraph per line
+const novelParas = [];
+for (const f of ['hongloumeng.txt', 'shuihu.txt']) {
+  for (const l of readLines(path.join(shared, 'corpus', f))) {
+    const t = l.replace(/[\s\u3000]+/gu, '');
+    if (t.length) novelParas.push(t);
+  }
+}
+console.error(`novel paragraphs: ${novelParas.length}`);
+const novelTrain = novelParas.filter((_, i) => i % 100 !== 1), novelEval = novelParas.filter((_, i) => i % 100 === 1);
+
+// GPT-2 causal LM text: one document per line (poem / paragraph); each is followed by EOS in training.
+W('clm-train.txt', [...poemTrain, ...novelTrain]);
+W('clm-eval-poems.txt', poemEval);
+W('clm-eval-novels.txt', novelEval);
+
+// BERT MLM+NSP: documents (paragraphs) of segments (sentences merged up to ~60 characters), blank line between documents.
+function segments(para, max = 60) {
+  const sents = para.match(/[^。！？；]*[。！？；]+[”’」』]*|[^。！？；]+$/gu) ?? [para];
+  const segs = []; let cur = '';
+  for (const s of sents) {
+    if (cur && [...cur].length + [...s].length > max) { segs.push(cur); cur = ''; }
+    cur += s;
+    while ([...cur].length > max) { const c = [...cur]; segs.push(c.slice(0, max).join('')); cur = c.slice(max).join(''); }
+  }
+  if (cur) segs.push(cur);
+  return segs;
+}
+function docs(paras) {
+  // group short paragraphs so that most documents have at least two segments (real next-sentence pairs)
+  const out = []; let cur = [];
+  for (const p of paras) { cur.push(...segments(p)); if (cur.length >= 2) { out.push(cur.join('\n')); cur = []; } }
+  if (cur.length) out.push(cur.join('\n'));
+  return out;
+}
+W('mlm-train.txt', docs(novelTrain).flatMap(d => [d, '']));
+W('mlm-eval.txt', docs(novelEval).flatMap(d => [d, '']));
+
+// ---- ChnSentiCorp: text<TAB>positive|negative  ->  JSONL {"text","label"}
+const senti = split => readLines(path.join(shared, 'sentiment/chnsenticorp', split + '.tsv')).filter(l => l.trim()).map(l => {
+  const i = l.lastIndexOf('\t'); return JSON.stringify({ text: l.slice(0, i), label: l.slice(i + 1).trim() });
+});
+W('sentiment-train.jsonl', senti('train'));
+W('sentiment-dev.jsonl', senti('dev'));
+
+// ---- CLUENER2020: {"text", "label": {type: {mention: [[start, end_inclusive]]}}} -> BIO, one character per line
+function bio(file) {
+  const res = [];
+  for (const l of readLines(file)) {
+    if (!l.trim()) continue;
+    const o = JSON.parse(l);
+    const chars = [...o.text];                        // spans index code points
+    const tags = chars.map(() => 'O');
+    for (const [type, mentions] of Object.entries(o.label ?? {}))
+      for (const spans of Object.values(mentions))
+        for (const [s, e] of spans) { tags[s] = 'B-' + type; for (let k = s + 1; k <= e; k++) tags[k] = 'I-' + type; }
+    chars.forEach((c, i) => res.push(`${/\s/u.test(c) ? '_' : c} ${tags[i]}`));
+    res.push('');
+  }
+  return res;
+}
+W('ner-train.bio', bio(path.join(shared, 'ner/cluener2020/train.json')));
+W('ner-dev.bio', bio(path.join(shared, 'ner/cluener2020/dev.json')));
+
+// ---- LCQMC: only dev.txt (8,802 pairs) is available. Deterministic split: every 4th pair (line index % 4 == 0, 2,201 pairs)
+// is held out as the test set; the other 6,601 pairs train the pair classifier.
+const lcqmc = readLines(path.join(shared, 'similarity/lcqmc/dev.txt')).filter(l => l.trim()).map(l => l.split('\t'));
+const pairJson = ([a, b, y]) => JSON.stringify({ text: a, text_pair: b, label: y.trim() });
+W('lcqmc-train.jsonl', lcqmc.filter((_, i) => i % 4 !== 0).map(pairJson));
+W('lcqmc-test.jsonl', lcqmc.filter((_, i) => i % 4 === 0).map(pairJson));
+W('lcqmc-test.txt', lcqmc.filter((_, i) => i % 4 === 0).map(x => x.join('\t')));
+
+// ---- Character vocabulary (BERT style, lower-cased like do_lower_case): pre-training text + fine-tuning TRAIN splits.
+const counts = new Map();
+const add = s => { for (const ch of s.toLowerCase()) if (!/\s/u.test(ch)) counts.set(ch, (counts.get(ch) ?? 0) + 1); };
+[...poemTrain, ...novelTrain].forEach(add);
+readLines(path.join(shared, 'sentiment/chnsenticorp/train.tsv')).forEach(add);
+for (const l of readLines(path.join(shared, 'ner/cluener2020/train.json'))) if (l.trim()) add(JSON.parse(l).text);
+lcqmc.filter((_, i) => i % 4 !== 0).forEach(([a, b]) => { add(a); add(b); });
+const maxVocab = parseInt(process.env.SF_MAX_VOCAB ?? '8000');
+const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+// WordPiece continuations for ASCII letters/digits, so Latin words and numbers split into characters instead of [UNK].
+const cont = [...'abcdefghijklmnopqrstuvwxyz0123456789'].map(c => '##' + c);
+const chars = [...counts.entries()].filter(([, n]) => n >= 2).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+  .slice(0, maxVocab - specials.length - cont.length).map(([c]) => c);
+const vocab = [...specials, ...chars.sort((a, b) => a.codePointAt(0) - b.codePointAt(0)), ...cont];
+const tokDir = path.join(out, 'tokenizer'); fs.mkdirSync(tokDir, { recursive: true });
+fs.writeFileSync(path.join(tokDir, 'vocab.txt'), vocab.join('\n') + '\n');
+console.error(`vocab: ${vocab.length} entries (${[...counts.values()].filter(n => n >= 2).length} characters occur at least twice)`);

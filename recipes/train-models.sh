@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Trains the shipped Chinese models (models/*) from scratch with the sharpformer CLI, on 2 CPU cores.
+#
+#   recipes/train-models.sh                 # every stage
+#   recipes/train-models.sh gpt sentiment   # only some stages (data is always prepared first)
+#
+# Stages: data gpt bert sentiment sentiment-scratch ner lcqmc lcqmc-scratch evaluate install
+#   install copies the final folders (config, F16 weights, tokenizer files; no checkpoints) into models/.
+#
+# Environment:
+#   SHARED   labelled data and novels      (default: <repo>/../shared/data, see its README.md for licences)
+#   SF_WORK  scratch folder: npm package, derived text, runs (default: ~/.cache/sharpformer-recipe)
+#            Everything there is derived from research/teaching-only data: keep it OUT of git.
+#   THREADS  kernel threads (default 2)
+#   MODELS   where `install` writes (default: <repo>/models)
+#
+# Needs: dotnet 10 SDK, node + npm (for chinese-poetry@2.0.1, MIT).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${SHARED:-$REPO/../shared/data}"
+SF_WORK="${SF_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/sharpformer-recipe}"
+THREADS="${THREADS:-2}"
+MODELS="${MODELS:-$REPO/models}"
+CFG="$REPO/recipes/configs"
+DATA="$SF_WORK/data"
+RUNS="$SF_WORK/runs"
+TOK="$DATA/tokenizer"
+mkdir -p "$SF_WORK" "$RUNS"
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+sf() { dotnet run -c Release --no-build --project "$REPO/src/SharpFormer.Cli" -- --threads "$THREADS" "$@"; }
+
+# Runs one training command, recording its JSON summary, stderr progress and wall time under $RUNS/NAME.*
+train() {
+  local name="$1"; shift
+  log "train $name: $*"
+  local t0; t0=$(date +%s)
+  sf train "$@" --json > "$RUNS/$name.json" 2> "$RUNS/$name.log"
+  echo $(( $(date +%s) - t0 )) > "$RUNS/$name.seconds"
+  log "train $name done in $(cat "$RUNS/$name.seconds") s: $(tr -d '\n' < "$RUNS/$name.json" | cut -c1-300)"
+}
+
+stage_data() {
+  if [ ! -d "$SF_WORK/npm/node_modules/chinese-poetry/dist/quantangshi" ]; then
+    log "npm install chinese-poetry@2.0.1 into $SF_WORK/npm"
+    mkdir -p "$SF_WORK/npm"
+    (cd "$SF_WORK/npm" && npm install --no-audit --no-fund --no-save chinese-poetry@2.0.1 >&2)
+  fi
+  log "preparing text, fine-tuning files and the character vocabulary in $DATA"
+  SF_MAX_VOCAB=7000 node "$REPO/recipes/prepare-data.mjs" "$SF_WORK/npm/node_modules/chinese-poetry/dist" "$SHARED" "$DATA"
+  cp "$CFG/tokenizer_config.json" "$CFG/special_tokens_map.json" "$TOK/"
+  log "building the CLI (Release)"
+  dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
+}
+
+# GPT-2: 4 layers, 192 hidden, 3 heads, 128 positions; Tang poems + the two novels; 1,000 steps × 16 blocks × 128 tokens.
+stage_gpt() {
+  train gpt2 clm --config "$CFG/gpt2-chinese-small.json" --tokenizer "$TOK" --data "$DATA/clm-train.txt" --eval "$DATA/clm-eval-poems.txt" \
+    --output "$RUNS/gpt2-chinese-poems-small" --max-steps 1000 --batch-size 16 --max-length 128 --lr 1e-3 --warmup-steps 50 \
+    --schedule cosine --save-steps 200 --dtype f16 --seed 42
+}
+
+# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels, in two phases
+# (phase 2 restarts the optimizer from phase 1's weights).
+stage_bert() {
+  train bert-phase1 mlm --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-phase1" --max-steps 400 --batch-size 32 --max-length 128 --lr 7e-4 --warmup-steps 40 --save-steps 100 --dtype f32 --seed 42
+  train bert-phase2 mlm --model "$RUNS/bert-phase1" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
+}
+
+# Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline.
+SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 2 --batch-size 32 --max-length 128 --lr 2e-4 --warmup-steps 60 --dtype f16 --seed 42)
+
+# Two phases of 2 epochs each (the second from the first's weights, fresh optimizer, peak LR 1e-4), identical for both.
+SENTI_ARGS2=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 2 --batch-size 32 --max-length 128 --lr 1e-4 --warmup-steps 30 --dtype f16 --seed 43)
+
+stage_sentiment() {
+  train sentiment classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-sentiment-phase1" "${SENTI_ARGS[@]}"
+  train sentiment2 classify --model "$RUNS/bert-chinese-small-sentiment-phase1" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS2[@]}"
+}
+
+stage_sentiment-scratch() {
+  train sentiment-scratch classify --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-sentiment-scratch-phase1" "${SENTI_ARGS[@]}"
+  train sentiment-scratch2 classify --model "$RUNS/bert-chinese-small-sentiment-scratch-phase1" --output "$RUNS/bert-chinese-small-sentiment-scratch" "${SENTI_ARGS2[@]}"
+}
+
+# CLUENER2020 converted to BIO (one character per line) by prepare-data.mjs; dev = the labelled official dev (test.json upstream).
+# Two phases: 3 epochs at 3e-4, then 5 more epochs at 8e-4 from the phase-1 model (fresh optimizer; the small model underfits).
+stage_ner() {
+  train ner ner --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-ner-phase1" --data "$DATA/ner-train.bio" --eval "$DATA/ner-dev.bio" \
+    --epochs 3 --batch-size 32 --max-length 64 --lr 3e-4 --warmup-steps 50 --dtype f16 --seed 42
+  train ner2 ner --model "$RUNS/bert-chinese-small-ner-phase1" --output "$RUNS/bert-chinese-small-ner" --data "$DATA/ner-train.bio" --eval "$DATA/ner-dev.bio" \
+    --epochs 5 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 50 --dtype f16 --seed 43
+}
+
+# LCQMC ships only dev.txt here: 3/4 of it (lines i % 4 != 0, 6,601 pairs) train, the other 1/4 (2,201 pairs) is the test set.
+stage_lcqmc() {
+  train lcqmc classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-lcqmc" --data "$DATA/lcqmc-train.jsonl" --eval "$DATA/lcqmc-test.jsonl" \
+    --epochs 3 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 30 --dtype f16 --seed 42
+}
+
+# Baseline for the pair task: same architecture and options, no pre-training.
+stage_lcqmc-scratch() {
+  train lcqmc-scratch classify --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-lcqmc-scratch" --data "$DATA/lcqmc-train.jsonl" --eval "$DATA/lcqmc-test.jsonl" \
+    --epochs 3 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 30 --dtype f16 --seed 42
+}
+
+stage_evaluate() {
+  sf evaluate --model "$RUNS/bert-chinese-small-sentiment" --task classify --data "$SHARED/sentiment/chnsenticorp/dev.tsv" --json | tee "$RUNS/eval-sentiment.json"
+  sf evaluate --model "$RUNS/bert-chinese-small-sentiment-scratch" --task classify --data "$SHARED/sentiment/chnsenticorp/dev.tsv" --json | tee "$RUNS/eval-sentiment-scratch.json"
+  sf evaluate --model "$RUNS/bert-chinese-small-ner" --task ner --data "$SHARED/ner/cluener2020/dev.json" --json | tee "$RUNS/eval-ner.json"
+  sf evaluate --model "$RUNS/bert-chinese-small-lcqmc" --task pairs --data "$DATA/lcqmc-test.txt" --json | tee "$RUNS/eval-lcqmc.json"
+  sf evaluate --model "$RUNS/bert-chinese-small-lcqmc-scratch" --task pairs --data "$DATA/lcqmc-test.txt" --json | tee "$RUNS/eval-lcqmc-scratch.json"
+  sf evaluate --model "$RUNS/bert-chinese-small-lcqmc" --task sts --data "$SHARED/similarity/sts-b-zh/cnsd-sts-dev.txt" --json | tee "$RUNS/eval-stsb.json"
+}
+
+stage_install() {
+  for m in gpt2-chinese-poems-small bert-chinese-small bert-chinese-small-sentiment bert-chinese-small-ner bert-chinese-small-lcqmc; do
+    [ -f "$RUNS/$m/model.safetensors" ] || { log "skip $m (not trained)"; continue; }
+    mkdir -p "$MODELS/$m"
+    for f in config.json model.safetensors vocab.txt tokenizer_config.json special_tokens_map.json; do cp "$RUNS/$m/$f" "$MODELS/$m/"; done
+    case "$m" in gpt2-*) cp "$CFG/generation_config.json" "$MODELS/$m/" ;; esac
+    log "installed $MODELS/$m ($(du -sh "$MODELS/$m" | cut -f1)); the model card README.md is written by hand from $RUNS/*.json"
+  done
+}
+
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(gpt bert sentiment sentiment-scratch ner lcqmc lcqmc-scratch evaluate install)
+stage_data
+for s in "${stages[@]}"; do
+  [ "$s" = data ] && continue
+  "stage_$s"
+done
+log "done: ${stages[*]}"

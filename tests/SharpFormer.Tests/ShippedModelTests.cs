@@ -1,0 +1,210 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpFormer.Checkpoints;
+using SharpFormer.Models;
+using SharpFormer.Tasks;
+using SharpFormer.Tokenizers;
+
+namespace SharpFormer.Tests;
+
+/// <summary>
+/// The models shipped in <c>models/</c> (trained by <c>recipes/train-models.sh</c>): each loads completely, its
+/// config, weights and tokenizer agree, and the behaviour a newcomer sees first is sane. Only robust facts are
+/// asserted (these are small models trained for minutes on 2 cores).
+/// </summary>
+public class ShippedModelTests
+{
+    static readonly Lazy<string> ModelsDir = new(() =>
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "models");
+            if (File.Exists(Path.Combine(dir.FullName, "SharpFormer.slnx")) && Directory.Exists(candidate)) return candidate;
+        }
+        throw new DirectoryNotFoundException($"models/ not found above {AppContext.BaseDirectory}");
+    });
+
+    static string Model(string name) => Path.Combine(ModelsDir.Value, name);
+
+    public const string Gpt = "gpt2-chinese-poems-small";
+    public const string Bert = "bert-chinese-small";
+    public const string Sentiment = "bert-chinese-small-sentiment";
+    public const string Ner = "bert-chinese-small-ner";
+    public const string Lcqmc = "bert-chinese-small-lcqmc";
+
+    public static TheoryData<string> AllModels => new() { Gpt, Bert, Sentiment, Ner, Lcqmc };
+
+    static bool Shipped(string name) => File.Exists(Path.Combine(Model(name), "model.safetensors"));
+
+    [Theory]
+    [MemberData(nameof(AllModels))]
+    public void Folder_is_complete_and_consistent(string name)
+    {
+        if (!Shipped(name)) { Assert.True(name is Ner or Lcqmc, $"{name} must be shipped"); return; }
+        var dir = Model(name);
+        foreach (var f in new[] { "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "README.md" })
+            Assert.True(File.Exists(Path.Combine(dir, f)), $"{name}/{f} is missing");
+
+        // The tokenizer: a BERT character vocabulary with the specials at bert's ids, lower-casing.
+        var tc = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "tokenizer_config.json")))!.AsObject();
+        Assert.Equal("BertTokenizer", tc["tokenizer_class"]!.GetValue<string>());
+        Assert.True(tc["do_lower_case"]!.GetValue<bool>());
+        var vocab = File.ReadAllLines(Path.Combine(dir, "vocab.txt"));
+        Assert.Equal(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], vocab.Take(5));
+        Assert.Equal(vocab.Length, vocab.Distinct().Count());
+        var tok = AutoTokenizer.FromFolder(dir);
+        Assert.IsType<BertTokenizer>(tok);
+        Assert.Equal(["床", "前", "明", "月", "光"], tok.Tokenize("床前明月光"));
+        Assert.DoesNotContain("[UNK]", tok.Tokenize("今天天气很好，我们去公园散步。"));
+
+        // Config vs vocabulary vs weights; weights stored as F16.
+        var config = ModelConfig.Load(dir);
+        using var st = new SafeTensorsFile(Path.Combine(dir, "model.safetensors"));
+        var raw = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+        Assert.Equal(vocab.Length, raw["vocab_size"]!.GetValue<int>());
+        string embedding = config is Gpt2Config ? "transformer.wte.weight" : "bert.embeddings.word_embeddings.weight";
+        if (!st.Contains(embedding)) embedding = embedding.Replace("transformer.", "").Replace("bert.", "");
+        Assert.Equal(vocab.Length, st.ShapeOf(embedding)[0]);
+        var header = SafeTensorsHeader(Path.Combine(dir, "model.safetensors"));
+        Assert.All(header.Where(p => p.Key != "__metadata__"), p => Assert.Equal("F16", p.Value!["dtype"]!.GetValue<string>()));
+        Assert.True(new FileInfo(Path.Combine(dir, "model.safetensors")).Length < 12_000_000, $"{name} grew past 12 MB");
+
+        if (config is Gpt2Config g)
+        {
+            Assert.Equal("GPT2LMHeadModel", g.Architecture);
+            Assert.Equal(3, g.EosTokenId);   // [SEP] ends a document
+            var m = Gpt2Model.Load(dir);
+            Assert.Equal(vocab.Length, m.Config.VocabSize);
+        }
+        else
+        {
+            var b = Assert.IsType<BertConfig>(config);
+            Assert.Equal(0, b.PadTokenId);
+            var heads = b.Architecture switch
+            {
+                "BertForSequenceClassification" => BertHeads.SequenceClassification,
+                "BertForTokenClassification" => BertHeads.TokenClassification,
+                "BertForPreTraining" => BertHeads.MaskedLM | BertHeads.NextSentence,
+                var a => throw new Xunit.Sdk.XunitException($"{name}: unexpected architecture {a}"),
+            };
+            var session = EncoderSession.Load(dir, heads);
+            Assert.Empty(session.InitialisedParameters);   // every head is trained, nothing randomly initialised
+        }
+    }
+
+    static JsonObject SafeTensorsHeader(string path)
+    {
+        using var f = File.OpenRead(path);
+        var len = new byte[8];
+        f.ReadExactly(len);
+        var json = new byte[BitConverter.ToUInt64(len)];
+        f.ReadExactly(json);
+        return JsonNode.Parse(json)!.AsObject();
+    }
+
+    [Fact]
+    public void Heads_have_the_expected_labels()
+    {
+        if (Shipped(Sentiment))
+            Assert.Equal(["negative", "positive"], ModelConfig.Load(Model(Sentiment)).Id2Label.OrderBy(p => p.Key).Select(p => p.Value));
+        if (Shipped(Lcqmc))
+            Assert.Equal(["0", "1"], ModelConfig.Load(Model(Lcqmc)).Id2Label.OrderBy(p => p.Key).Select(p => p.Value));
+        if (Shipped(Ner))
+        {
+            var labels = ModelConfig.Load(Model(Ner)).Id2Label.Values.ToList();
+            Assert.Equal(21, labels.Count);   // O + B-/I- for CLUENER's 10 types
+            Assert.Contains("O", labels);
+            foreach (var t in new[] { "address", "book", "company", "game", "government", "movie", "name", "organization", "position", "scene" })
+            {
+                Assert.Contains("B-" + t, labels);
+                Assert.Contains("I-" + t, labels);
+            }
+        }
+    }
+
+    [Fact]
+    public void Gpt_continues_a_poem_deterministically_in_chinese()
+    {
+        Assert.True(Shipped(Gpt), $"{Gpt} must be shipped");
+        var dir = Model(Gpt);
+        var model = Gpt2Model.Load(dir);
+        var tok = AutoTokenizer.FromFolder(dir);
+        var opts = GenerationOptions.FromModelFolder(dir) with { DoSample = true, MinNewTokens = 20, MaxNewTokens = 24, Seed = 7 };
+        var a = Generation.Generate(model, tok, "床前明月光", opts);
+        var b = Generation.Generate(model, tok, "床前明月光", opts);
+        Assert.Equal(a.Sequences[0].NewIds, b.Sequences[0].NewIds);
+        var text = a.Sequences[0].Text ?? tok.Decode(a.Sequences[0].NewIds, skipSpecialTokens: true);
+        int cjk = text.EnumerateRunes().Count(r => r.Value is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2FFFF);
+        Assert.True(cjk >= 8, $"expected Chinese text, got \"{text}\"");
+        // Greedy decoding is deterministic without a seed, too.
+        var g1 = Generation.Generate(model, tok, "床前明月光", new GenerationOptions { MinNewTokens = 16, MaxNewTokens = 16 });
+        var g2 = Generation.Generate(model, tok, "床前明月光", new GenerationOptions { MinNewTokens = 16, MaxNewTokens = 16 });
+        Assert.Equal(g1.Sequences[0].NewIds, g2.Sequences[0].NewIds);
+    }
+
+    [Fact]
+    public void Sentiment_model_gets_obvious_reviews_right()
+    {
+        Assert.True(Shipped(Sentiment), $"{Sentiment} must be shipped");
+        var clf = TextClassifier.Load(Model(Sentiment));
+        var r = clf.Classify([
+            "房间干净整洁，服务热情周到，早餐也很丰富，非常满意，下次还会再来！",
+            "太差了，房间又脏又小，服务态度恶劣，再也不会来了。",
+            "这本书写得非常好，值得一读，强烈推荐。",
+        ]);
+        Assert.Equal(["positive", "negative", "positive"], r.Select(x => x.Label));
+    }
+
+    [Fact]
+    public void Evaluate_command_scores_the_shipped_heads()
+    {
+        var dir = Directory.CreateTempSubdirectory("sf-eval-cli").FullName;
+        try
+        {
+            if (Shipped(Sentiment))
+            {
+                var tsv = Path.Combine(dir, "senti.tsv");
+                File.WriteAllText(tsv, "房间干净整洁，服务热情周到，非常满意，下次还会再来！\tpositive\n太差了，房间又脏又小，服务态度恶劣，再也不会来了。\tnegative\n");
+                var r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Sentiment), "--task", "classify", "--data", tsv, "--json");
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                var o = JsonNode.Parse(r.Stdout)!.AsObject();
+                Assert.Equal(2, o["examples"]!.GetValue<int>());
+                Assert.InRange(o["accuracy"]!.GetValue<double>(), 0, 1);
+            }
+            if (Shipped(Ner))
+            {
+                var json = Path.Combine(dir, "ner.json");
+                File.WriteAllText(json, "{\"text\": \"他在杭州市工作\", \"label\": {\"address\": {\"杭州市\": [[2, 4]]}}}\n");
+                var r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Ner), "--task", "ner", "--data", json, "--json");
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                var o = JsonNode.Parse(r.Stdout)!.AsObject();
+                Assert.Equal(1, o["sentences"]!.GetValue<int>());
+                Assert.InRange(o["f1"]!.GetValue<double>(), 0, 1);
+            }
+            if (Shipped(Lcqmc))
+            {
+                var txt = Path.Combine(dir, "pairs.txt");
+                File.WriteAllText(txt, "人和畜生的区别是什么？\t人与畜生的区别是什么！\t1\n谁知道她是网络美女吗？\t爱情这杯酒谁喝都会醉是什么歌\t0\n");
+                var r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Lcqmc), "--task", "pairs", "--data", txt, "--threshold", "0.5", "--json");
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                Assert.Equal(2, JsonNode.Parse(r.Stdout)!["examples"]!.GetValue<int>());
+                var sts = Path.Combine(dir, "sts.txt");
+                File.WriteAllText(sts, "a||一个小孩在骑马。||孩子在骑马。||4\nb||一个女人在弹吉他。||一个男人在切菜。||0\nc||一个男人在跳舞。||一个人在跳舞。||3\n");
+                r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Lcqmc), "--task", "sts", "--data", sts, "--json");
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                var rho = JsonNode.Parse(r.Stdout)!["spearman"];
+                if (rho is not null) Assert.InRange(rho.GetValue<double>(), -1, 1);
+            }
+            // A model without the task's head is a one-line error, not a meaningless score.
+            if (Shipped(Bert))
+            {
+                var tsv = Path.Combine(dir, "one.tsv");
+                File.WriteAllText(tsv, "很好\tpositive\n");
+                var r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Bert), "--task", "classify", "--data", tsv);
+                Assert.NotEqual(0, r.ExitCode);
+                Assert.Contains("no trained head", r.Stderr);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
