@@ -25,6 +25,31 @@ internal static class TrainBert
             Console.Error.WriteLine($"note: newly initialised (not in the checkpoint): {string.Join(", ", initialised)}");
     }
 
+    /// <summary>What a fine-tuning command has once its options are read: data, labels, tokenizer and the model to train.</summary>
+    public sealed record FineTuning<T>(string TokenizerDir, ITokenizer Tokenizer, List<string> Labels, List<T> Train, List<T>? Eval,
+                                       BertModel Model, BertTraining Training, int MaxLength, int BatchSize, int Seed, int PadId);
+
+    /// <summary>
+    /// The setup `train classify` and `train ner` share: tokenizer, label set (--labels, the model's id2label, else
+    /// <paramref name="labelsFromData"/>), train/eval data read with <paramref name="read"/>, and the model with <paramref name="head"/>.
+    /// </summary>
+    public static FineTuning<T> Prepare<T>(ParseResult r, TrainOptionSet o, Option<string?> labels, BertHeads head, string architecture,
+                                           Func<string, IReadOnlyList<string>?, List<T>> read, Func<List<T>, List<string>> labelsFromData)
+    {
+        o.Validate(r);
+        string? modelDir = r.GetValue(o.Model);
+        var tokDir = o.TokenizerDir(r)!;
+        var tok = AutoTokenizer.FromFolder(tokDir);
+        var labelSet = LabelsFromOptions(r.GetValue(labels), modelDir, architecture);
+        var train = read(r.GetValue(o.Data)!, labelSet);
+        labelSet ??= labelsFromData(train);
+        var eval = r.GetValue(o.Eval) is string ep ? read(ep, labelSet) : null;
+        var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), head, labelSet, r.GetValue(o.Seed), out var init);
+        Warn(init);
+        return new FineTuning<T>(tokDir, tok, labelSet, train, eval, model, Wrap(model, r, o),
+            Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), r.GetValue(o.BatchSize), r.GetValue(o.Seed), model.Config.PadTokenId);
+    }
+
     /// <summary>The label set: --labels, else the model's own non-default id2label for that head, else the data's labels sorted.</summary>
     public static List<string>? LabelsFromOptions(string? labelsOpt, string? modelDir, string wantArchitecture)
     {
@@ -53,20 +78,9 @@ internal static class TrainClassifyCommand
         cmd.Options.Add(labels);
         cmd.SetAction(r =>
         {
-            o.Validate(r);
-            string? modelDir = r.GetValue(o.Model);
-            var tokDir = o.TokenizerDir(r)!;
-            var tok = AutoTokenizer.FromFolder(tokDir);
-            var labelSet = TrainBert.LabelsFromOptions(r.GetValue(labels), modelDir, "BertForSequenceClassification");
-            var dataPath = r.GetValue(o.Data)!;
-            var train = TrainingData.ReadClassificationJsonl(dataPath, labelSet);
-            labelSet ??= train.Select(e => e.Label).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
-            var eval = r.GetValue(o.Eval) is string ep ? TrainingData.ReadClassificationJsonl(ep, labelSet) : null;
-            var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), BertHeads.SequenceClassification, labelSet, r.GetValue(o.Seed), out var init);
-            TrainBert.Warn(init);
-            var tr = TrainBert.Wrap(model, r, o);
-            int maxLen = Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
-            int padId = model.Config.PadTokenId;
+            var (tokDir, tok, labelSet, train, eval, model, tr, maxLen, bs, seed, padId) = TrainBert.Prepare(r, o, labels,
+                BertHeads.SequenceClassification, "BertForSequenceClassification", (path, l) => TrainingData.ReadClassificationJsonl(path, l),
+                data => data.Select(e => e.Label).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList());
             EncodedExample Encode(ClassificationExample e)
             {
                 var enc = tok.Encode(e.Text, e.Pair, maxLen);
@@ -119,19 +133,10 @@ internal static class TrainNerCommand
         cmd.Options.Add(labels);
         cmd.SetAction(r =>
         {
-            o.Validate(r);
-            string? modelDir = r.GetValue(o.Model);
-            var tokDir = o.TokenizerDir(r)!;
-            var tok = AutoTokenizer.FromFolder(tokDir);
-            var labelSet = TrainBert.LabelsFromOptions(r.GetValue(labels), modelDir, "BertForTokenClassification");
-            var train = TrainingData.ReadBio(r.GetValue(o.Data)!, labelSet);
-            labelSet ??= TrainingData.BioLabelSet(train.SelectMany(s => s.Tags));
-            var eval = r.GetValue(o.Eval) is string ep ? TrainingData.ReadBio(ep, labelSet) : null;
-            var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), BertHeads.TokenClassification, labelSet, r.GetValue(o.Seed), out var init);
-            TrainBert.Warn(init);
-            var tr = TrainBert.Wrap(model, r, o);
-            int maxLen = Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
-            int cls = TrainBert.Id(tok, "[CLS]"), sep = TrainBert.Id(tok, "[SEP]"), unk = TrainBert.Id(tok, "[UNK]"), padId = model.Config.PadTokenId;
+            var (tokDir, tok, labelSet, train, eval, model, tr, maxLen, bs, seed, padId) = TrainBert.Prepare(r, o, labels,
+                BertHeads.TokenClassification, "BertForTokenClassification", TrainingData.ReadBio,
+                data => TrainingData.BioLabelSet(data.SelectMany(s => s.Tags)));
+            int cls = TrainBert.Id(tok, "[CLS]"), sep = TrainBert.Id(tok, "[SEP]"), unk = TrainBert.Id(tok, "[UNK]");
             // Words → word pieces; the first piece of each word carries its tag (HF's label_all_tokens = False).
             (EncodedExample Ex, int[] FirstPiece) Encode(TaggedSentence s)
             {
