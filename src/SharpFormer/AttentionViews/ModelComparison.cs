@@ -55,12 +55,20 @@ public sealed record ModelSummary(
     int ContextLength, string PositionEmbeddings, ParameterBreakdown Parameters, long TotalParameters,
     string TrainingObjective, string TypicalTasks)
 {
+    /// <summary>Parameters the checkpoint lacked and that were randomly initialised.</summary>
+    public IReadOnlyList<string> Untrained { get; init; } = [];
+    /// <summary>The heads on top of the body, e.g. "Pooler, MaskedLM, NextSentence" or "lm_head (tied to wte)".</summary>
+    public string HeadsPresent { get; init; } = "";
+    /// <summary>id2label in id order, when the config names labels.</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+
     /// <summary>Reads the config, the tokenizer and the weights of a model folder.</summary>
     public static ModelSummary Load(string dir)
     {
         var config = ModelConfig.Load(dir);
         var tokenizer = AutoTokenizer.FromFolder(dir).Kind;
         var name = AttentionMap.ModelNameOf(dir);
+        IReadOnlyList<string> labels = config.Raw["id2label"] is null ? [] : config.Id2Label.OrderBy(p => p.Key).Select(p => p.Value).ToList();
         switch (config)
         {
             case BertConfig c:
@@ -72,7 +80,8 @@ public sealed record ModelSummary(
                     "bidirectional: every token attends to every token", "post-LN (LayerNorm after each residual add)",
                     c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
                     tokenizer, c.MaxPositionEmbeddings, $"learned absolute ({c.MaxPositionEmbeddings}) + token type ({c.TypeVocabSize})",
-                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c));
+                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c))
+                    { Untrained = model.InitialisedParameters, Labels = labels, HeadsPresent = model.Heads.ToString() };
             }
             case Gpt2Config c:
             {
@@ -85,7 +94,9 @@ public sealed record ModelSummary(
                     tokenizer, c.NPositions, $"learned absolute ({c.NPositions})",
                     ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
                     "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
-                    "text generation and continuation, perplexity scoring, prompting / few-shot tasks");
+                    "text generation and continuation, perplexity scoring, prompting / few-shot tasks")
+                    { Untrained = model.InitialisedParameters, Labels = labels,
+                      HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to wte)" };
             }
             default:
                 throw new SharpFormerException($"{dir}: compare supports BERT and GPT-2 models, not \"{config.ModelType}\"");
