@@ -68,6 +68,30 @@ function docs(paras) {
 W('mlm-train.txt', docs(novelTrain).flatMap(d => [d, '']));
 W('mlm-eval.txt', docs(novelEval).flatMap(d => [d, '']));
 
+// Task-adaptive pre-training text (Gururangan et al. 2020, "Don't Stop Pretraining"): the novels plus the unlabelled
+// TEXT of the fine-tuning TRAIN splits and other modern Chinese train splits — never a dev/test split. Short items
+// (questions, news sentences) are packed into segments of up to ~60 characters so sequences are not mostly padding.
+function packed(items, max = 60) {
+  const segs = []; let cur = '';
+  for (const it of items) {
+    const t = it.replace(/[\s\u3000]+/gu, '');
+    if (!t) continue;
+    if (cur && [...cur].length + [...t].length > max) { segs.push(cur); cur = ''; }
+    cur += /[。！？；?!.]$/u.test(t) ? t : t + '。';
+  }
+  if (cur) segs.push(cur);
+  return segs;
+}
+const chunked = (segs, n = 4) => { const out = []; for (let i = 0; i < segs.length; i += n) out.push(segs.slice(i, i + n).join('\n')); return out; };
+const modern = [];
+for (const l of readLines(path.join(shared, 'sentiment/chnsenticorp/train.tsv'))) if (l.trim()) modern.push(segments(l.slice(0, l.lastIndexOf('\t')).replace(/[\s\u3000]+/gu, '')).join('\n'));
+modern.push(...chunked(packed(readLines(path.join(shared, 'ner/cluener2020/train.json')).filter(l => l.trim()).map(l => JSON.parse(l).text))));
+modern.push(...chunked(packed(readLines(path.join(shared, 'ner/weibo/train.json')).filter(l => l.trim()).map(l => JSON.parse(l).text.join('')))));
+modern.push(...chunked(packed(readLines(path.join(shared, 'similarity/afqmc/train.txt')).filter(l => l.trim()).map(l => l.split('\t')[0]))));
+modern.push(...chunked(packed(readLines(path.join(shared, 'similarity/sts-b-zh/cnsd-sts-train.txt')).filter(l => l.trim()).flatMap(l => l.split('||').slice(1, 3)))));
+modern.push(...chunked(packed(readLines(path.join(shared, 'similarity/lcqmc/dev.txt')).filter(l => l.trim()).filter((_, i) => i % 4 !== 0).flatMap(l => l.split('\t').slice(0, 2)))));
+W('mlm-adapt-train.txt', [...docs(novelTrain), ...modern].flatMap(d => [d, '']));
+
 // ---- ChnSentiCorp: text<TAB>positive|negative  ->  JSONL {"text","label"}
 const senti = split => readLines(path.join(shared, 'sentiment/chnsenticorp', split + '.tsv')).filter(l => l.trim()).map(l => {
   const i = l.lastIndexOf('\t'); return JSON.stringify({ text: l.slice(0, i), label: l.slice(i + 1).trim() });

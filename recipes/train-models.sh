@@ -4,7 +4,7 @@
 #   recipes/train-models.sh                 # every stage
 #   recipes/train-models.sh gpt sentiment   # only some stages (data is always prepared first)
 #
-# Stages: data gpt bert sentiment sentiment-scratch ner lcqmc lcqmc-scratch evaluate install
+# Stages: data gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install
 #   install copies the final folders (config, F16 weights, tokenizer files; no checkpoints) into models/.
 #
 # Environment:
@@ -13,6 +13,7 @@
 #            Everything there is derived from research/teaching-only data: keep it OUT of git.
 #   THREADS  kernel threads (default 2)
 #   MODELS   where `install` writes (default: <repo>/models)
+#   SF_CLI   optional path of a built SharpFormer.Cli.dll to run instead of `dotnet run` on the repository
 #
 # Needs: dotnet 10 SDK, node + npm (for chinese-poetry@2.0.1, MIT).
 set -euo pipefail
@@ -30,7 +31,11 @@ mkdir -p "$SF_WORK" "$RUNS"
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
-sf() { dotnet run -c Release --no-build --project "$REPO/src/SharpFormer.Cli" -- --threads "$THREADS" "$@"; }
+# SF_CLI: a copy of the built CLI (SharpFormer.Cli.dll) to train with, so rebuilding the repository cannot touch a running job.
+sf() {
+  if [ -n "${SF_CLI:-}" ]; then dotnet "$SF_CLI" --threads "$THREADS" "$@"
+  else dotnet run -c Release --no-build --project "$REPO/src/SharpFormer.Cli" -- --threads "$THREADS" "$@"; fi
+}
 
 # Runs one training command, recording its JSON summary, stderr progress and wall time under $RUNS/NAME.*
 train() {
@@ -51,8 +56,10 @@ stage_data() {
   log "preparing text, fine-tuning files and the character vocabulary in $DATA"
   SF_MAX_VOCAB=7000 node "$REPO/recipes/prepare-data.mjs" "$SF_WORK/npm/node_modules/chinese-poetry/dist" "$SHARED" "$DATA"
   cp "$CFG/tokenizer_config.json" "$CFG/special_tokens_map.json" "$TOK/"
-  log "building the CLI (Release)"
-  dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
+  if [ -z "${SF_CLI:-}" ]; then
+    log "building the CLI (Release)"
+    dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
+  fi
 }
 
 # GPT-2: 4 layers, 192 hidden, 3 heads, 128 positions; Tang poems + the two novels; 1,000 steps × 16 blocks × 128 tokens.
@@ -62,56 +69,58 @@ stage_gpt() {
     --schedule cosine --save-steps 200 --dtype f16 --seed 42
 }
 
-# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels, in two phases
-# (phase 2 restarts the optimizer from phase 1's weights).
+# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction in three phases, each restarting the
+# optimizer from the previous phase's weights: 1–2 on the novels, 3 task-adaptive on the novels plus the unlabelled
+# text of the train splits (mlm-adapt-train.txt, see prepare-data.mjs; no dev text).
 stage_bert() {
   train bert-phase1 mlm --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
     --output "$RUNS/bert-phase1" --max-steps 400 --batch-size 32 --max-length 128 --lr 7e-4 --warmup-steps 40 --save-steps 100 --dtype f32 --seed 42
   train bert-phase2 mlm --model "$RUNS/bert-phase1" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-chinese-small" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
+    --output "$RUNS/bert-phase2" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
+  train bert-phase3 mlm --model "$RUNS/bert-phase2" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small" --max-steps 2400 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 200 --dtype f16 --seed 44
 }
 
-# Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline.
-SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 2 --batch-size 32 --max-length 128 --lr 2e-4 --warmup-steps 60 --dtype f16 --seed 42)
-
-# Two phases of 2 epochs each (the second from the first's weights, fresh optimizer, peak LR 1e-4), identical for both.
-SENTI_ARGS2=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 2 --batch-size 32 --max-length 128 --lr 1e-4 --warmup-steps 30 --dtype f16 --seed 43)
+# Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline (same architecture,
+# same options, no pre-training).
+SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 4 --batch-size 32 --max-length 128 --lr 1.5e-4 --warmup-steps 100 --dtype f16 --seed 42)
 
 stage_sentiment() {
-  train sentiment classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-sentiment-phase1" "${SENTI_ARGS[@]}"
-  train sentiment2 classify --model "$RUNS/bert-chinese-small-sentiment-phase1" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS2[@]}"
+  train sentiment classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
 }
 
 stage_sentiment-scratch() {
-  train sentiment-scratch classify --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-sentiment-scratch-phase1" "${SENTI_ARGS[@]}"
-  train sentiment-scratch2 classify --model "$RUNS/bert-chinese-small-sentiment-scratch-phase1" --output "$RUNS/bert-chinese-small-sentiment-scratch" "${SENTI_ARGS2[@]}"
+  train sentiment-scratch classify --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-sentiment-scratch" "${SENTI_ARGS[@]}"
 }
 
 # CLUENER2020 converted to BIO (one character per line) by prepare-data.mjs; dev = the labelled official dev (test.json upstream).
-# Two phases: 3 epochs at 3e-4, then 5 more epochs at 8e-4 from the phase-1 model (fresh optimizer; the small model underfits).
+# The small model learns this task slowly: many epochs at a high peak LR.
+NER_ARGS=(--data "$DATA/ner-train.bio" --eval "$DATA/ner-dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
+
 stage_ner() {
-  train ner ner --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-ner-phase1" --data "$DATA/ner-train.bio" --eval "$DATA/ner-dev.bio" \
-    --epochs 3 --batch-size 32 --max-length 64 --lr 3e-4 --warmup-steps 50 --dtype f16 --seed 42
-  train ner2 ner --model "$RUNS/bert-chinese-small-ner-phase1" --output "$RUNS/bert-chinese-small-ner" --data "$DATA/ner-train.bio" --eval "$DATA/ner-dev.bio" \
-    --epochs 5 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 50 --dtype f16 --seed 43
+  train ner ner --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-ner" "${NER_ARGS[@]}"
+}
+
+stage_ner-scratch() {
+  train ner-scratch ner --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-ner-scratch" "${NER_ARGS[@]}"
 }
 
 # LCQMC ships only dev.txt here: 3/4 of it (lines i % 4 != 0, 6,601 pairs) train, the other 1/4 (2,201 pairs) is the test set.
+LCQMC_ARGS=(--data "$DATA/lcqmc-train.jsonl" --eval "$DATA/lcqmc-test.jsonl" --epochs 4 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 50 --dtype f16 --seed 42)
+
 stage_lcqmc() {
-  train lcqmc classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-lcqmc" --data "$DATA/lcqmc-train.jsonl" --eval "$DATA/lcqmc-test.jsonl" \
-    --epochs 3 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 30 --dtype f16 --seed 42
+  train lcqmc classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-lcqmc" "${LCQMC_ARGS[@]}"
 }
 
-# Baseline for the pair task: same architecture and options, no pre-training.
 stage_lcqmc-scratch() {
-  train lcqmc-scratch classify --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-lcqmc-scratch" --data "$DATA/lcqmc-train.jsonl" --eval "$DATA/lcqmc-test.jsonl" \
-    --epochs 3 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 30 --dtype f16 --seed 42
+  train lcqmc-scratch classify --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --output "$RUNS/bert-chinese-small-lcqmc-scratch" "${LCQMC_ARGS[@]}"
 }
 
 stage_evaluate() {
   sf evaluate --model "$RUNS/bert-chinese-small-sentiment" --task classify --data "$SHARED/sentiment/chnsenticorp/dev.tsv" --json | tee "$RUNS/eval-sentiment.json"
   sf evaluate --model "$RUNS/bert-chinese-small-sentiment-scratch" --task classify --data "$SHARED/sentiment/chnsenticorp/dev.tsv" --json | tee "$RUNS/eval-sentiment-scratch.json"
   sf evaluate --model "$RUNS/bert-chinese-small-ner" --task ner --data "$SHARED/ner/cluener2020/dev.json" --json | tee "$RUNS/eval-ner.json"
+  sf evaluate --model "$RUNS/bert-chinese-small-ner-scratch" --task ner --data "$SHARED/ner/cluener2020/dev.json" --json | tee "$RUNS/eval-ner-scratch.json"
   sf evaluate --model "$RUNS/bert-chinese-small-lcqmc" --task pairs --data "$DATA/lcqmc-test.txt" --json | tee "$RUNS/eval-lcqmc.json"
   sf evaluate --model "$RUNS/bert-chinese-small-lcqmc-scratch" --task pairs --data "$DATA/lcqmc-test.txt" --json | tee "$RUNS/eval-lcqmc-scratch.json"
   sf evaluate --model "$RUNS/bert-chinese-small-lcqmc" --task sts --data "$SHARED/similarity/sts-b-zh/cnsd-sts-dev.txt" --json | tee "$RUNS/eval-stsb.json"
@@ -128,7 +137,7 @@ stage_install() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(gpt bert sentiment sentiment-scratch ner lcqmc lcqmc-scratch evaluate install)
+[ ${#stages[@]} -eq 0 ] && stages=(gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install)
 stage_data
 for s in "${stages[@]}"; do
   [ "$s" = data ] && continue

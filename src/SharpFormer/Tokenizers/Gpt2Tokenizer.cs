@@ -12,17 +12,41 @@ namespace SharpFormer.Tokenizers;
 /// Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/>; decoding (bytes → UTF-8 with replacement, optional clean-up)
 /// and offsets are our own so that they match HuggingFace exactly. No special tokens are added (GPT-2 adds none).
 /// </summary>
-public sealed class Gpt2Tokenizer : ITokenizer
+public sealed partial class Gpt2Tokenizer : ITokenizer
 {
     /// <summary>The pre-tokenization pattern of GPT-2 (OpenAI's encoder.py).</summary>
     public const string Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
-    readonly BpeTokenizer _bpe;
+    // Source-generated: RegexOptions.Compiled emitted IL at every start-up.
+    [GeneratedRegex(Pattern)]
+    private static partial Regex PretokenizeRegex();
+
+    // vocab.json: {"token": id, ...}, read with the raw reader (the reflection serializer's set-up alone cost ~50 ms at start-up).
+    static Dictionary<string, int> ReadVocab(string path)
+    {
+        var reader = new Utf8JsonReader(File.ReadAllBytes(path), new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw new JsonException("expected an object");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            string token = reader.GetString()!;
+            if (!reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int id))
+                throw new JsonException($"the id of \"{token}\" is not an integer");
+            vocab[token] = id;
+        }
+        return vocab;
+    }
+
+    // merges.txt: an optional "#version" header, then one "left right" pair per line.
+    static List<string> ReadMerges(string path) =>
+        File.ReadLines(path).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+
+    readonly Task<BpeTokenizer> _bpe;
     readonly string[] _idToToken;                       // index = id; null-free (missing ids are "")
     readonly Dictionary<string, int> _tokenToId;
     readonly Dictionary<string, int> _added;            // added tokens (kept whole), special or not
     readonly HashSet<int> _specialIds;
-    readonly byte[][] _tokenBytes;                      // index = id: the bytes the token stands for
+    readonly byte[]?[] _tokenBytes;                     // index = id: the bytes the token stands for, filled on first use
     static readonly char[] ByteToChar = BuildByteToChar();
     static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, b)).ToDictionary(p => p.c, p => (byte)p.b);
 
@@ -37,7 +61,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public int? UnkTokenId { get; }
     public IReadOnlyCollection<int> SpecialTokenIds => _specialIds;
 
-    Gpt2Tokenizer(BpeTokenizer bpe, Dictionary<string, int> vocab, Dictionary<string, int> added, HashSet<int> specialIds,
+    Gpt2Tokenizer(Task<BpeTokenizer> bpe, Dictionary<string, int> vocab, Dictionary<string, int> added, HashSet<int> specialIds,
                   int? modelMaxLength, string? eos, string? bos, string? pad, string? unk)
     {
         _bpe = bpe;
@@ -52,10 +76,6 @@ public sealed class Gpt2Tokenizer : ITokenizer
         foreach (var (tok, id) in vocab) _idToToken[id] = tok;
         foreach (var (tok, id) in added) _idToToken[id] = tok;
         _tokenBytes = new byte[size][];
-        for (int id = 0; id < size; id++)
-            _tokenBytes[id] = added.ContainsKey(_idToToken[id]) && !IsByteLevel(_idToToken[id])
-                ? System.Text.Encoding.UTF8.GetBytes(_idToToken[id])
-                : TokenToBytes(_idToToken[id]);
         ModelMaxLength = modelMaxLength;
         EosTokenId = eos is null ? null : TokenToId(eos);
         BosTokenId = bos is null ? null : TokenToId(bos);
@@ -72,7 +92,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         if (!File.Exists(mergesPath)) throw new SharpFormerException($"{dir}: no merges.txt (a GPT-2 tokenizer needs vocab.json and merges.txt)");
 
         Dictionary<string, int> vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? throw new JsonException("null"); }
+        try { vocab = ReadVocab(vocabPath); }
         catch (JsonException e) { throw new SharpFormerException($"{vocabPath}: not a JSON object of token → id ({e.Message.Split('\n')[0]})"); }
 
         var config = ReadJson(Path.Combine(dir, "tokenizer_config.json"));
@@ -120,21 +140,26 @@ public sealed class Gpt2Tokenizer : ITokenizer
         if (config?["add_prefix_space"] is JsonValue aps && aps.GetValueKind() == JsonValueKind.True)
             throw new SharpFormerException($"{dir}: tokenizer_config.json sets add_prefix_space=true, which is not supported");
 
-        BpeTokenizer bpe;
-        try
+        // Building the merge table is most of a cold start: it runs in the background while the caller loads the model.
+        var specials = added.Count > 0 ? added : null;
+        var bpe = Task.Run(() =>
         {
-            var specials = added.Count > 0 ? added : null;
-            bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
+            try
             {
-                ByteLevel = true,
-                PreTokenizer = new RegexPreTokenizer(new Regex(Pattern, RegexOptions.Compiled), specials),
-                SpecialTokens = specials,
-            });
-        }
-        catch (Exception e) when (e is not SharpFormerException)
-        {
-            throw new SharpFormerException($"{dir}: cannot load the BPE vocabulary ({e.Message.Split('\n')[0]})");
-        }
+                // The vocabulary parsed above is handed over rather than read a second time.
+                return BpeTokenizer.Create(new BpeOptions(vocab)
+                {
+                    Merges = ReadMerges(mergesPath),
+                    ByteLevel = true,
+                    PreTokenizer = new RegexPreTokenizer(PretokenizeRegex(), specials),
+                    SpecialTokens = specials,
+                });
+            }
+            catch (Exception e) when (e is not SharpFormerException)
+            {
+                throw new SharpFormerException($"{dir}: cannot load the BPE vocabulary ({e.Message.Split('\n')[0]})");
+            }
+        });
         return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk) { CleanUpTokenizationSpaces = cleanup };
     }
 
@@ -186,7 +211,12 @@ public sealed class Gpt2Tokenizer : ITokenizer
 
     /// <summary>The raw bytes of one id (the UTF-8 of the text it stands for, possibly part of a character).</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) =>
-        (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+        (uint)id < (uint)_tokenBytes.Length ? BytesOf(id) : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+
+    // Computed on first use: converting all 50k tokens up front was a fifth of a cold start.
+    byte[] BytesOf(int id) => _tokenBytes[id] ??= _added.ContainsKey(_idToToken[id]) && !IsByteLevel(_idToToken[id])
+        ? System.Text.Encoding.UTF8.GetBytes(_idToToken[id])
+        : TokenToBytes(_idToToken[id]);
 
     public bool IsSpecial(int id) => _specialIds.Contains(id);
 
@@ -196,7 +226,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
 
     /// <summary><c>tok.encode(text)</c>: the ids of the text, no special tokens added.</summary>
     public int[] EncodeIds(string text) =>
-        text.Length == 0 ? [] : _bpe.EncodeToIds(text, considerPreTokenization: true, considerNormalization: false).ToArray();
+        text.Length == 0 ? [] : _bpe.GetAwaiter().GetResult().EncodeToIds(text, considerPreTokenization: true, considerNormalization: false).ToArray();
 
     public Encoding Encode(string text, string? pair = null, int? maxLength = null, TruncationStrategy truncation = TruncationStrategy.LongestFirst)
     {
@@ -259,12 +289,12 @@ public sealed class Gpt2Tokenizer : ITokenizer
         }
         byteToChar[utf8.Length] = text.Length;
         long total = 0;
-        foreach (var id in ids) total += _tokenBytes[id].Length;
+        foreach (var id in ids) total += BytesOf(id).Length;
         bool exact = bi == utf8.Length && total <= utf8.Length;
         int pos = 0;
         for (int i = 0; i < ids.Length; i++)
         {
-            int len = _tokenBytes[ids[i]].Length;
+            int len = BytesOf(ids[i]).Length;
             if (!exact) { result[i] = (0, 0); continue; }
             int start = byteToChar[pos];
             int endByte = pos + len;
