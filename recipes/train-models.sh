@@ -69,16 +69,18 @@ stage_gpt() {
     --schedule cosine --save-steps 200 --dtype f16 --seed 42
 }
 
-# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction in three phases, each restarting the
-# optimizer from the previous phase's weights: 1–2 on the novels, 3 task-adaptive on the novels plus the unlabelled
-# text of the train splits (mlm-adapt-train.txt, see prepare-data.mjs; no dev text).
+# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels in two phases (phase 2
+# restarts the optimizer from phase 1's weights): the shipped base model, public-domain text only.
+# Phase 3 continues it task-adaptively on the novels plus the unlabelled text of the fine-tuning train splits
+# (mlm-adapt-train.txt, see prepare-data.mjs; no dev text). That model is the starting point of the fine-tuned
+# models and is not shipped by itself: its text is research/teaching-only data, unlike the base model's.
 stage_bert() {
   train bert-phase1 mlm --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
     --output "$RUNS/bert-phase1" --max-steps 400 --batch-size 32 --max-length 128 --lr 7e-4 --warmup-steps 40 --save-steps 100 --dtype f32 --seed 42
   train bert-phase2 mlm --model "$RUNS/bert-phase1" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-phase2" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
-  train bert-phase3 mlm --model "$RUNS/bert-phase2" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-chinese-small" --max-steps 2400 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 200 --dtype f16 --seed 44
+    --output "$RUNS/bert-chinese-small" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
+  train bert-phase3 mlm --model "$RUNS/bert-chinese-small" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small-adapted" --max-steps 2400 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 200 --dtype f16 --seed 44
 }
 
 # Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline (same architecture,
@@ -86,7 +88,7 @@ stage_bert() {
 SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 4 --batch-size 32 --max-length 128 --lr 1.5e-4 --warmup-steps 100 --dtype f16 --seed 42)
 
 stage_sentiment() {
-  train sentiment classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
+  train sentiment classify --model "$RUNS/bert-chinese-small-adapted" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
 }
 
 stage_sentiment-scratch() {
@@ -98,7 +100,7 @@ stage_sentiment-scratch() {
 NER_ARGS=(--data "$DATA/ner-train.bio" --eval "$DATA/ner-dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
 
 stage_ner() {
-  train ner ner --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-ner" "${NER_ARGS[@]}"
+  train ner ner --model "$RUNS/bert-chinese-small-adapted" --output "$RUNS/bert-chinese-small-ner" "${NER_ARGS[@]}"
 }
 
 stage_ner-scratch() {
@@ -109,7 +111,7 @@ stage_ner-scratch() {
 LCQMC_ARGS=(--data "$DATA/lcqmc-train.jsonl" --eval "$DATA/lcqmc-test.jsonl" --epochs 4 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 50 --dtype f16 --seed 42)
 
 stage_lcqmc() {
-  train lcqmc classify --model "$RUNS/bert-chinese-small" --output "$RUNS/bert-chinese-small-lcqmc" "${LCQMC_ARGS[@]}"
+  train lcqmc classify --model "$RUNS/bert-chinese-small-adapted" --output "$RUNS/bert-chinese-small-lcqmc" "${LCQMC_ARGS[@]}"
 }
 
 stage_lcqmc-scratch() {
