@@ -13,6 +13,7 @@ namespace SharpFormer.Bench;
 /// Kernel benchmarks.
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- gemm       quick Stopwatch table (medians), seconds
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- quick      gemm + attention + softmax + layernorm + gelu
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- train-step BertTraining.Step tokens/s (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- peak       FP32 FMA peak of this machine (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]
 /// </summary>
@@ -30,11 +31,12 @@ public static class Program
             case "attention": Quick.Attention(); return 0;
             case "quick": Quick.Gemm(); Quick.Attention(); Quick.Rows(); return 0;
             case "peak": Quick.FmaPeak(); return 0;
+            case "train-step": TrainStep.Run(); return 0;
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], DefaultConfig.Instance.AddColumn(new GflopsColumn()));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|bdn ...]");
+                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|train-step|peak|bdn ...]");
                 return 2;
         }
     }
