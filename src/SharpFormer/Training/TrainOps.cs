@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using System.Numerics.Tensors;
 using SharpFormer.Kernels;
 
@@ -249,8 +250,8 @@ public static class TrainOps
     /// probabilities scaled, [B, heads, T, T]) and ctx [B·T, heads·D] = dropout(P)·V.
     /// keyBias: B·T additive biases (0 or <see cref="Attention.Masked"/>) or null.
     /// </summary>
-    public static void AttentionForward(Slab q, Slab k, Slab v, int b, int t, int heads, int d, float scale, bool causal,
-                                        float[]? keyBias, float[] probs, float[]? dropMask, float[] ctx)
+    public static unsafe void AttentionForward(Slab q, Slab k, Slab v, int b, int t, int heads, int d, float scale, bool causal,
+                                               float[]? keyBias, float[] probs, float[]? dropMask, float[] ctx)
     {
         int width = heads * d;
         for (int i = 0; i < b; i++)
@@ -262,22 +263,22 @@ public static class TrainOps
                 ctx.AsSpan(row0 * width, t * width), width, probs.AsSpan(i * heads * t * t, heads * t * t));
         }
         if (dropMask is null) return;
-        if (v.Stride != k.Stride) throw new ArgumentException("AttentionForward: k and v must share a stride");
-        // Attention-probability dropout: recompute ctx from the dropped probabilities.
-        Run(b * heads, (long)b * heads * t * t * d, bh =>
+        // Attention-probability dropout: recompute ctx_h = (P ⊙ mask)·V_h per (sequence, head).
+        int tt = t * t;
+        Run(b * heads, 2L * b * heads * tt * d, bh =>
         {
-            int i = bh / heads, h = bh % heads;
-            for (int qi = 0; qi < t; qi++)
+            int r0 = bh / heads * t, hc = bh % heads * d;
+            var pm = ArrayPool<float>.Shared.Rent(tt);
+            try
             {
-                var o = ctx.AsSpan((i * t + qi) * width + h * d, d);
-                o.Clear();
-                int prow = (bh * t + qi) * t;
-                for (int kj = 0; kj < t; kj++)
+                fixed (float* pp = probs, mp = dropMask, pmp = pm, vp = v.Data, cp = ctx)
                 {
-                    float p = probs[prow + kj] * dropMask[prow + kj];
-                    if (p != 0f) TensorPrimitives.MultiplyAdd(v.Data.AsSpan((i * t + kj) * v.Stride + v.Offset + h * d, d), p, o, o);
+                    long po = (long)bh * tt;
+                    for (int j = 0; j < tt; j++) pmp[j] = pp[po + j] * mp[po + j];
+                    HeadProduct(pmp, t, 1, At(vp, v, r0, hc), v.Stride, cp + (long)r0 * width + hc, width, t, t, d, accumulate: false);
                 }
             }
+            finally { ArrayPool<float>.Shared.Return(pm); }
         });
     }
 
@@ -286,51 +287,166 @@ public static class TrainOps
     /// dV += P'ᵀ·dctx, dS = P ⊙ (dP − Σ P·dP) with dP = (dctx·Vᵀ) ⊙ mask, dQ += scale·dS·K, dK += scale·dSᵀ·Q.
     /// Parallel over (sequence, head): each writes its own columns.
     /// </summary>
-    public static void AttentionBackward(float[] dctx, Slab q, Slab k, Slab v, Slab dq, Slab dk, Slab dv,
-                                         int b, int t, int heads, int d, float scale, float[] probs, float[]? dropMask)
+    public static unsafe void AttentionBackward(float[] dctx, Slab q, Slab k, Slab v, Slab dq, Slab dk, Slab dv,
+                                                int b, int t, int heads, int d, float scale, float[] probs, float[]? dropMask)
     {
-        int width = heads * d;
-        Run(b * heads, 4L * b * heads * t * t * d, bh =>
+        int width = heads * d, tt = t * t;
+        Run(b * heads, 8L * b * heads * tt * d, bh =>
         {
-            int i = bh / heads, h = bh % heads, hc = h * d;
-            var dP = new float[t];
-            for (int qi = 0; qi < t; qi++)
+            int r0 = bh / heads * t, hc = bh % heads * d;
+            long po = (long)bh * tt;
+            // Scratch: Vᵀ [d, kn], dP then dS [t, kn], P ⊙ mask [t, kn].
+            var scratch = ArrayPool<float>.Shared.Rent(d * t + 2 * tt);
+            try
             {
-                var g = dctx.AsSpan((i * t + qi) * width + hc, d);
-                int prow = (bh * t + qi) * t;
-                double sum = 0;
-                for (int kj = 0; kj < t; kj++)
+                fixed (float* pp = probs, mp = dropMask, sp = scratch, gp = dctx, qp = q.Data, kp = k.Data, vp = v.Data,
+                       dqp = dq.Data, dkp = dk.Data, dvp = dv.Data)
                 {
-                    float p = probs[prow + kj];
-                    if (p == 0f) { dP[kj] = 0f; continue; }
-                    int krow = i * t + kj;
-                    float m = dropMask is null ? 1f : dropMask[prow + kj];
-                    float gp = TensorPrimitives.Dot(g, v.Data.AsSpan(krow * v.Stride + v.Offset + hc, d)) * m;
-                    // dV_j += P'_ij · dctx_i
-                    if (m != 0f)
-                    {
-                        var dvj = dv.Data.AsSpan(krow * dv.Stride + dv.Offset + hc, d);
-                        TensorPrimitives.MultiplyAdd(g, p * m, dvj, dvj);
-                    }
-                    dP[kj] = gp;
-                    sum += (double)p * gp;
-                }
-                float s = (float)sum;
-                var qrow = q.Data.AsSpan((i * t + qi) * q.Stride + q.Offset + hc, d);
-                var dqi = dq.Data.AsSpan((i * t + qi) * dq.Stride + dq.Offset + hc, d);
-                for (int kj = 0; kj < t; kj++)
-                {
-                    float p = probs[prow + kj];
-                    if (p == 0f) continue;
-                    int krow = i * t + kj;
-                    float ds = p * (dP[kj] - s) * scale;
-                    if (ds == 0f) continue;
-                    TensorPrimitives.MultiplyAdd(k.Data.AsSpan(krow * k.Stride + k.Offset + hc, d), ds, dqi, dqi);
-                    var dkj = dk.Data.AsSpan(krow * dk.Stride + dk.Offset + hc, d);
-                    TensorPrimitives.MultiplyAdd(qrow, ds, dkj, dkj);
+                    float* p = pp + po, g = gp + (long)r0 * width + hc;
+                    // Keys past the last one any query attends to (padding) take no part in any product.
+                    int kn = KeyExtent(p, t);
+                    float* vt = sp, ds = sp + d * t, pm = ds + t * kn;
+                    float* vh = At(vp, v, r0, hc);
+                    for (int j = 0; j < kn; j++)
+                        for (int c = 0; c < d; c++) vt[c * kn + j] = vh[(long)j * v.Stride + c];
+                    HeadProduct(g, width, 1, vt, kn, ds, kn, t, d, kn, accumulate: false);              // dP = dctx_h·V_hᵀ
+                    for (int qi = 0; qi < t; qi++)
+                        SoftmaxBackwardRow(p + qi * t, mp is null ? null : mp + po + qi * t, ds + qi * kn, pm + qi * kn, kn, scale);
+                    // dV_h += P'ᵀ·dctx_h (P' = P ⊙ mask, or P itself without dropout)
+                    float* pd = mp is null ? p : pm;
+                    HeadProduct(pd, 1, mp is null ? t : kn, g, width, At(dvp, dv, r0, hc), dv.Stride, kn, t, d, accumulate: true);
+                    HeadProduct(ds, kn, 1, At(kp, k, r0, hc), k.Stride, At(dqp, dq, r0, hc), dq.Stride, t, kn, d, accumulate: true); // dQ_h += dS·K_h
+                    HeadProduct(ds, 1, kn, At(qp, q, r0, hc), q.Stride, At(dkp, dk, r0, hc), dk.Stride, kn, t, d, accumulate: true); // dK_h += dSᵀ·Q_h
                 }
             }
+            finally { ArrayPool<float>.Shared.Return(scratch); }
         });
+    }
+
+    static unsafe float* At(float* data, Slab s, int row, int col) => data + (long)row * s.Stride + s.Offset + col;
+
+    /// <summary>1 + the largest key index with a nonzero probability in any of the t rows of P [t, t].</summary>
+    static unsafe int KeyExtent(float* p, int t)
+    {
+        int kn = 0;
+        for (int qi = t - 1; qi >= 0 && kn < t; qi--) // the last row first: causal attention ends there at once
+        {
+            float* row = p + qi * t;
+            for (int j = t - 1; j >= kn; j--)
+                if (row[j] != 0f) { kn = j + 1; break; }
+        }
+        return kn;
+    }
+
+    /// <summary>
+    /// One query row of the softmax backward, in place on dp: dP' = dP ⊙ mask, s = Σ P·dP', dS = scale·P ⊙ (dP' − s);
+    /// with a mask also writes P' = P ⊙ mask to pm.
+    /// </summary>
+    static unsafe void SoftmaxBackwardRow(float* p, float* mask, float* dp, float* pm, int n, float scale)
+    {
+        int w = Vector<float>.Count, j = 0;
+        var acc = Vector<float>.Zero;
+        float tail = 0f;
+        if (mask is null)
+        {
+            for (; j + w <= n; j += w) acc = Vector.FusedMultiplyAdd(Vector.Load(p + j), Vector.Load(dp + j), acc);
+            for (; j < n; j++) tail += p[j] * dp[j];
+        }
+        else
+        {
+            for (; j + w <= n; j += w)
+            {
+                var m = Vector.Load(mask + j); var pj = Vector.Load(p + j);
+                var g = Vector.Load(dp + j) * m;
+                g.Store(dp + j); (pj * m).Store(pm + j);
+                acc = Vector.FusedMultiplyAdd(pj, g, acc);
+            }
+            for (; j < n; j++) { dp[j] *= mask[j]; pm[j] = p[j] * mask[j]; tail += p[j] * dp[j]; }
+        }
+        float s = Vector.Sum(acc) + tail;
+        var vs = new Vector<float>(s); var vscale = new Vector<float>(scale);
+        for (j = 0; j + w <= n; j += w) (Vector.Load(p + j) * (Vector.Load(dp + j) - vs) * vscale).Store(dp + j);
+        for (; j < n; j++) dp[j] = p[j] * (dp[j] - s) * scale;
+    }
+
+    /// <summary>
+    /// C[m, n] (+)= A[m, k]·B[k, n], the per-head products of attention. A's element (r, kk) is a[r·ars + kk·acs], so
+    /// a transposed A costs nothing; B and C are row-major with row strides ldb and ldc. Each block of rows runs only
+    /// over the k range where its A rows are nonzero: the zeros of causal and padded probabilities are skipped.
+    /// </summary>
+    static unsafe void HeadProduct(float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, int m, int k, int n, bool accumulate)
+    {
+        int nr = 2 * Vector<float>.Count, r = 0;
+        for (; r + 4 <= m; r += 4)
+        {
+            var (k0, k1) = NonzeroRange(a + (long)r * ars, ars, acs, 4, k);
+            int j = 0;
+            for (; j + nr <= n; j += nr) Tile4(a + (long)r * ars, ars, acs, b + j, ldb, c + (long)r * ldc + j, ldc, k0, k1, accumulate);
+            for (int i = r; i < r + 4; i++) RowProduct(a + (long)i * ars, acs, b, ldb, c + (long)i * ldc, j, n, k0, k1, accumulate);
+        }
+        for (; r < m; r++)
+        {
+            var (k0, k1) = NonzeroRange(a + (long)r * ars, ars, acs, 1, k);
+            RowProduct(a + (long)r * ars, acs, b, ldb, c + (long)r * ldc, 0, n, k0, k1, accumulate);
+        }
+    }
+
+    /// <summary>[first, last + 1) of the k indices where any of the rows of A is nonzero (empty: k0 ≥ k1).</summary>
+    static unsafe (int K0, int K1) NonzeroRange(float* a, int ars, int acs, int rows, int k)
+    {
+        int k0 = k, k1 = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            float* row = a + (long)i * ars;
+            for (int kk = 0; kk < k0; kk++) if (row[(long)kk * acs] != 0f) { k0 = kk; break; }
+            for (int kk = k - 1; kk >= k1; kk--) if (row[(long)kk * acs] != 0f) { k1 = kk + 1; break; }
+        }
+        return (k0, k1);
+    }
+
+    /// <summary>4 rows × 2 vectors of C, accumulated in registers over kk ∈ [k0, k1).</summary>
+    static unsafe void Tile4(float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, int k0, int k1, bool accumulate)
+    {
+        int w = Vector<float>.Count;
+        Vector<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        if (accumulate)
+        {
+            c00 = Vector.Load(c); c01 = Vector.Load(c + w);
+            c10 = Vector.Load(c + ldc); c11 = Vector.Load(c + ldc + w);
+            c20 = Vector.Load(c + 2 * ldc); c21 = Vector.Load(c + 2 * ldc + w);
+            c30 = Vector.Load(c + 3 * ldc); c31 = Vector.Load(c + 3 * ldc + w);
+        }
+        for (int kk = k0; kk < k1; kk++)
+        {
+            float* bk = b + (long)kk * ldb, ak = a + (long)kk * acs;
+            var b0 = Vector.Load(bk); var b1 = Vector.Load(bk + w);
+            var x = new Vector<float>(ak[0]); c00 = Vector.FusedMultiplyAdd(x, b0, c00); c01 = Vector.FusedMultiplyAdd(x, b1, c01);
+            x = new Vector<float>(ak[ars]); c10 = Vector.FusedMultiplyAdd(x, b0, c10); c11 = Vector.FusedMultiplyAdd(x, b1, c11);
+            x = new Vector<float>(ak[2 * ars]); c20 = Vector.FusedMultiplyAdd(x, b0, c20); c21 = Vector.FusedMultiplyAdd(x, b1, c21);
+            x = new Vector<float>(ak[3 * ars]); c30 = Vector.FusedMultiplyAdd(x, b0, c30); c31 = Vector.FusedMultiplyAdd(x, b1, c31);
+        }
+        c00.Store(c); c01.Store(c + w);
+        c10.Store(c + ldc); c11.Store(c + ldc + w);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + w);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + w);
+    }
+
+    /// <summary>Columns [j0, n) of one row of C: one vector at a time, then scalars.</summary>
+    static unsafe void RowProduct(float* a, int acs, float* b, int ldb, float* c, int j0, int n, int k0, int k1, bool accumulate)
+    {
+        int w = Vector<float>.Count, j = j0;
+        for (; j + w <= n; j += w)
+        {
+            var acc = accumulate ? Vector.Load(c + j) : Vector<float>.Zero;
+            for (int kk = k0; kk < k1; kk++) acc = Vector.FusedMultiplyAdd(new Vector<float>(a[(long)kk * acs]), Vector.Load(b + (long)kk * ldb + j), acc);
+            acc.Store(c + j);
+        }
+        for (; j < n; j++)
+        {
+            float acc = accumulate ? c[j] : 0f;
+            for (int kk = k0; kk < k1; kk++) acc = MathF.FusedMultiplyAdd(a[(long)kk * acs], b[(long)kk * ldb + j], acc);
+            c[j] = acc;
+        }
     }
 
     // ---------------------------------------------------------------- losses

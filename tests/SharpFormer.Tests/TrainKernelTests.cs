@@ -1,0 +1,150 @@
+using SharpFormer.Kernels;
+using SharpFormer.Training;
+
+namespace SharpFormer.Tests;
+
+/// <summary>The training kernels of <see cref="TrainOps"/> against straightforward double-precision references.</summary>
+[Collection("Threading")]
+public class TrainKernelTests
+{
+    public static IEnumerable<object[]> AttentionCases()
+    {
+        foreach (var (t, d) in new[] { (13, 64), (37, 32), (16, 64) })
+            foreach (bool causal in new[] { false, true })
+                foreach (bool padding in new[] { false, true })
+                    foreach (bool dropout in new[] { false, true })
+                        yield return [t, d, causal, padding, dropout];
+    }
+
+    /// <summary>
+    /// Forward (probabilities, ctx with dropout) and backward (dQ, dK, dV accumulated onto nonzero starting values)
+    /// against the definitions, with q, k, v interleaved in one array as GPT-2's c_attn output lays them out.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AttentionCases))]
+    public void Attention_forward_and_backward_match_reference(int t, int d, bool causal, bool padding, bool dropout)
+    {
+        const int B = 2, Heads = 3;
+        int width = Heads * d, rows = B * t, stride = 3 * width;
+        float scale = 1f / MathF.Sqrt(d);
+        var qkv = KernelRef.Random(rows * stride, 1, -2f, 2f);
+        var dctx = KernelRef.Random(rows * width, 2);
+        float[]? keyBias = null;
+        if (padding)
+        {
+            keyBias = new float[rows];
+            for (int j = t - 4; j < t; j++) keyBias[t + j] = Attention.Masked; // the second sequence ends in 4 pads
+        }
+        float[]? mask = null;
+        if (dropout)
+        {
+            var r = new Random(3);
+            mask = new float[B * Heads * t * t];
+            for (int i = 0; i < mask.Length; i++) mask[i] = r.NextDouble() < 0.3 ? 0f : 1f / 0.7f;
+        }
+        var (refP, refCtx, refDq, refDk, refDv) = ReferenceAttention(qkv, stride, width, dctx, B, t, Heads, d, scale, causal, keyBias, mask);
+
+        float[]? first = null;
+        foreach (int threads in new[] { 1, 2 })
+            KernelRef.With(threads, int.MaxValue, () =>
+            {
+                var probs = new float[B * Heads * t * t];
+                var ctx = new float[rows * width];
+                TrainOps.AttentionForward(new(qkv, 0, stride), new(qkv, width, stride), new(qkv, 2 * width, stride), B, t, Heads, d, scale, causal,
+                    keyBias, probs, mask, ctx);
+                Close(refP, probs, 1e-6, 1e-5, "P");
+                Close(refCtx, ctx, 1e-5, 1e-4, "ctx");
+                // Gradients accumulate into what is already there: start from 1 (dQ, dK, dV interleaved like qkv).
+                var grad = Enumerable.Repeat(1f, rows * stride).ToArray();
+                TrainOps.AttentionBackward(dctx, new(qkv, 0, stride), new(qkv, width, stride), new(qkv, 2 * width, stride),
+                    new(grad, 0, stride), new(grad, width, stride), new(grad, 2 * width, stride), B, t, Heads, d, scale, probs, mask);
+                Close(refDq, Column(grad, rows, stride, 0, width), 1e-5, 1e-4, "dQ");
+                Close(refDk, Column(grad, rows, stride, width, width), 1e-5, 1e-4, "dK");
+                Close(refDv, Column(grad, rows, stride, 2 * width, width), 1e-5, 1e-4, "dV");
+                if (padding)
+                    for (int j = t - 4; j < t; j++)
+                        for (int c = width; c < stride; c++) Assert.Equal(1f, grad[(t + j) * stride + c]); // padded keys: no dK, dV at all
+                if (first is null) first = grad;
+                else Assert.Equal(first, grad); // bit-identical at any thread count
+            });
+    }
+
+    static float[] Column(float[] a, int rows, int stride, int offset, int width)
+    {
+        var r = new float[rows * width];
+        for (int i = 0; i < rows; i++) Array.Copy(a, i * stride + offset, r, i * width, width);
+        return r;
+    }
+
+    static void Close(double[] expected, float[] actual, double abs, double rel, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= abs + rel * Math.Abs(expected[i]), $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
+    }
+
+    /// <summary>The definitions, in double, one (sequence, head) and one element at a time. dQ, dK, dV include the starting 1.</summary>
+    static (double[] P, double[] Ctx, double[] Dq, double[] Dk, double[] Dv) ReferenceAttention(float[] qkv, int stride, int width, float[] dctx,
+        int b, int t, int heads, int d, float scale, bool causal, float[]? keyBias, float[]? mask)
+    {
+        int rows = b * t;
+        var P = new double[b * heads * t * t];
+        var ctx = new double[rows * width];
+        var dq = Enumerable.Repeat(1.0, rows * width).ToArray();
+        var dk = (double[])dq.Clone(); var dv = (double[])dq.Clone();
+        double Q(int r, int c) => qkv[r * stride + c];
+        double K(int r, int c) => qkv[r * stride + width + c];
+        double V(int r, int c) => qkv[r * stride + 2 * width + c];
+        for (int i = 0; i < b; i++)
+            for (int h = 0; h < heads; h++)
+            {
+                int hc = h * d, pb = (i * heads + h) * t * t;
+                double M(int qi, int kj) => mask is null ? 1 : mask[pb + qi * t + kj];
+                for (int qi = 0; qi < t; qi++)
+                {
+                    var s = new double[t];
+                    double max = double.NegativeInfinity;
+                    for (int kj = 0; kj < t; kj++)
+                    {
+                        bool masked = causal && kj > qi || keyBias is not null && keyBias[i * t + kj] != 0;
+                        double dot = 0;
+                        for (int c = 0; c < d; c++) dot += Q(i * t + qi, hc + c) * K(i * t + kj, hc + c);
+                        s[kj] = masked ? double.NegativeInfinity : dot * scale;
+                        max = Math.Max(max, s[kj]);
+                    }
+                    double sum = 0;
+                    for (int kj = 0; kj < t; kj++) sum += s[kj] = Math.Exp(s[kj] - max);
+                    for (int kj = 0; kj < t; kj++) P[pb + qi * t + kj] = s[kj] / sum;
+                    for (int c = 0; c < d; c++)
+                    {
+                        double o = 0;
+                        for (int kj = 0; kj < t; kj++) o += P[pb + qi * t + kj] * M(qi, kj) * V(i * t + kj, hc + c);
+                        ctx[(i * t + qi) * width + hc + c] = o;
+                    }
+                }
+                for (int qi = 0; qi < t; qi++)
+                {
+                    var dP = new double[t];
+                    double rowSum = 0;
+                    for (int kj = 0; kj < t; kj++)
+                    {
+                        double g = 0;
+                        for (int c = 0; c < d; c++) g += dctx[(i * t + qi) * width + hc + c] * V(i * t + kj, hc + c);
+                        dP[kj] = g * M(qi, kj);
+                        rowSum += P[pb + qi * t + kj] * dP[kj];
+                    }
+                    for (int kj = 0; kj < t; kj++)
+                    {
+                        double p = P[pb + qi * t + kj], ds = p * (dP[kj] - rowSum) * scale;
+                        for (int c = 0; c < d; c++)
+                        {
+                            dv[(i * t + kj) * width + hc + c] += p * M(qi, kj) * dctx[(i * t + qi) * width + hc + c];
+                            dq[(i * t + qi) * width + hc + c] += ds * K(i * t + kj, hc + c);
+                            dk[(i * t + kj) * width + hc + c] += ds * Q(i * t + qi, hc + c);
+                        }
+                    }
+                }
+            }
+        return (P, ctx, dq, dk, dv);
+    }
+}
