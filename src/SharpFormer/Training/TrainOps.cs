@@ -166,71 +166,11 @@ public static class TrainOps
 
     // ---------------------------------------------------------------- activations
 
-    const double InvSqrt2 = 0.7071067811865476, InvSqrt2Pi = 0.3989422804014327, Sqrt2OverPi = 0.7978845608028654;
-
     /// <summary>dx[i] = dy[i] · act'(pre[i]) for the activations BERT and GPT-2 use (in place on dy allowed).</summary>
     public static void ActivationBackward(Activation act, float[] pre, float[] dy, float[] dx, int count)
     {
-        switch (act)
-        {
-            case Activation.GeluErf:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i];
-                    double cdf = 0.5 * MathF2.Erfc(-x * InvSqrt2);
-                    double pdf = Math.Exp(-0.5 * x * x) * InvSqrt2Pi;
-                    dx[i] = (float)(dy[i] * (cdf + x * pdf));
-                }
-                break;
-            case Activation.GeluTanh:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i];
-                    double u = Sqrt2OverPi * (x + 0.044715 * x * x * x);
-                    double th = Math.Tanh(u);
-                    double du = Sqrt2OverPi * (1 + 3 * 0.044715 * x * x);
-                    dx[i] = (float)(dy[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du));
-                }
-                break;
-            case Activation.GeluFast:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i];
-                    double u = x * Sqrt2OverPi * (1 + 0.044715 * x * x);
-                    double th = Math.Tanh(u);
-                    double du = Sqrt2OverPi * (1 + 3 * 0.044715 * x * x);
-                    dx[i] = (float)(dy[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du));
-                }
-                break;
-            case Activation.QuickGelu:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i], s = 1 / (1 + Math.Exp(-1.702 * x));
-                    dx[i] = (float)(dy[i] * (s + x * 1.702 * s * (1 - s)));
-                }
-                break;
-            case Activation.Silu:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i], s = 1 / (1 + Math.Exp(-x));
-                    dx[i] = (float)(dy[i] * (s + x * s * (1 - s)));
-                }
-                break;
-            case Activation.Relu:
-                for (int i = 0; i < count; i++) dx[i] = pre[i] > 0 ? dy[i] : 0f;
-                break;
-            case Activation.Tanh:
-                for (int i = 0; i < count; i++) { double t = Math.Tanh(pre[i]); dx[i] = (float)(dy[i] * (1 - t * t)); }
-                break;
-            case Activation.Sigmoid:
-                for (int i = 0; i < count; i++) { double s = 1 / (1 + Math.Exp(-(double)pre[i])); dx[i] = (float)(dy[i] * s * (1 - s)); }
-                break;
-            case Activation.Identity:
-                if (!ReferenceEquals(dx, dy)) Array.Copy(dy, dx, count);
-                break;
-            default:
-                throw new SharpFormerException($"training does not support the activation {act}");
-        }
+        if (act == Activation.Mish) throw new SharpFormerException($"training does not support the activation {act}");
+        Activations.Backward(act, pre.AsSpan(0, count), dy.AsSpan(0, count), dx.AsSpan(0, count));
     }
 
     /// <summary>tanh backward from the OUTPUT y = tanh(x): dx = dy·(1 − y²).</summary>
