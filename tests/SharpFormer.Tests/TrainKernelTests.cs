@@ -69,6 +69,32 @@ public class TrainKernelTests
             });
     }
 
+    [Theory]
+    [InlineData(13, 37, 29)]
+    [InlineData(70, 130, 9)]
+    [InlineData(64, 128, 32)]
+    [InlineData(1, 5, 3)]
+    public void MatMulAtB_matches_reference(int m, int k, int n)
+    {
+        var a = KernelRef.Random(k * m, 11);
+        var b = KernelRef.Random(k * n, 12);
+        var start = KernelRef.Random(m * n, 13);
+        foreach (int threads in new[] { 1, 2 })
+            foreach (bool accumulate in new[] { false, true })
+                KernelRef.With(threads, int.MaxValue, () =>
+                {
+                    var c = (float[])start.Clone();
+                    TrainOps.MatMulAtB(a, b, c, m, k, n, accumulate);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++)
+                        {
+                            double e = accumulate ? start[i * n + j] : 0;
+                            for (int r = 0; r < k; r++) e += (double)a[r * m + i] * b[r * n + j];
+                            Assert.True(Math.Abs(c[i * n + j] - e) <= 1e-5 + 1e-5 * Math.Abs(e), $"C[{i}, {j}] = {c[i * n + j]}, expected {e}");
+                        }
+                });
+    }
+
     static readonly Activation[] Vectorised = [Activation.GeluErf, Activation.GeluTanh, Activation.GeluFast, Activation.QuickGelu, Activation.Silu, Activation.Sigmoid];
 
     [Fact]

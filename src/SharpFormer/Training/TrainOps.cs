@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using SharpFormer.Kernels;
 
 namespace SharpFormer.Training;
@@ -35,11 +36,46 @@ public static class TrainOps
         var at = ArrayPool<float>.Shared.Rent(m * k);
         try
         {
-            for (int r = 0; r < k; r++)
-                for (int i = 0; i < m; i++) at[i * k + r] = a[r * m + i];
+            Transpose(a, k, m, at);
             Product(at, m, PackedWeight.FromInOut(b, k, n), c, accumulate);
         }
         finally { ArrayPool<float>.Shared.Return(at); }
+    }
+
+    const int TransposeTile = 64;
+
+    /// <summary>
+    /// dst[cols, rows] = src[rows, cols]ᵀ in 64×64 tiles (a tile's source and destination lines stay in L1), 8×8 blocks
+    /// through registers; tiles are disjoint, so they run in parallel.
+    /// </summary>
+    static unsafe void Transpose(float[] src, int rows, int cols, float[] dst)
+    {
+        int rowTiles = (rows + TransposeTile - 1) / TransposeTile, colTiles = (cols + TransposeTile - 1) / TransposeTile;
+        Run(rowTiles * colTiles, (long)rows * cols, tile =>
+        {
+            int r0 = tile / colTiles * TransposeTile, r1 = Math.Min(rows, r0 + TransposeTile);
+            int c0 = tile % colTiles * TransposeTile, c1 = Math.Min(cols, c0 + TransposeTile);
+            fixed (float* s = src, d = dst)
+            {
+                int r = r0;
+                if (Vector256.IsHardwareAccelerated)
+                    for (; r + 8 <= r1; r += 8)
+                    {
+                        int c = c0;
+                        for (; c + 8 <= c1; c += 8)
+                        {
+                            float* p = s + (long)r * cols + c;
+                            Gemm.Transpose8x8(Vector256.Load(p), Vector256.Load(p + cols), Vector256.Load(p + 2L * cols), Vector256.Load(p + 3L * cols),
+                                Vector256.Load(p + 4L * cols), Vector256.Load(p + 5L * cols), Vector256.Load(p + 6L * cols), Vector256.Load(p + 7L * cols),
+                                d + (long)c * rows + r, rows);
+                        }
+                        for (; c < c1; c++)
+                            for (int i = r; i < r + 8; i++) d[(long)c * rows + i] = s[(long)i * cols + c];
+                    }
+                for (; r < r1; r++)
+                    for (int c = c0; c < c1; c++) d[(long)c * rows + r] = s[(long)r * cols + c];
+            }
+        });
     }
 
     static void Product(float[] x, int m, PackedWeight w, float[] c, bool accumulate)
