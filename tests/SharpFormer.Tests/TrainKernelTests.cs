@@ -95,6 +95,38 @@ public class TrainKernelTests
                 });
     }
 
+    [Theory]
+    [InlineData(5, 37)]
+    [InlineData(4, 1003)]
+    public void CrossEntropy_matches_reference(int rows, int classes)
+    {
+        var logits = KernelRef.Random(rows * classes, 21, -30, 30);
+        var targets = Enumerable.Range(0, rows).Select(r => r == 1 ? -100 : (r * 7919) % classes).ToArray();
+        var dlogits = Enumerable.Repeat(9f, rows * classes).ToArray();
+        const float Scale = 0.25f;
+        var (sum, count) = TrainOps.CrossEntropy(logits, rows, classes, targets, dlogits, Scale);
+        Assert.Equal(rows - 1, count);
+        double expSum = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            if (targets[r] < 0)
+            {
+                for (int c = 0; c < classes; c++) Assert.Equal(0f, dlogits[r * classes + c]);
+                continue;
+            }
+            double max = logits.Skip(r * classes).Take(classes).Max(), z = 0;
+            for (int c = 0; c < classes; c++) z += Math.Exp(logits[r * classes + c] - max);
+            double lse = max + Math.Log(z);
+            expSum += lse - logits[r * classes + targets[r]];
+            for (int c = 0; c < classes; c++)
+            {
+                double e = Scale * (Math.Exp(logits[r * classes + c] - lse) - (c == targets[r] ? 1 : 0));
+                Assert.True(Math.Abs(dlogits[r * classes + c] - e) <= 1e-12 + 2e-7 * Math.Abs(e), $"dlogits[{r}, {c}] = {dlogits[r * classes + c]}, expected {e}");
+            }
+        }
+        Assert.True(Math.Abs(sum - expSum) <= 1e-12 * Math.Abs(expSum), $"loss sum {sum}, expected {expSum}");
+    }
+
     static readonly Activation[] Vectorised = [Activation.GeluErf, Activation.GeluTanh, Activation.GeluFast, Activation.QuickGelu, Activation.Silu, Activation.Sigmoid];
 
     [Fact]

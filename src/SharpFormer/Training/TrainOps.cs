@@ -433,7 +433,7 @@ public static class TrainOps
     /// on counted rows and 0 on ignored ones (dlogits may be null for evaluation only).
     /// PyTorch's mean reduction is sum / count, so pass gradScale = 1 / count.
     /// </summary>
-    public static (double Sum, int Count) CrossEntropy(float[] logits, int rows, int classes, ReadOnlySpan<int> targets,
+    public static unsafe (double Sum, int Count) CrossEntropy(float[] logits, int rows, int classes, ReadOnlySpan<int> targets,
                                                        float[]? dlogits, float gradScale, int ignoreIndex = -100)
     {
         var nll = new double[rows];
@@ -443,25 +443,52 @@ public static class TrainOps
                 throw new SharpFormerException($"label {tg[r]} is outside [0, {classes})");
         Run(rows, (long)rows * classes * 8, r =>
         {
-            var row = logits.AsSpan(r * classes, classes);
             if (tg[r] == ignoreIndex)
             {
                 dlogits?.AsSpan(r * classes, classes).Clear();
                 return;
             }
-            float max = TensorPrimitives.Max(row);
-            double sum = 0;
-            foreach (var x in row) sum += Math.Exp(x - max);
-            double lse = max + Math.Log(sum);
-            nll[r] = lse - row[tg[r]];
-            if (dlogits is null) return;
-            var dr = dlogits.AsSpan(r * classes, classes);
-            for (int c = 0; c < classes; c++) dr[c] = (float)(Math.Exp(row[c] - lse) * gradScale);
-            dr[tg[r]] -= gradScale;
+            fixed (float* lp = logits, dp = dlogits)
+            {
+                float* row = lp + (long)r * classes;
+                float max = TensorPrimitives.Max(new ReadOnlySpan<float>(row, classes));
+                double lse = max + Math.Log(ExpSum(row, classes, max, null, 0));
+                nll[r] = lse - row[tg[r]];
+                if (dp is null) return;
+                float* dr = dp + (long)r * classes;
+                ExpSum(row, classes, lse, dr, gradScale);
+                dr[tg[r]] -= gradScale;
+            }
         });
         double total = 0; int count = 0;
         for (int r = 0; r < rows; r++) if (tg[r] != ignoreIndex) { total += nll[r]; count++; }
         return (total, count);
+    }
+
+    /// <summary>Σ exp(x[i] − shift) on double lanes; with dst, also dst[i] = exp(x[i] − shift)·scale.</summary>
+    static unsafe double ExpSum(float* x, int n, double shift, float* dst, double scale)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var sh = Vector256.Create(shift); var sc = Vector256.Create(scale); var acc = Vector256<double>.Zero;
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                var elo = FastMath.Exp(lo - sh); var ehi = FastMath.Exp(hi - sh);
+                acc += elo + ehi;
+                if (dst != null) Vector256.Narrow(elo * sc, ehi * sc).Store(dst + i);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++)
+        {
+            double e = Math.Exp(x[i] - shift);
+            sum += e;
+            if (dst != null) dst[i] = (float)(e * scale);
+        }
+        return sum;
     }
 
     // ---------------------------------------------------------------- dropout
