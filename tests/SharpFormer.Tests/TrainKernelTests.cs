@@ -127,6 +127,56 @@ public class TrainKernelTests
         Assert.True(Math.Abs(sum - expSum) <= 1e-12 * Math.Abs(expSum), $"loss sum {sum}, expected {expSum}");
     }
 
+    [Theory]
+    [InlineData(7, 37)]
+    [InlineData(300, 192)]
+    public void LayerNorm_forward_and_backward_match_reference(int rows, int n)
+    {
+        var x = KernelRef.Random(rows * n, 31, -3, 5);
+        var gamma = KernelRef.Random(n, 32, 0.5f, 1.5f);
+        var beta = KernelRef.Random(n, 33);
+        var dy = KernelRef.Random(rows * n, 34);
+        const float Eps = 1e-5f;
+        // Reference: per row in double; dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+        var refY = new double[rows * n]; var refDx = new double[rows * n];
+        var refDg = Enumerable.Repeat(1.0, n).ToArray(); var refDb = Enumerable.Repeat(1.0, n).ToArray();
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.Skip(r * n).Take(n).Select(v => (double)v).ToArray();
+            double mu = xr.Average(), rs = 1 / Math.Sqrt(xr.Select(v => (v - mu) * (v - mu)).Average() + Eps);
+            var xh = xr.Select(v => (v - mu) * rs).ToArray();
+            var dxh = Enumerable.Range(0, n).Select(i => (double)dy[r * n + i] * gamma[i]).ToArray();
+            double mD = dxh.Average(), mDX = Enumerable.Range(0, n).Select(i => dxh[i] * xh[i]).Average();
+            for (int i = 0; i < n; i++)
+            {
+                refY[r * n + i] = xh[i] * gamma[i] + beta[i];
+                refDx[r * n + i] = rs * (dxh[i] - mD - xh[i] * mDX);
+                refDg[i] += dy[r * n + i] * xh[i];
+                refDb[i] += dy[r * n + i];
+            }
+        }
+        float[]? first = null;
+        foreach (int threads in new[] { 1, 2 })
+            KernelRef.With(threads, int.MaxValue, () =>
+            {
+                var y = new float[rows * n]; var mean = new float[rows]; var rstd = new float[rows];
+                TrainOps.LayerNormForward(x, rows, gamma, beta, Eps, y, mean, rstd);
+                Close(refY, y, 1e-5, 1e-5, "y");
+                var dg = Enumerable.Repeat(1f, n).ToArray(); var db = Enumerable.Repeat(1f, n).ToArray();
+                var dx = (float[])dy.Clone();
+                TrainOps.LayerNormBackward(dx, x, mean, rstd, rows, gamma, dx, dg, db, accumulate: false); // in place
+                Close(refDx, dx, 1e-5, 1e-4, "dx");
+                Close(refDg, dg, 1e-4, 1e-5, "dγ");
+                Close(refDb, db, 1e-4, 1e-5, "dβ");
+                var dxAcc = Enumerable.Repeat(2f, rows * n).ToArray();
+                TrainOps.LayerNormBackward(dy, x, mean, rstd, rows, gamma, dxAcc, dg, db, accumulate: true);
+                Close(refDx.Select(v => v + 2).ToArray(), dxAcc, 1e-5, 1e-4, "dx accumulated");
+                var all = y.Concat(dx).Concat(dg).Concat(dxAcc).ToArray();
+                if (first is null) first = all;
+                else Assert.Equal(first, all);
+            });
+    }
+
     static readonly Activation[] Vectorised = [Activation.GeluErf, Activation.GeluTanh, Activation.GeluFast, Activation.QuickGelu, Activation.Silu, Activation.Sigmoid];
 
     [Fact]

@@ -147,57 +147,118 @@ public static class TrainOps
     // ---------------------------------------------------------------- LayerNorm
 
     /// <summary>LayerNorm over rows of width n (biased variance, double accumulation); keeps mean and 1/std per row for the backward.</summary>
-    public static void LayerNormForward(float[] x, int rows, float[] gamma, float[] beta, float eps, float[] y, float[] mean, float[] rstd)
+    public static unsafe void LayerNormForward(float[] x, int rows, float[] gamma, float[] beta, float eps, float[] y, float[] mean, float[] rstd)
     {
         int n = gamma.Length;
-        for (int r = 0; r < rows; r++)
+        Run(rows, (long)rows * n * 8, r =>
         {
-            var xr = x.AsSpan(r * n, n);
-            double s = 0;
-            foreach (var v in xr) s += v;
-            double mu = s / n, sq = 0;
-            foreach (var v in xr) { double d = v - mu; sq += d * d; }
-            double rs = 1.0 / Math.Sqrt(sq / n + eps);
-            mean[r] = (float)mu; rstd[r] = (float)rs;
-            float m = (float)mu, q = (float)rs;
-            var yr = y.AsSpan(r * n, n);
-            for (int i = 0; i < n; i++) yr[i] = (xr[i] - m) * q * gamma[i] + beta[i];
+            fixed (float* xp = x, yp = y, g = gamma, bt = beta)
+            {
+                float* xr = xp + (long)r * n, yr = yp + (long)r * n;
+                double mu = RowSum(xr, n, 0, square: false) / n;
+                double rs = 1.0 / Math.Sqrt(RowSum(xr, n, mu, square: true) / n + eps);
+                mean[r] = (float)mu; rstd[r] = (float)rs;
+                float m = (float)mu, q = (float)rs;
+                int i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
+                    for (; i + 8 <= n; i += 8) ((Vector256.Load(xr + i) - vm) * vq * Vector256.Load(g + i) + Vector256.Load(bt + i)).Store(yr + i);
+                }
+                for (; i < n; i++) yr[i] = (xr[i] - m) * q * g[i] + bt[i];
+            }
+        });
+    }
+
+    /// <summary>Σ (x[i] − shift), or Σ (x[i] − shift)², accumulated in double.</summary>
+    static unsafe double RowSum(float* x, int n, double shift, bool square)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var sh = Vector256.Create(shift); var acc = Vector256<double>.Zero;
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                lo -= sh; hi -= sh;
+                acc += square ? lo * lo + hi * hi : lo + hi;
+            }
+            sum = Vector256.Sum(acc);
         }
+        for (; i < n; i++) { double d = x[i] - shift; sum += square ? d * d : d; }
+        return sum;
     }
 
     /// <summary>
     /// LayerNorm backward from the saved input, mean and rstd: dγ += Σ dy·x̂, dβ += Σ dy, and
     /// dx (+)= rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ. dx may be dy (in place, accumulate = false).
     /// </summary>
-    public static void LayerNormBackward(float[] dy, float[] x, float[] mean, float[] rstd, int rows, float[] gamma,
-                                         float[] dx, float[] dgamma, float[] dbeta, bool accumulate)
+    public static unsafe void LayerNormBackward(float[] dy, float[] x, float[] mean, float[] rstd, int rows, float[] gamma,
+                                                float[] dx, float[] dgamma, float[] dbeta, bool accumulate)
     {
         int n = gamma.Length;
-        var xhat = new float[n];
-        var dxhat = new float[n];
-        for (int r = 0; r < rows; r++)
+        // dγ and dβ first (they sum over rows: one thread, row order), before an in-place dx overwrites dy.
+        fixed (float* dyp = dy, xp = x, dg = dgamma, db = dbeta)
+            for (int r = 0; r < rows; r++)
+            {
+                float* dyr = dyp + (long)r * n, xr = xp + (long)r * n;
+                float m = mean[r], q = rstd[r];
+                int i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
+                    for (; i + 8 <= n; i += 8)
+                    {
+                        var d = Vector256.Load(dyr + i);
+                        (Vector256.Load(dg + i) + d * ((Vector256.Load(xr + i) - vm) * vq)).Store(dg + i);
+                        (Vector256.Load(db + i) + d).Store(db + i);
+                    }
+                }
+                for (; i < n; i++) { dg[i] += dyr[i] * ((xr[i] - m) * q); db[i] += dyr[i]; }
+            }
+        Run(rows, (long)rows * n * 8, r =>
         {
-            var dyr = dy.AsSpan(r * n, n);
-            var xr = x.AsSpan(r * n, n);
-            float m = mean[r], q = rstd[r];
-            double sumD = 0, sumDX = 0;
-            for (int i = 0; i < n; i++)
+            fixed (float* dyp = dy, xp = x, g = gamma, dxp = dx)
             {
-                xhat[i] = (xr[i] - m) * q;
-                dxhat[i] = dyr[i] * gamma[i];
-                sumD += dxhat[i];
-                sumDX += (double)dxhat[i] * xhat[i];
-                dgamma[i] += dyr[i] * xhat[i];
-                dbeta[i] += dyr[i];
+                float* dyr = dyp + (long)r * n, xr = xp + (long)r * n, dxr = dxp + (long)r * n;
+                float m = mean[r], q = rstd[r];
+                // Σ dx̂ and Σ dx̂·x̂ in double
+                int i = 0;
+                double sumD = 0, sumDX = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
+                    Vector256<double> aD = default, aDX = default;
+                    for (; i + 8 <= n; i += 8)
+                    {
+                        var (dl, dh) = Vector256.Widen(Vector256.Load(dyr + i) * Vector256.Load(g + i));
+                        var (xl, xh) = Vector256.Widen((Vector256.Load(xr + i) - vm) * vq);
+                        aD += dl + dh; aDX += dl * xl + dh * xh;
+                    }
+                    sumD = Vector256.Sum(aD); sumDX = Vector256.Sum(aDX);
+                }
+                for (; i < n; i++) { float d = dyr[i] * g[i]; sumD += d; sumDX += (double)d * ((xr[i] - m) * q); }
+                float meanD = (float)(sumD / n), meanDX = (float)(sumDX / n);
+                i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
+                    var vD = Vector256.Create(meanD); var vDX = Vector256.Create(meanDX);
+                    for (; i + 8 <= n; i += 8)
+                    {
+                        var xh = (Vector256.Load(xr + i) - vm) * vq;
+                        var gr = vq * (Vector256.Load(dyr + i) * Vector256.Load(g + i) - vD - xh * vDX);
+                        (accumulate ? Vector256.Load(dxr + i) + gr : gr).Store(dxr + i);
+                    }
+                }
+                for (; i < n; i++)
+                {
+                    float gr = q * (dyr[i] * g[i] - meanD - (xr[i] - m) * q * meanDX);
+                    dxr[i] = accumulate ? dxr[i] + gr : gr;
+                }
             }
-            float meanD = (float)(sumD / n), meanDX = (float)(sumDX / n);
-            var dxr = dx.AsSpan(r * n, n);
-            for (int i = 0; i < n; i++)
-            {
-                float g = q * (dxhat[i] - meanD - xhat[i] * meanDX);
-                dxr[i] = accumulate ? dxr[i] + g : g;
-            }
-        }
+        });
     }
 
     // ---------------------------------------------------------------- activations
