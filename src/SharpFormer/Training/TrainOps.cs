@@ -308,10 +308,9 @@ public static class TrainOps
             var pm = ArrayPool<float>.Shared.Rent(tt);
             try
             {
-                fixed (float* pp = probs, mp = dropMask, pmp = pm, vp = v.Data, cp = ctx)
+                TensorPrimitives.Multiply(probs.AsSpan(bh * tt, tt), dropMask.AsSpan(bh * tt, tt), pm);
+                fixed (float* pmp = pm, vp = v.Data, cp = ctx)
                 {
-                    long po = (long)bh * tt;
-                    for (int j = 0; j < tt; j++) pmp[j] = pp[po + j] * mp[po + j];
                     HeadProduct(pmp, t, 1, At(vp, v, r0, hc), v.Stride, cp + (long)r0 * width + hc, width, t, t, d, accumulate: false);
                 }
             }
