@@ -146,13 +146,14 @@ public static class TrainOps
 
     // ---------------------------------------------------------------- LayerNorm
 
+    // The LayerNorms are single-threaded: ~1 ms for 4096 × 192, too little to be worth a thread hand-off.
+
     /// <summary>LayerNorm over rows of width n (biased variance, double accumulation); keeps mean and 1/std per row for the backward.</summary>
     public static unsafe void LayerNormForward(float[] x, int rows, float[] gamma, float[] beta, float eps, float[] y, float[] mean, float[] rstd)
     {
         int n = gamma.Length;
-        Run(rows, (long)rows * n * 8, r =>
-        {
-            fixed (float* xp = x, yp = y, g = gamma, bt = beta)
+        fixed (float* xp = x, yp = y, g = gamma, bt = beta)
+            for (int r = 0; r < rows; r++)
             {
                 float* xr = xp + (long)r * n, yr = yp + (long)r * n;
                 double mu = RowSum(xr, n, 0, square: false) / n;
@@ -167,7 +168,6 @@ public static class TrainOps
                 }
                 for (; i < n; i++) yr[i] = (xr[i] - m) * q * g[i] + bt[i];
             }
-        });
     }
 
     /// <summary>Σ (x[i] − shift), or Σ (x[i] − shift)², accumulated in double.</summary>
@@ -198,52 +198,41 @@ public static class TrainOps
                                                 float[] dx, float[] dgamma, float[] dbeta, bool accumulate)
     {
         int n = gamma.Length;
-        // dγ and dβ first (they sum over rows: one thread, row order), before an in-place dx overwrites dy.
-        fixed (float* dyp = dy, xp = x, dg = dgamma, db = dbeta)
+        fixed (float* dyp = dy, xp = x, g = gamma, dxp = dx, dg = dgamma, db = dbeta)
             for (int r = 0; r < rows; r++)
-            {
-                float* dyr = dyp + (long)r * n, xr = xp + (long)r * n;
-                float m = mean[r], q = rstd[r];
-                int i = 0;
-                if (Vector256.IsHardwareAccelerated)
-                {
-                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
-                    for (; i + 8 <= n; i += 8)
-                    {
-                        var d = Vector256.Load(dyr + i);
-                        (Vector256.Load(dg + i) + d * ((Vector256.Load(xr + i) - vm) * vq)).Store(dg + i);
-                        (Vector256.Load(db + i) + d).Store(db + i);
-                    }
-                }
-                for (; i < n; i++) { dg[i] += dyr[i] * ((xr[i] - m) * q); db[i] += dyr[i]; }
-            }
-        Run(rows, (long)rows * n * 8, r =>
-        {
-            fixed (float* dyp = dy, xp = x, g = gamma, dxp = dx)
             {
                 float* dyr = dyp + (long)r * n, xr = xp + (long)r * n, dxr = dxp + (long)r * n;
                 float m = mean[r], q = rstd[r];
-                // Σ dx̂ and Σ dx̂·x̂ in double
+                // dγ, dβ, and Σ dx̂, Σ dx̂·x̂ in double
                 int i = 0;
                 double sumD = 0, sumDX = 0;
+                var vm = Vector256.Create(m); var vq = Vector256.Create(q);
                 if (Vector256.IsHardwareAccelerated)
                 {
-                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
                     Vector256<double> aD = default, aDX = default;
                     for (; i + 8 <= n; i += 8)
                     {
-                        var (dl, dh) = Vector256.Widen(Vector256.Load(dyr + i) * Vector256.Load(g + i));
-                        var (xl, xh) = Vector256.Widen((Vector256.Load(xr + i) - vm) * vq);
-                        aD += dl + dh; aDX += dl * xl + dh * xh;
+                        var d = Vector256.Load(dyr + i);
+                        var xh = (Vector256.Load(xr + i) - vm) * vq;
+                        (Vector256.Load(dg + i) + d * xh).Store(dg + i);
+                        (Vector256.Load(db + i) + d).Store(db + i);
+                        var (dl, dh) = Vector256.Widen(d * Vector256.Load(g + i));
+                        var (xl, xhh) = Vector256.Widen(xh);
+                        aD += dl + dh; aDX += dl * xl + dh * xhh;
                     }
                     sumD = Vector256.Sum(aD); sumDX = Vector256.Sum(aDX);
                 }
-                for (; i < n; i++) { float d = dyr[i] * g[i]; sumD += d; sumDX += (double)d * ((xr[i] - m) * q); }
+                for (; i < n; i++)
+                {
+                    float xh = (xr[i] - m) * q, d = dyr[i] * g[i];
+                    dg[i] += dyr[i] * xh; db[i] += dyr[i];
+                    sumD += d; sumDX += (double)d * xh;
+                }
+                // dx (after all of the row's dy is read: dx may be dy)
                 float meanD = (float)(sumD / n), meanDX = (float)(sumDX / n);
                 i = 0;
                 if (Vector256.IsHardwareAccelerated)
                 {
-                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
                     var vD = Vector256.Create(meanD); var vDX = Vector256.Create(meanDX);
                     for (; i + 8 <= n; i += 8)
                     {
@@ -258,7 +247,6 @@ public static class TrainOps
                     dxr[i] = accumulate ? dxr[i] + gr : gr;
                 }
             }
-        });
     }
 
     // ---------------------------------------------------------------- activations
