@@ -13,6 +13,7 @@ namespace SharpFormer.Bench;
 /// Kernel benchmarks.
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- gemm       quick Stopwatch table (medians), seconds
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- quick      gemm + attention + softmax + layernorm + gelu
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- train-step BertTraining.Step tokens/s (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- peak       FP32 FMA peak of this machine (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- batching [--model DIR]   length-sorted vs padded batches, real texts
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]
@@ -32,11 +33,12 @@ public static class Program
             case "quick": Quick.Gemm(); Quick.Attention(); Quick.Rows(); return 0;
             case "peak": Quick.FmaPeak(); return 0;
             case "batching": BatchingBench.Run(args[1..]); return 0;
+            case "train-step": TrainStep.Run(); return 0;
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], DefaultConfig.Instance.AddColumn(new GflopsColumn()));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|batching|bdn ...]");
+                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|batching|train-step|bdn ...]");
                 return 2;
         }
     }

@@ -47,25 +47,55 @@ public static unsafe class Activations
                 for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(v * Math.Tanh(Math.Log(1.0 + Math.Exp(v)))); }
                 return;
         }
-        fixed (float* p = x)
-        {
-            int n = x.Length;
-            // Large activations (e.g. 128 tokens × 3072) are split over the kernel threads in 16-aligned chunks.
-            int chunks = n >= 32768 ? Math.Min(4 * Threading.Threads, n / 8192) : 1;
-            int threads = WorkerPool.ThreadsFor(20L * n, chunks);
-            if (threads <= 1) { Range(act, p, n); return; }
-            var job = new Job { P = p, N = n, Chunk = ((n + chunks - 1) / chunks + 15) & ~15, Act = act };
-            WorkerPool.Run((n + job.Chunk - 1) / job.Chunk, threads, &RunChunk, &job);
-        }
+        fixed (float* p = x) Split(new Job { X = p, N = x.Length, Act = act });
     }
 
-    struct Job { public float* P; public int N, Chunk; public Activation Act; }
+    /// <summary>
+    /// Backward of the activation: dx[i] = dy[i]·act'(pre[i]) (dx may be dy). The vectorised family is evaluated like
+    /// <see cref="Apply"/> (double lanes, split over the kernel threads) and matches <see cref="ScalarDerivative"/> to ~1 ulp.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Backward(Activation act, ReadOnlySpan<float> pre, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int n = pre.Length;
+        if (dy.Length < n || dx.Length < n) throw new ArgumentException("Activations.Backward: dy and dx must cover pre");
+        switch (act)
+        {
+            case Activation.Relu:
+                for (int i = 0; i < n; i++) dx[i] = pre[i] > 0 ? dy[i] : 0f;
+                return;
+            case Activation.Identity:
+                dy.Slice(0, n).CopyTo(dx);
+                return;
+            case Activation.Tanh:
+                for (int i = 0; i < n; i++) { double t = Math.Tanh(pre[i]); dx[i] = (float)(dy[i] * (1 - t * t)); }
+                return;
+            case Activation.Mish:
+                throw new ArgumentOutOfRangeException(nameof(act), "no backward for mish");
+        }
+        fixed (float* x = pre, g = dy, o = dx) Split(new Job { X = x, Dy = g, Dx = o, N = n, Act = act });
+    }
+
+    /// <summary>A forward (Dy null: X in place) or backward (Dx = Dy·act'(X)) pass over N elements.</summary>
+    struct Job { public float* X, Dy, Dx; public int N, Chunk; public Activation Act; }
+
+    static void Split(Job job)
+    {
+        // Large activations (e.g. 128 tokens × 3072) are split over the kernel threads in 16-aligned chunks.
+        int n = job.N;
+        if (n == 0) return;
+        int chunks = n >= 32768 ? Math.Min(4 * Threading.Threads, n / 8192) : 1;
+        int threads = WorkerPool.ThreadsFor(20L * n, chunks);
+        job.Chunk = threads <= 1 ? n : ((n + chunks - 1) / chunks + 15) & ~15;
+        WorkerPool.Run((n + job.Chunk - 1) / job.Chunk, threads, &RunChunk, &job);
+    }
 
     static void RunChunk(void* ctx, int i)
     {
         ref Job j = ref *(Job*)ctx;
-        int start = i * j.Chunk;
-        Range(j.Act, j.P + start, Math.Min(j.Chunk, j.N - start));
+        int start = i * j.Chunk, n = Math.Min(j.Chunk, j.N - start);
+        if (j.Dy == null) Range(j.Act, j.X + start, n);
+        else BackwardRange(j.Act, j.X + start, j.Dy + start, j.Dx + start, n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -101,6 +131,66 @@ public static unsafe class Activations
         _ => throw new ArgumentOutOfRangeException(nameof(act)),
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void BackwardRange(Activation act, float* x, float* dy, float* dx, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.Load(x + i));
+                var (glo, ghi) = Vector512.Widen(Vector512.Load(dy + i));
+                Vector512.Narrow(glo * Derivative512(act, lo), ghi * Derivative512(act, hi)).Store(dx + i);
+            }
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                var (glo, ghi) = Vector256.Widen(Vector256.Load(dy + i));
+                Vector256.Narrow(glo * Derivative256(act, lo), ghi * Derivative256(act, hi)).Store(dx + i);
+            }
+        for (; i < n; i++) dx[i] = (float)(dy[i] * ScalarDerivative(act, x[i]));
+    }
+
+    const double InvSqrt2Pi = 0.3989422804014327;
+
+    /// <summary>
+    /// The reference (scalar double) derivative of each vectorised activation. With s the logistic of the tanh argument,
+    /// 0.5·(1 + tanh u) = s and 1 − tanh² u = 4·s·(1 − s): no cancellation for large negative inputs.
+    /// </summary>
+    internal static double ScalarDerivative(Activation act, double v)
+    {
+        switch (act)
+        {
+            case Activation.GeluErf:
+                return 0.5 * MathF2.Erfc(-v * 0.7071067811865476) + v * InvSqrt2Pi * Math.Exp(-0.5 * v * v);
+            case Activation.GeluTanh:
+            case Activation.GeluFast:
+            {
+                double u = Sqrt2OverPi * (v + 0.044715 * v * v * v), du = Sqrt2OverPi * (1 + 3 * 0.044715 * v * v);
+                double s = 1.0 / (1.0 + Math.Exp(-2.0 * u));
+                return s + 2.0 * v * s * (1.0 - s) * du;
+            }
+            case Activation.QuickGelu:
+            {
+                double s = 1.0 / (1.0 + Math.Exp(-1.702 * v));
+                return s + 1.702 * v * s * (1.0 - s);
+            }
+            case Activation.Silu:
+            {
+                double s = 1.0 / (1.0 + Math.Exp(-v));
+                return s + v * s * (1.0 - s);
+            }
+            case Activation.Sigmoid:
+            {
+                double s = 1.0 / (1.0 + Math.Exp(-v));
+                return s * (1.0 - s);
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(act));
+        }
+    }
+
     static Vector512<double> Eval512(Activation act, Vector512<double> v)
     {
         var one = Vector512<double>.One;
@@ -126,6 +216,76 @@ public static unsafe class Activations
             case Activation.QuickGelu: return v / (one + FastMath.Exp(Vector256.Create(-1.702) * v));
             case Activation.Silu: return v / (one + FastMath.Exp(-v));
             default: return one / (one + FastMath.Exp(-v)); // Sigmoid
+        }
+    }
+
+    static Vector512<double> Derivative512(Activation act, Vector512<double> v)
+    {
+        var one = Vector512<double>.One;
+        switch (act)
+        {
+            case Activation.GeluErf:
+                return Vector512.Create(0.5) * MathF2.OnePlusErf(v * Vector512.Create(0.7071067811865476))
+                    + v * Vector512.Create(InvSqrt2Pi) * FastMath.Exp(Vector512.Create(-0.5) * v * v);
+            case Activation.GeluTanh:
+            case Activation.GeluFast:
+            {
+                var v2 = v * v;
+                var u = Vector512.Create(Sqrt2OverPi) * (v + Vector512.Create(0.044715) * v2 * v);
+                var du = Vector512.Create(Sqrt2OverPi) * (one + Vector512.Create(3 * 0.044715) * v2);
+                var s = one / (one + FastMath.Exp(Vector512.Create(-2.0) * u));
+                return s + Vector512.Create(2.0) * v * s * (one - s) * du;
+            }
+            case Activation.QuickGelu:
+            {
+                var s = one / (one + FastMath.Exp(Vector512.Create(-1.702) * v));
+                return s + Vector512.Create(1.702) * v * s * (one - s);
+            }
+            case Activation.Silu:
+            {
+                var s = one / (one + FastMath.Exp(-v));
+                return s + v * s * (one - s);
+            }
+            default: // Sigmoid
+            {
+                var s = one / (one + FastMath.Exp(-v));
+                return s * (one - s);
+            }
+        }
+    }
+
+    static Vector256<double> Derivative256(Activation act, Vector256<double> v)
+    {
+        var one = Vector256<double>.One;
+        switch (act)
+        {
+            case Activation.GeluErf:
+                return Vector256.Create(0.5) * MathF2.OnePlusErf(v * Vector256.Create(0.7071067811865476))
+                    + v * Vector256.Create(InvSqrt2Pi) * FastMath.Exp(Vector256.Create(-0.5) * v * v);
+            case Activation.GeluTanh:
+            case Activation.GeluFast:
+            {
+                var v2 = v * v;
+                var u = Vector256.Create(Sqrt2OverPi) * (v + Vector256.Create(0.044715) * v2 * v);
+                var du = Vector256.Create(Sqrt2OverPi) * (one + Vector256.Create(3 * 0.044715) * v2);
+                var s = one / (one + FastMath.Exp(Vector256.Create(-2.0) * u));
+                return s + Vector256.Create(2.0) * v * s * (one - s) * du;
+            }
+            case Activation.QuickGelu:
+            {
+                var s = one / (one + FastMath.Exp(Vector256.Create(-1.702) * v));
+                return s + Vector256.Create(1.702) * v * s * (one - s);
+            }
+            case Activation.Silu:
+            {
+                var s = one / (one + FastMath.Exp(-v));
+                return s + v * s * (one - s);
+            }
+            default: // Sigmoid
+            {
+                var s = one / (one + FastMath.Exp(-v));
+                return s * (one - s);
+            }
         }
     }
 }

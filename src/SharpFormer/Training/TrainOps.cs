@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using SharpFormer.Kernels;
 
 namespace SharpFormer.Training;
@@ -34,11 +36,46 @@ public static class TrainOps
         var at = ArrayPool<float>.Shared.Rent(m * k);
         try
         {
-            for (int r = 0; r < k; r++)
-                for (int i = 0; i < m; i++) at[i * k + r] = a[r * m + i];
+            Transpose(a, k, m, at);
             Product(at, m, PackedWeight.FromInOut(b, k, n), c, accumulate);
         }
         finally { ArrayPool<float>.Shared.Return(at); }
+    }
+
+    const int TransposeTile = 64;
+
+    /// <summary>
+    /// dst[cols, rows] = src[rows, cols]ᵀ in 64×64 tiles (a tile's source and destination lines stay in L1), 8×8 blocks
+    /// through registers; tiles are disjoint, so they run in parallel.
+    /// </summary>
+    static unsafe void Transpose(float[] src, int rows, int cols, float[] dst)
+    {
+        int rowTiles = (rows + TransposeTile - 1) / TransposeTile, colTiles = (cols + TransposeTile - 1) / TransposeTile;
+        Run(rowTiles * colTiles, (long)rows * cols, tile =>
+        {
+            int r0 = tile / colTiles * TransposeTile, r1 = Math.Min(rows, r0 + TransposeTile);
+            int c0 = tile % colTiles * TransposeTile, c1 = Math.Min(cols, c0 + TransposeTile);
+            fixed (float* s = src, d = dst)
+            {
+                int r = r0;
+                if (Vector256.IsHardwareAccelerated)
+                    for (; r + 8 <= r1; r += 8)
+                    {
+                        int c = c0;
+                        for (; c + 8 <= c1; c += 8)
+                        {
+                            float* p = s + (long)r * cols + c;
+                            Gemm.Transpose8x8(Vector256.Load(p), Vector256.Load(p + cols), Vector256.Load(p + 2L * cols), Vector256.Load(p + 3L * cols),
+                                Vector256.Load(p + 4L * cols), Vector256.Load(p + 5L * cols), Vector256.Load(p + 6L * cols), Vector256.Load(p + 7L * cols),
+                                d + (long)c * rows + r, rows);
+                        }
+                        for (; c < c1; c++)
+                            for (int i = r; i < r + 8; i++) d[(long)c * rows + i] = s[(long)i * cols + c];
+                    }
+                for (; r < r1; r++)
+                    for (int c = c0; c < c1; c++) d[(long)c * rows + r] = s[(long)r * cols + c];
+            }
+        });
     }
 
     static void Product(float[] x, int m, PackedWeight w, float[] c, bool accumulate)
@@ -109,127 +146,116 @@ public static class TrainOps
 
     // ---------------------------------------------------------------- LayerNorm
 
+    // The LayerNorms are single-threaded: ~1 ms for 4096 × 192, too little to be worth a thread hand-off.
+
     /// <summary>LayerNorm over rows of width n (biased variance, double accumulation); keeps mean and 1/std per row for the backward.</summary>
-    public static void LayerNormForward(float[] x, int rows, float[] gamma, float[] beta, float eps, float[] y, float[] mean, float[] rstd)
+    public static unsafe void LayerNormForward(float[] x, int rows, float[] gamma, float[] beta, float eps, float[] y, float[] mean, float[] rstd)
     {
         int n = gamma.Length;
-        for (int r = 0; r < rows; r++)
+        fixed (float* xp = x, yp = y, g = gamma, bt = beta)
+            for (int r = 0; r < rows; r++)
+            {
+                float* xr = xp + (long)r * n, yr = yp + (long)r * n;
+                double mu = RowSum(xr, n, 0, square: false) / n;
+                double rs = 1.0 / Math.Sqrt(RowSum(xr, n, mu, square: true) / n + eps);
+                mean[r] = (float)mu; rstd[r] = (float)rs;
+                float m = (float)mu, q = (float)rs;
+                int i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vm = Vector256.Create(m); var vq = Vector256.Create(q);
+                    for (; i + 8 <= n; i += 8) ((Vector256.Load(xr + i) - vm) * vq * Vector256.Load(g + i) + Vector256.Load(bt + i)).Store(yr + i);
+                }
+                for (; i < n; i++) yr[i] = (xr[i] - m) * q * g[i] + bt[i];
+            }
+    }
+
+    /// <summary>Σ (x[i] − shift), or Σ (x[i] − shift)², accumulated in double.</summary>
+    static unsafe double RowSum(float* x, int n, double shift, bool square)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated)
         {
-            var xr = x.AsSpan(r * n, n);
-            double s = 0;
-            foreach (var v in xr) s += v;
-            double mu = s / n, sq = 0;
-            foreach (var v in xr) { double d = v - mu; sq += d * d; }
-            double rs = 1.0 / Math.Sqrt(sq / n + eps);
-            mean[r] = (float)mu; rstd[r] = (float)rs;
-            float m = (float)mu, q = (float)rs;
-            var yr = y.AsSpan(r * n, n);
-            for (int i = 0; i < n; i++) yr[i] = (xr[i] - m) * q * gamma[i] + beta[i];
+            var sh = Vector256.Create(shift); var acc = Vector256<double>.Zero;
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                lo -= sh; hi -= sh;
+                acc += square ? lo * lo + hi * hi : lo + hi;
+            }
+            sum = Vector256.Sum(acc);
         }
+        for (; i < n; i++) { double d = x[i] - shift; sum += square ? d * d : d; }
+        return sum;
     }
 
     /// <summary>
     /// LayerNorm backward from the saved input, mean and rstd: dγ += Σ dy·x̂, dβ += Σ dy, and
     /// dx (+)= rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ. dx may be dy (in place, accumulate = false).
     /// </summary>
-    public static void LayerNormBackward(float[] dy, float[] x, float[] mean, float[] rstd, int rows, float[] gamma,
-                                         float[] dx, float[] dgamma, float[] dbeta, bool accumulate)
+    public static unsafe void LayerNormBackward(float[] dy, float[] x, float[] mean, float[] rstd, int rows, float[] gamma,
+                                                float[] dx, float[] dgamma, float[] dbeta, bool accumulate)
     {
         int n = gamma.Length;
-        var xhat = new float[n];
-        var dxhat = new float[n];
-        for (int r = 0; r < rows; r++)
-        {
-            var dyr = dy.AsSpan(r * n, n);
-            var xr = x.AsSpan(r * n, n);
-            float m = mean[r], q = rstd[r];
-            double sumD = 0, sumDX = 0;
-            for (int i = 0; i < n; i++)
+        fixed (float* dyp = dy, xp = x, g = gamma, dxp = dx, dg = dgamma, db = dbeta)
+            for (int r = 0; r < rows; r++)
             {
-                xhat[i] = (xr[i] - m) * q;
-                dxhat[i] = dyr[i] * gamma[i];
-                sumD += dxhat[i];
-                sumDX += (double)dxhat[i] * xhat[i];
-                dgamma[i] += dyr[i] * xhat[i];
-                dbeta[i] += dyr[i];
+                float* dyr = dyp + (long)r * n, xr = xp + (long)r * n, dxr = dxp + (long)r * n;
+                float m = mean[r], q = rstd[r];
+                // dγ, dβ, and Σ dx̂, Σ dx̂·x̂ in double
+                int i = 0;
+                double sumD = 0, sumDX = 0;
+                var vm = Vector256.Create(m); var vq = Vector256.Create(q);
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    Vector256<double> aD = default, aDX = default;
+                    for (; i + 8 <= n; i += 8)
+                    {
+                        var d = Vector256.Load(dyr + i);
+                        var xh = (Vector256.Load(xr + i) - vm) * vq;
+                        (Vector256.Load(dg + i) + d * xh).Store(dg + i);
+                        (Vector256.Load(db + i) + d).Store(db + i);
+                        var (dl, dh) = Vector256.Widen(d * Vector256.Load(g + i));
+                        var (xl, xhh) = Vector256.Widen(xh);
+                        aD += dl + dh; aDX += dl * xl + dh * xhh;
+                    }
+                    sumD = Vector256.Sum(aD); sumDX = Vector256.Sum(aDX);
+                }
+                for (; i < n; i++)
+                {
+                    float xh = (xr[i] - m) * q, d = dyr[i] * g[i];
+                    dg[i] += dyr[i] * xh; db[i] += dyr[i];
+                    sumD += d; sumDX += (double)d * xh;
+                }
+                // dx (after all of the row's dy is read: dx may be dy)
+                float meanD = (float)(sumD / n), meanDX = (float)(sumDX / n);
+                i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vD = Vector256.Create(meanD); var vDX = Vector256.Create(meanDX);
+                    for (; i + 8 <= n; i += 8)
+                    {
+                        var xh = (Vector256.Load(xr + i) - vm) * vq;
+                        var gr = vq * (Vector256.Load(dyr + i) * Vector256.Load(g + i) - vD - xh * vDX);
+                        (accumulate ? Vector256.Load(dxr + i) + gr : gr).Store(dxr + i);
+                    }
+                }
+                for (; i < n; i++)
+                {
+                    float gr = q * (dyr[i] * g[i] - meanD - (xr[i] - m) * q * meanDX);
+                    dxr[i] = accumulate ? dxr[i] + gr : gr;
+                }
             }
-            float meanD = (float)(sumD / n), meanDX = (float)(sumDX / n);
-            var dxr = dx.AsSpan(r * n, n);
-            for (int i = 0; i < n; i++)
-            {
-                float g = q * (dxhat[i] - meanD - xhat[i] * meanDX);
-                dxr[i] = accumulate ? dxr[i] + g : g;
-            }
-        }
     }
 
     // ---------------------------------------------------------------- activations
 
-    const double InvSqrt2 = 0.7071067811865476, InvSqrt2Pi = 0.3989422804014327, Sqrt2OverPi = 0.7978845608028654;
-
     /// <summary>dx[i] = dy[i] · act'(pre[i]) for the activations BERT and GPT-2 use (in place on dy allowed).</summary>
     public static void ActivationBackward(Activation act, float[] pre, float[] dy, float[] dx, int count)
     {
-        switch (act)
-        {
-            case Activation.GeluErf:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i];
-                    double cdf = 0.5 * MathF2.Erfc(-x * InvSqrt2);
-                    double pdf = Math.Exp(-0.5 * x * x) * InvSqrt2Pi;
-                    dx[i] = (float)(dy[i] * (cdf + x * pdf));
-                }
-                break;
-            case Activation.GeluTanh:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i];
-                    double u = Sqrt2OverPi * (x + 0.044715 * x * x * x);
-                    double th = Math.Tanh(u);
-                    double du = Sqrt2OverPi * (1 + 3 * 0.044715 * x * x);
-                    dx[i] = (float)(dy[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du));
-                }
-                break;
-            case Activation.GeluFast:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i];
-                    double u = x * Sqrt2OverPi * (1 + 0.044715 * x * x);
-                    double th = Math.Tanh(u);
-                    double du = Sqrt2OverPi * (1 + 3 * 0.044715 * x * x);
-                    dx[i] = (float)(dy[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du));
-                }
-                break;
-            case Activation.QuickGelu:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i], s = 1 / (1 + Math.Exp(-1.702 * x));
-                    dx[i] = (float)(dy[i] * (s + x * 1.702 * s * (1 - s)));
-                }
-                break;
-            case Activation.Silu:
-                for (int i = 0; i < count; i++)
-                {
-                    double x = pre[i], s = 1 / (1 + Math.Exp(-x));
-                    dx[i] = (float)(dy[i] * (s + x * s * (1 - s)));
-                }
-                break;
-            case Activation.Relu:
-                for (int i = 0; i < count; i++) dx[i] = pre[i] > 0 ? dy[i] : 0f;
-                break;
-            case Activation.Tanh:
-                for (int i = 0; i < count; i++) { double t = Math.Tanh(pre[i]); dx[i] = (float)(dy[i] * (1 - t * t)); }
-                break;
-            case Activation.Sigmoid:
-                for (int i = 0; i < count; i++) { double s = 1 / (1 + Math.Exp(-(double)pre[i])); dx[i] = (float)(dy[i] * s * (1 - s)); }
-                break;
-            case Activation.Identity:
-                if (!ReferenceEquals(dx, dy)) Array.Copy(dy, dx, count);
-                break;
-            default:
-                throw new SharpFormerException($"training does not support the activation {act}");
-        }
+        if (act == Activation.Mish) throw new SharpFormerException($"training does not support the activation {act}");
+        Activations.Backward(act, pre.AsSpan(0, count), dy.AsSpan(0, count), dx.AsSpan(0, count));
     }
 
     /// <summary>tanh backward from the OUTPUT y = tanh(x): dx = dy·(1 − y²).</summary>
@@ -249,8 +275,8 @@ public static class TrainOps
     /// probabilities scaled, [B, heads, T, T]) and ctx [B·T, heads·D] = dropout(P)·V.
     /// keyBias: B·T additive biases (0 or <see cref="Attention.Masked"/>) or null.
     /// </summary>
-    public static void AttentionForward(Slab q, Slab k, Slab v, int b, int t, int heads, int d, float scale, bool causal,
-                                        float[]? keyBias, float[] probs, float[]? dropMask, float[] ctx)
+    public static unsafe void AttentionForward(Slab q, Slab k, Slab v, int b, int t, int heads, int d, float scale, bool causal,
+                                               float[]? keyBias, float[] probs, float[]? dropMask, float[] ctx)
     {
         int width = heads * d;
         for (int i = 0; i < b; i++)
@@ -262,22 +288,21 @@ public static class TrainOps
                 ctx.AsSpan(row0 * width, t * width), width, probs.AsSpan(i * heads * t * t, heads * t * t));
         }
         if (dropMask is null) return;
-        if (v.Stride != k.Stride) throw new ArgumentException("AttentionForward: k and v must share a stride");
-        // Attention-probability dropout: recompute ctx from the dropped probabilities.
-        Run(b * heads, (long)b * heads * t * t * d, bh =>
+        // Attention-probability dropout: recompute ctx_h = (P ⊙ mask)·V_h per (sequence, head).
+        int tt = t * t;
+        Run(b * heads, 2L * b * heads * tt * d, bh =>
         {
-            int i = bh / heads, h = bh % heads;
-            for (int qi = 0; qi < t; qi++)
+            int r0 = bh / heads * t, hc = bh % heads * d;
+            var pm = ArrayPool<float>.Shared.Rent(tt);
+            try
             {
-                var o = ctx.AsSpan((i * t + qi) * width + h * d, d);
-                o.Clear();
-                int prow = (bh * t + qi) * t;
-                for (int kj = 0; kj < t; kj++)
+                TensorPrimitives.Multiply(probs.AsSpan(bh * tt, tt), dropMask.AsSpan(bh * tt, tt), pm);
+                fixed (float* pmp = pm, vp = v.Data, cp = ctx)
                 {
-                    float p = probs[prow + kj] * dropMask[prow + kj];
-                    if (p != 0f) TensorPrimitives.MultiplyAdd(v.Data.AsSpan((i * t + kj) * v.Stride + v.Offset + h * d, d), p, o, o);
+                    HeadProduct(pmp, t, 1, At(vp, v, r0, hc), v.Stride, cp + (long)r0 * width + hc, width, t, t, d, accumulate: false);
                 }
             }
+            finally { ArrayPool<float>.Shared.Return(pm); }
         });
     }
 
@@ -286,51 +311,166 @@ public static class TrainOps
     /// dV += P'ᵀ·dctx, dS = P ⊙ (dP − Σ P·dP) with dP = (dctx·Vᵀ) ⊙ mask, dQ += scale·dS·K, dK += scale·dSᵀ·Q.
     /// Parallel over (sequence, head): each writes its own columns.
     /// </summary>
-    public static void AttentionBackward(float[] dctx, Slab q, Slab k, Slab v, Slab dq, Slab dk, Slab dv,
-                                         int b, int t, int heads, int d, float scale, float[] probs, float[]? dropMask)
+    public static unsafe void AttentionBackward(float[] dctx, Slab q, Slab k, Slab v, Slab dq, Slab dk, Slab dv,
+                                                int b, int t, int heads, int d, float scale, float[] probs, float[]? dropMask)
     {
-        int width = heads * d;
-        Run(b * heads, 4L * b * heads * t * t * d, bh =>
+        int width = heads * d, tt = t * t;
+        Run(b * heads, 8L * b * heads * tt * d, bh =>
         {
-            int i = bh / heads, h = bh % heads, hc = h * d;
-            var dP = new float[t];
-            for (int qi = 0; qi < t; qi++)
+            int r0 = bh / heads * t, hc = bh % heads * d;
+            long po = (long)bh * tt;
+            // Scratch: Vᵀ [d, kn], dP then dS [t, kn], P ⊙ mask [t, kn].
+            var scratch = ArrayPool<float>.Shared.Rent(d * t + 2 * tt);
+            try
             {
-                var g = dctx.AsSpan((i * t + qi) * width + hc, d);
-                int prow = (bh * t + qi) * t;
-                double sum = 0;
-                for (int kj = 0; kj < t; kj++)
+                fixed (float* pp = probs, mp = dropMask, sp = scratch, gp = dctx, qp = q.Data, kp = k.Data, vp = v.Data,
+                       dqp = dq.Data, dkp = dk.Data, dvp = dv.Data)
                 {
-                    float p = probs[prow + kj];
-                    if (p == 0f) { dP[kj] = 0f; continue; }
-                    int krow = i * t + kj;
-                    float m = dropMask is null ? 1f : dropMask[prow + kj];
-                    float gp = TensorPrimitives.Dot(g, v.Data.AsSpan(krow * v.Stride + v.Offset + hc, d)) * m;
-                    // dV_j += P'_ij · dctx_i
-                    if (m != 0f)
-                    {
-                        var dvj = dv.Data.AsSpan(krow * dv.Stride + dv.Offset + hc, d);
-                        TensorPrimitives.MultiplyAdd(g, p * m, dvj, dvj);
-                    }
-                    dP[kj] = gp;
-                    sum += (double)p * gp;
-                }
-                float s = (float)sum;
-                var qrow = q.Data.AsSpan((i * t + qi) * q.Stride + q.Offset + hc, d);
-                var dqi = dq.Data.AsSpan((i * t + qi) * dq.Stride + dq.Offset + hc, d);
-                for (int kj = 0; kj < t; kj++)
-                {
-                    float p = probs[prow + kj];
-                    if (p == 0f) continue;
-                    int krow = i * t + kj;
-                    float ds = p * (dP[kj] - s) * scale;
-                    if (ds == 0f) continue;
-                    TensorPrimitives.MultiplyAdd(k.Data.AsSpan(krow * k.Stride + k.Offset + hc, d), ds, dqi, dqi);
-                    var dkj = dk.Data.AsSpan(krow * dk.Stride + dk.Offset + hc, d);
-                    TensorPrimitives.MultiplyAdd(qrow, ds, dkj, dkj);
+                    float* p = pp + po, g = gp + (long)r0 * width + hc;
+                    // Keys past the last one any query attends to (padding) take no part in any product.
+                    int kn = KeyExtent(p, t);
+                    float* vt = sp, ds = sp + d * t, pm = ds + t * kn;
+                    float* vh = At(vp, v, r0, hc);
+                    for (int j = 0; j < kn; j++)
+                        for (int c = 0; c < d; c++) vt[c * kn + j] = vh[(long)j * v.Stride + c];
+                    HeadProduct(g, width, 1, vt, kn, ds, kn, t, d, kn, accumulate: false);              // dP = dctx_h·V_hᵀ
+                    for (int qi = 0; qi < t; qi++)
+                        SoftmaxBackwardRow(p + qi * t, mp is null ? null : mp + po + qi * t, ds + qi * kn, pm + qi * kn, kn, scale);
+                    // dV_h += P'ᵀ·dctx_h (P' = P ⊙ mask, or P itself without dropout)
+                    float* pd = mp is null ? p : pm;
+                    HeadProduct(pd, 1, mp is null ? t : kn, g, width, At(dvp, dv, r0, hc), dv.Stride, kn, t, d, accumulate: true);
+                    HeadProduct(ds, kn, 1, At(kp, k, r0, hc), k.Stride, At(dqp, dq, r0, hc), dq.Stride, t, kn, d, accumulate: true); // dQ_h += dS·K_h
+                    HeadProduct(ds, 1, kn, At(qp, q, r0, hc), q.Stride, At(dkp, dk, r0, hc), dk.Stride, kn, t, d, accumulate: true); // dK_h += dSᵀ·Q_h
                 }
             }
+            finally { ArrayPool<float>.Shared.Return(scratch); }
         });
+    }
+
+    static unsafe float* At(float* data, Slab s, int row, int col) => data + (long)row * s.Stride + s.Offset + col;
+
+    /// <summary>1 + the largest key index with a nonzero probability in any of the t rows of P [t, t].</summary>
+    static unsafe int KeyExtent(float* p, int t)
+    {
+        int kn = 0;
+        for (int qi = t - 1; qi >= 0 && kn < t; qi--) // the last row first: causal attention ends there at once
+        {
+            float* row = p + qi * t;
+            for (int j = t - 1; j >= kn; j--)
+                if (row[j] != 0f) { kn = j + 1; break; }
+        }
+        return kn;
+    }
+
+    /// <summary>
+    /// One query row of the softmax backward, in place on dp: dP' = dP ⊙ mask, s = Σ P·dP', dS = scale·P ⊙ (dP' − s);
+    /// with a mask also writes P' = P ⊙ mask to pm.
+    /// </summary>
+    static unsafe void SoftmaxBackwardRow(float* p, float* mask, float* dp, float* pm, int n, float scale)
+    {
+        int w = Vector<float>.Count, j = 0;
+        var acc = Vector<float>.Zero;
+        float tail = 0f;
+        if (mask is null)
+        {
+            for (; j + w <= n; j += w) acc = Vector.FusedMultiplyAdd(Vector.Load(p + j), Vector.Load(dp + j), acc);
+            for (; j < n; j++) tail += p[j] * dp[j];
+        }
+        else
+        {
+            for (; j + w <= n; j += w)
+            {
+                var m = Vector.Load(mask + j); var pj = Vector.Load(p + j);
+                var g = Vector.Load(dp + j) * m;
+                g.Store(dp + j); (pj * m).Store(pm + j);
+                acc = Vector.FusedMultiplyAdd(pj, g, acc);
+            }
+            for (; j < n; j++) { dp[j] *= mask[j]; pm[j] = p[j] * mask[j]; tail += p[j] * dp[j]; }
+        }
+        float s = Vector.Sum(acc) + tail;
+        var vs = new Vector<float>(s); var vscale = new Vector<float>(scale);
+        for (j = 0; j + w <= n; j += w) (Vector.Load(p + j) * (Vector.Load(dp + j) - vs) * vscale).Store(dp + j);
+        for (; j < n; j++) dp[j] = p[j] * (dp[j] - s) * scale;
+    }
+
+    /// <summary>
+    /// C[m, n] (+)= A[m, k]·B[k, n], the per-head products of attention. A's element (r, kk) is a[r·ars + kk·acs], so
+    /// a transposed A costs nothing; B and C are row-major with row strides ldb and ldc. Each block of rows runs only
+    /// over the k range where its A rows are nonzero: the zeros of causal and padded probabilities are skipped.
+    /// </summary>
+    static unsafe void HeadProduct(float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, int m, int k, int n, bool accumulate)
+    {
+        int nr = 2 * Vector<float>.Count, r = 0;
+        for (; r + 4 <= m; r += 4)
+        {
+            var (k0, k1) = NonzeroRange(a + (long)r * ars, ars, acs, 4, k);
+            int j = 0;
+            for (; j + nr <= n; j += nr) Tile4(a + (long)r * ars, ars, acs, b + j, ldb, c + (long)r * ldc + j, ldc, k0, k1, accumulate);
+            for (int i = r; i < r + 4; i++) RowProduct(a + (long)i * ars, acs, b, ldb, c + (long)i * ldc, j, n, k0, k1, accumulate);
+        }
+        for (; r < m; r++)
+        {
+            var (k0, k1) = NonzeroRange(a + (long)r * ars, ars, acs, 1, k);
+            RowProduct(a + (long)r * ars, acs, b, ldb, c + (long)r * ldc, 0, n, k0, k1, accumulate);
+        }
+    }
+
+    /// <summary>[first, last + 1) of the k indices where any of the rows of A is nonzero (empty: k0 ≥ k1).</summary>
+    static unsafe (int K0, int K1) NonzeroRange(float* a, int ars, int acs, int rows, int k)
+    {
+        int k0 = k, k1 = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            float* row = a + (long)i * ars;
+            for (int kk = 0; kk < k0; kk++) if (row[(long)kk * acs] != 0f) { k0 = kk; break; }
+            for (int kk = k - 1; kk >= k1; kk--) if (row[(long)kk * acs] != 0f) { k1 = kk + 1; break; }
+        }
+        return (k0, k1);
+    }
+
+    /// <summary>4 rows × 2 vectors of C, accumulated in registers over kk ∈ [k0, k1).</summary>
+    static unsafe void Tile4(float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, int k0, int k1, bool accumulate)
+    {
+        int w = Vector<float>.Count;
+        Vector<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        if (accumulate)
+        {
+            c00 = Vector.Load(c); c01 = Vector.Load(c + w);
+            c10 = Vector.Load(c + ldc); c11 = Vector.Load(c + ldc + w);
+            c20 = Vector.Load(c + 2 * ldc); c21 = Vector.Load(c + 2 * ldc + w);
+            c30 = Vector.Load(c + 3 * ldc); c31 = Vector.Load(c + 3 * ldc + w);
+        }
+        for (int kk = k0; kk < k1; kk++)
+        {
+            float* bk = b + (long)kk * ldb, ak = a + (long)kk * acs;
+            var b0 = Vector.Load(bk); var b1 = Vector.Load(bk + w);
+            var x = new Vector<float>(ak[0]); c00 = Vector.FusedMultiplyAdd(x, b0, c00); c01 = Vector.FusedMultiplyAdd(x, b1, c01);
+            x = new Vector<float>(ak[ars]); c10 = Vector.FusedMultiplyAdd(x, b0, c10); c11 = Vector.FusedMultiplyAdd(x, b1, c11);
+            x = new Vector<float>(ak[2 * ars]); c20 = Vector.FusedMultiplyAdd(x, b0, c20); c21 = Vector.FusedMultiplyAdd(x, b1, c21);
+            x = new Vector<float>(ak[3 * ars]); c30 = Vector.FusedMultiplyAdd(x, b0, c30); c31 = Vector.FusedMultiplyAdd(x, b1, c31);
+        }
+        c00.Store(c); c01.Store(c + w);
+        c10.Store(c + ldc); c11.Store(c + ldc + w);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + w);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + w);
+    }
+
+    /// <summary>Columns [j0, n) of one row of C: one vector at a time, then scalars.</summary>
+    static unsafe void RowProduct(float* a, int acs, float* b, int ldb, float* c, int j0, int n, int k0, int k1, bool accumulate)
+    {
+        int w = Vector<float>.Count, j = j0;
+        for (; j + w <= n; j += w)
+        {
+            var acc = accumulate ? Vector.Load(c + j) : Vector<float>.Zero;
+            for (int kk = k0; kk < k1; kk++) acc = Vector.FusedMultiplyAdd(new Vector<float>(a[(long)kk * acs]), Vector.Load(b + (long)kk * ldb + j), acc);
+            acc.Store(c + j);
+        }
+        for (; j < n; j++)
+        {
+            float acc = accumulate ? c[j] : 0f;
+            for (int kk = k0; kk < k1; kk++) acc = MathF.FusedMultiplyAdd(a[(long)kk * acs], b[(long)kk * ldb + j], acc);
+            c[j] = acc;
+        }
     }
 
     // ---------------------------------------------------------------- losses
@@ -341,7 +481,7 @@ public static class TrainOps
     /// on counted rows and 0 on ignored ones (dlogits may be null for evaluation only).
     /// PyTorch's mean reduction is sum / count, so pass gradScale = 1 / count.
     /// </summary>
-    public static (double Sum, int Count) CrossEntropy(float[] logits, int rows, int classes, ReadOnlySpan<int> targets,
+    public static unsafe (double Sum, int Count) CrossEntropy(float[] logits, int rows, int classes, ReadOnlySpan<int> targets,
                                                        float[]? dlogits, float gradScale, int ignoreIndex = -100)
     {
         var nll = new double[rows];
@@ -351,25 +491,52 @@ public static class TrainOps
                 throw new SharpFormerException($"label {tg[r]} is outside [0, {classes})");
         Run(rows, (long)rows * classes * 8, r =>
         {
-            var row = logits.AsSpan(r * classes, classes);
             if (tg[r] == ignoreIndex)
             {
                 dlogits?.AsSpan(r * classes, classes).Clear();
                 return;
             }
-            float max = TensorPrimitives.Max(row);
-            double sum = 0;
-            foreach (var x in row) sum += Math.Exp(x - max);
-            double lse = max + Math.Log(sum);
-            nll[r] = lse - row[tg[r]];
-            if (dlogits is null) return;
-            var dr = dlogits.AsSpan(r * classes, classes);
-            for (int c = 0; c < classes; c++) dr[c] = (float)(Math.Exp(row[c] - lse) * gradScale);
-            dr[tg[r]] -= gradScale;
+            fixed (float* lp = logits, dp = dlogits)
+            {
+                float* row = lp + (long)r * classes;
+                float max = TensorPrimitives.Max(new ReadOnlySpan<float>(row, classes));
+                double lse = max + Math.Log(ExpSum(row, classes, max, null, 0));
+                nll[r] = lse - row[tg[r]];
+                if (dp is null) return;
+                float* dr = dp + (long)r * classes;
+                ExpSum(row, classes, lse, dr, gradScale);
+                dr[tg[r]] -= gradScale;
+            }
         });
         double total = 0; int count = 0;
         for (int r = 0; r < rows; r++) if (tg[r] != ignoreIndex) { total += nll[r]; count++; }
         return (total, count);
+    }
+
+    /// <summary>Σ exp(x[i] − shift) on double lanes; with dst, also dst[i] = exp(x[i] − shift)·scale.</summary>
+    static unsafe double ExpSum(float* x, int n, double shift, float* dst, double scale)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var sh = Vector256.Create(shift); var sc = Vector256.Create(scale); var acc = Vector256<double>.Zero;
+            for (; i + 8 <= n; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
+                var elo = FastMath.Exp(lo - sh); var ehi = FastMath.Exp(hi - sh);
+                acc += elo + ehi;
+                if (dst != null) Vector256.Narrow(elo * sc, ehi * sc).Store(dst + i);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++)
+        {
+            double e = Math.Exp(x[i] - shift);
+            sum += e;
+            if (dst != null) dst[i] = (float)(e * scale);
+        }
+        return sum;
     }
 
     // ---------------------------------------------------------------- dropout
