@@ -9,4 +9,11 @@ public interface ITensorSource : IDisposable
     bool Contains(string name);
     int[] ShapeOf(string name);
     Tensor ReadFloat32(string name);
+
+    /// <summary>A float32 tensor's values in place (e.g. in the mapped file), without a copy; false when the source cannot.</summary>
+    bool TryMapFloat32(string name, out ReadOnlySpan<float> data)
+    {
+        data = default;
+        return false;
+    }
 }

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace SharpFormer.Checkpoints;
@@ -118,6 +119,13 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         var data = new float[e.ElementCount];
         RawConversion.ToFloat32(RawBytes(e), e.DType, data);
         return new Tensor(e.Shape, data);
+    }
+
+    public bool TryMapFloat32(string name, out ReadOnlySpan<float> data)
+    {
+        var e = Get(name);
+        data = e.DType == DType.F32 ? MemoryMarshal.Cast<byte, float>(RawBytes(e)) : default;
+        return e.DType == DType.F32;
     }
 
     public long[] ReadInt64(string name)
