@@ -147,15 +147,19 @@ public class KernelTests
         });
     }
 
+    /// <summary>Packing rounds to nearest even: seen through a product with x = 1 (K = 1), which returns the packed weights exactly.</summary>
     [Fact]
-    public void BFloat16_rounds_to_nearest_even()
+    public void BFloat16_packing_rounds_to_nearest_even()
     {
-        foreach (var f in KernelRef.Random(10_000, 5, -1e4f, 1e4f).Concat([0f, -0f, 1f, float.Epsilon, float.MaxValue, -float.MaxValue, float.PositiveInfinity, float.NegativeInfinity]))
-            Assert.Equal(KernelRef.RoundToBFloat16(f), BitConverter.UInt32BitsToSingle((uint)PackedWeight.ToBFloat16(f) << 16));
-        // Ties go to the even neighbour: 1 + 2^-8 lies halfway between 1 and 1 + 2^-7.
-        Assert.Equal(0x3F80, PackedWeight.ToBFloat16(1f + 1f / 256));
-        Assert.Equal(0x3F82, PackedWeight.ToBFloat16(1f + 3f / 256));
-        Assert.True(float.IsNaN(BitConverter.UInt32BitsToSingle((uint)PackedWeight.ToBFloat16(float.NaN) << 16)));
+        float[] w = [.. KernelRef.Random(10_000, 5, -1e4f, 1e4f), 0f, -0f, 1f, float.Epsilon, float.MaxValue, -float.MaxValue,
+                     float.PositiveInfinity, float.NegativeInfinity,
+                     1f + 1f / 256, 1f + 3f / 256]; // halfway cases: to 1 and to 1 + 2^-6 (the even neighbours)
+        var y = new float[w.Length];
+        Gemm.Linear([1f], 1, PackedWeight.FromInOut(w, 1, w.Length, WeightPrecision.BFloat16), default, y);
+        for (int j = 0; j < w.Length; j++) Assert.Equal(KernelRef.RoundToBFloat16(w[j]), y[j]);
+        Assert.Equal([1f, 1f + 1f / 64], y[^2..]);
+        Gemm.Linear([1f], 1, PackedWeight.FromInOut([float.NaN], 1, 1, WeightPrecision.BFloat16), default, y);
+        Assert.True(float.IsNaN(y[0]));
     }
 
     /// <summary>Kernels called from several threads at once (the pool runs one job; the others run inline).</summary>

@@ -94,10 +94,13 @@ public sealed class PackedWeight
             byte* dst = Pointer + ((long)k0 * PaddedN + (long)pan * PanelWidth * kc) * ElementBytes;
             if (Precision == WeightPrecision.Float32) Buffer.MemoryCopy(block, dst, (long)kc * PanelWidth * 4, (long)kc * PanelWidth * 4);
             else
-                for (int i = 0; i < kc * PanelWidth; i++)
+                for (int kk = 0; kk < kc; kk++)
                 {
-                    int c = i % PanelWidth;
-                    ((ushort*)dst)[i - c + 2 * (c & 15) + (c >> 4)] = ToBFloat16(block[i]);
+                    // Row layout: uint i = bf16(column i) | bf16(column 16 + i) << 16.
+                    float* row = block + kk * PanelWidth;
+                    uint* d = (uint*)dst + kk * PanelWidth / 2;
+                    for (int i = 0; i < 16; i += 8)
+                        ((RoundToBFloat16(Vector256.Load(row + i)) >> 16) | (RoundToBFloat16(Vector256.Load(row + 16 + i)) & Vector256.Create(0xFFFF0000u))).Store(d + i);
                 }
         }
     }
@@ -125,12 +128,15 @@ public sealed class PackedWeight
         }
     }
 
-    /// <summary>float32 → bfloat16, rounded to nearest even (the identity on values already bf16, e.g. from a BF16 checkpoint); NaN stays NaN.</summary>
-    internal static ushort ToBFloat16(float f)
+    /// <summary>
+    /// float32 → bfloat16 in the top half of each lane (low half garbage), rounded to nearest even: the identity on values
+    /// already bf16, so a BF16 checkpoint's weights come through bit for bit. NaN stays a (quiet) NaN.
+    /// </summary>
+    static Vector256<uint> RoundToBFloat16(Vector256<float> f)
     {
-        uint bits = BitConverter.SingleToUInt32Bits(f);
-        if (float.IsNaN(f)) return (ushort)((bits >> 16) | 0x40);
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+        var bits = f.AsUInt32();
+        var rounded = bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One);
+        return Vector256.ConditionalSelect(Vector256.IsNaN(f).AsUInt32(), bits | Vector256.Create(0x400000u), rounded);
     }
 }
 
