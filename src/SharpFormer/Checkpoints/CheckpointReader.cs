@@ -74,7 +74,7 @@ public sealed class CheckpointReader : IDisposable
     public T? TryUse<T>(string name, int[] shape, Func<ReadOnlySpan<float>, T> use) where T : class
     {
         if (Find(name, shape) is not { } found) return null;
-        return _source.TryMapFloat32(found, out var data) ? use(data) : use(_source.ReadFloat32(found).Data);
+        return _source.TryUseInPlace(found, use, out var result) ? result : use(_source.ReadFloat32(found).Data);
     }
 
     /// <summary>The name the checkpoint stores a tensor under (marked used), after checking its shape; null if absent.</summary>

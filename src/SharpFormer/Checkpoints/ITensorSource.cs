@@ -10,10 +10,13 @@ public interface ITensorSource : IDisposable
     int[] ShapeOf(string name);
     Tensor ReadFloat32(string name);
 
-    /// <summary>A float32 tensor's values in place (e.g. in the mapped file), without a copy; false when the source cannot.</summary>
-    bool TryMapFloat32(string name, out ReadOnlySpan<float> data)
+    /// <summary>
+    /// Calls <paramref name="use"/> with a float32 tensor's values where they lie (e.g. in the mapped file, no copy) and
+    /// returns true; false, without calling it, when the source cannot (another dtype or file format).
+    /// </summary>
+    bool TryUseInPlace<T>(string name, Func<ReadOnlySpan<float>, T> use, out T result)
     {
-        data = default;
+        result = default!;
         return false;
     }
 }
