@@ -120,6 +120,7 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         Assert.True(model.Parameters.Contains("transformer.h.0.attn.c_attn.bias"));
         Assert.True(model.Parameters.Contains("transformer.wte.weight")); // the embedding lookup (and the tied lm_head)
         Assert.Throws<InvalidOperationException>(model.WeightsChanged);
+        Assert.Contains("inference only", Assert.Throws<SharpFormerException>(() => new Training.Gpt2Training(model)).Message);
         var bert = BertModel.Load(Fixture("bert-tiny"), weights: WeightOptions.Inference());
         Assert.False(bert.Parameters.Contains("bert.encoder.layer.0.attention.self.query.weight"));
         Assert.True(bert.Parameters.Contains("bert.embeddings.word_embeddings.weight"));

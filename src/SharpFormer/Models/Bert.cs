@@ -41,6 +41,8 @@ public sealed class BertModel
     public BertHeads Heads { get; }
     /// <summary>Every parameter as float32, except matrices held only packed (<see cref="WeightOptions.InferenceOnly"/>).</summary>
     public ParameterSet Parameters { get; } = new();
+    /// <summary>How the dense layers hold their weights.</summary>
+    public WeightOptions Weights { get; }
     /// <summary>Heads (or other parameters) the checkpoint lacked and that were randomly initialised.</summary>
     public IReadOnlyList<string> InitialisedParameters { get; }
 
@@ -96,6 +98,7 @@ public sealed class BertModel
         if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.NextSentence)) heads |= BertHeads.Pooler;
         Config = config;
         Heads = heads;
+        Weights = weights;
         _act = Activations.Parse(config.HiddenAct);
         int h = config.HiddenSize, v = config.VocabSize;
         var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed, weights);

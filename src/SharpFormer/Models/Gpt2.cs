@@ -83,6 +83,8 @@ public sealed class Gpt2Model
     public Gpt2Config Config { get; }
     /// <summary>Every parameter as float32, except matrices held only packed (<see cref="WeightOptions.InferenceOnly"/>).</summary>
     public ParameterSet Parameters { get; } = new();
+    /// <summary>How the dense layers hold their weights.</summary>
+    public WeightOptions Weights { get; }
     /// <summary>Parameters the checkpoint lacked and that were randomly initialised (empty for a complete checkpoint).</summary>
     public IReadOnlyList<string> InitialisedParameters { get; }
 
@@ -122,6 +124,7 @@ public sealed class Gpt2Model
     public Gpt2Model(Gpt2Config config, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
     {
         Config = config;
+        Weights = weights;
         _act = Activations.Parse(config.ActivationFunction);
         int e = config.NEmbd, v = config.VocabSize, inner = config.InnerDim;
         float eps = config.LayerNormEpsilon;

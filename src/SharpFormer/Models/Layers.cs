@@ -33,6 +33,12 @@ public readonly record struct WeightOptions(WeightPrecision Precision = WeightPr
 {
     /// <summary>For inference: packed at load, in <paramref name="precision"/>.</summary>
     public static WeightOptions Inference(WeightPrecision precision = WeightPrecision.Float32) => new(precision, InferenceOnly: true);
+
+    /// <summary>Throws unless the model holds every parameter as float32 (what saving and training need).</summary>
+    public void RequireParameters(string forWhat)
+    {
+        if (InferenceOnly) throw new SharpFormerException($"{forWhat} needs every parameter as float32, but the model was loaded for inference only (WeightOptions.InferenceOnly)");
+    }
 }
 
 /// <summary>
