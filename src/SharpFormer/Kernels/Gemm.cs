@@ -224,29 +224,13 @@ public static unsafe class Gemm
     }
 
     [ThreadStatic] static float* _aBuffer;
-    [ThreadStatic] static float* _wideBuffer;
-
-    /// <summary>A panel block (kc rows) as float32 into dst.</summary>
-    static float* Widen<TPanel>(byte* b, int kc, float* dst) where TPanel : struct, IPanel
-    {
-        for (int k = 0; k < kc; k++, b += TPanel.RowBytes)
-        {
-            TPanel.Load256(b, 0, out var c0, out var c1);
-            TPanel.Load256(b, 16, out var c2, out var c3);
-            float* d = dst + k * PackedWeight.PanelWidth;
-            c0.Store(d); c1.Store(d + 8); c2.Store(d + 16); c3.Store(d + 24);
-        }
-        return dst;
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Blocked<TPanel>(ref Job j, int m0, int m1, int p0, int p1) where TPanel : struct, IPanel
     {
         int isa = j.Isa, mr = MR(isa), nr = NR(isa), mc = MC(isa);
-        float* abuf = _aBuffer, wide = _wideBuffer;
+        float* abuf = _aBuffer;
         if (abuf == null) _aBuffer = abuf = (float*)NativeMemory.AlignedAlloc((nuint)(MCMax * PackedWeight.KBlock * sizeof(float)), 64);
-        if (wide == null && TPanel.ElementBytes != 4)
-            _wideBuffer = wide = (float*)NativeMemory.AlignedAlloc((nuint)(PackedWeight.PanelWidth * PackedWeight.KBlock * sizeof(float)), 64);
         int K = j.K, N = j.N;
         for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
         {
@@ -260,9 +244,6 @@ public static unsafe class Gemm
                 for (int p = p0; p < p1; p++)
                 {
                     byte* bp = bblk + (long)p * PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
-                    // bf16: widened once per row block into an L1 buffer that every row tile then reads (compute-bound here;
-                    // only the skinny path below, which is bandwidth-bound, widens in registers).
-                    float* panel = TPanel.ElementBytes == 4 ? (float*)bp : Widen<TPanel>(bp, kc, wide);
                     for (int s = 0; s < PackedWeight.PanelWidth; s += nr)
                     {
                         int col0 = p * PackedWeight.PanelWidth + s;
@@ -275,9 +256,9 @@ public static unsafe class Gemm
                             int rows = Math.Min(mr, mcur - ir);
                             float* a = abuf + (long)ir * kc;
                             float* c = cbase + (long)ir * N;
-                            if (isa == 2) Kernel8x32(a, panel + s, kc, c, N, rows, cols, add, bias);
-                            else if (isa == 1) Kernel6x16(a, panel + s, kc, c, N, rows, cols, add, bias);
-                            else Kernel4x8(a, panel + s, kc, c, N, rows, cols, add, bias);
+                            if (isa == 2) Kernel8x32<TPanel>(a, bp, kc, c, N, rows, cols, add, bias);
+                            else if (isa == 1) Kernel6x16<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
+                            else Kernel4x8<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
                         }
                     }
                 }
@@ -382,13 +363,13 @@ public static unsafe class Gemm
 
     // ---------------------------------------------------------------- Vector512: 8 rows × 32 columns
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x32(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    static void Kernel8x32<TPanel>(float* a, byte* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias) where TPanel : struct, IPanel
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (int k = 0; k < kc; k++)
         {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
+            TPanel.Load512(b, out var b0, out var b1);
             var av = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(av, b0, c00); c01 = Vector512.FusedMultiplyAdd(av, b1, c01);
             av = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(av, b0, c10); c11 = Vector512.FusedMultiplyAdd(av, b1, c11);
             av = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(av, b0, c20); c21 = Vector512.FusedMultiplyAdd(av, b1, c21);
@@ -397,7 +378,7 @@ public static unsafe class Gemm
             av = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(av, b0, c50); c51 = Vector512.FusedMultiplyAdd(av, b1, c51);
             av = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(av, b0, c60); c61 = Vector512.FusedMultiplyAdd(av, b1, c61);
             av = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
-            a += 8; b += 32;
+            a += 8; b += TPanel.RowBytes;
         }
         if (rows == 8 && cols == 32)
         {
@@ -432,22 +413,22 @@ public static unsafe class Gemm
         (Vector512.Load(c + 16) + v1).Store(c + 16);
     }
 
-    // ---------------------------------------------------------------- Vector256: 6 rows × 16 columns (half a panel)
+    // ---------------------------------------------------------------- Vector256: 6 rows × 16 columns (columns s .. s+15 of a panel)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel6x16(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    static void Kernel6x16<TPanel>(float* a, byte* b, int s, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias) where TPanel : struct, IPanel
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int k = 0; k < kc; k++)
         {
-            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
+            TPanel.Load256(b, s, out var b0, out var b1);
             var av = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(av, b0, c00); c01 = Vector256.FusedMultiplyAdd(av, b1, c01);
             av = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(av, b0, c10); c11 = Vector256.FusedMultiplyAdd(av, b1, c11);
             av = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(av, b0, c20); c21 = Vector256.FusedMultiplyAdd(av, b1, c21);
             av = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(av, b0, c30); c31 = Vector256.FusedMultiplyAdd(av, b1, c31);
             av = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(av, b0, c40); c41 = Vector256.FusedMultiplyAdd(av, b1, c41);
             av = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
-            a += 6; b += PackedWeight.PanelWidth;
+            a += 6; b += TPanel.RowBytes;
         }
         float* t = stackalloc float[6 * 16];
         c00.Store(t); c01.Store(t + 8); c10.Store(t + 16); c11.Store(t + 24); c20.Store(t + 32); c21.Store(t + 40);
@@ -469,19 +450,19 @@ public static unsafe class Gemm
         Merge(t, 16, c, ldc, rows, cols, add, bias);
     }
 
-    // ---------------------------------------------------------------- portable Vector128: 4 rows × 8 columns
+    // ---------------------------------------------------------------- portable Vector128: 4 rows × 8 columns (s .. s+7 of a panel)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel4x8(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    static void Kernel4x8<TPanel>(float* a, byte* b, int s, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias) where TPanel : struct, IPanel
     {
         Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         for (int k = 0; k < kc; k++)
         {
-            var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
+            TPanel.Load128(b, s, out var b0, out var b1);
             var av = Vector128.Create(a[0]); c00 = Vector128.FusedMultiplyAdd(av, b0, c00); c01 = Vector128.FusedMultiplyAdd(av, b1, c01);
             av = Vector128.Create(a[1]); c10 = Vector128.FusedMultiplyAdd(av, b0, c10); c11 = Vector128.FusedMultiplyAdd(av, b1, c11);
             av = Vector128.Create(a[2]); c20 = Vector128.FusedMultiplyAdd(av, b0, c20); c21 = Vector128.FusedMultiplyAdd(av, b1, c21);
             av = Vector128.Create(a[3]); c30 = Vector128.FusedMultiplyAdd(av, b0, c30); c31 = Vector128.FusedMultiplyAdd(av, b1, c31);
-            a += 4; b += PackedWeight.PanelWidth;
+            a += 4; b += TPanel.RowBytes;
         }
         float* t = stackalloc float[4 * 8];
         c00.Store(t); c01.Store(t + 4); c10.Store(t + 8); c11.Store(t + 12); c20.Store(t + 16); c21.Store(t + 20); c30.Store(t + 24); c31.Store(t + 28);
@@ -572,7 +553,7 @@ public static unsafe class Gemm
     // ---------------------------------------------------------------- panel element types
     /// <summary>
     /// How one row of a packed panel (the 32 columns of one k) is stored and widened to float32 in registers.
-    /// The skinny rows and <see cref="Widen"/> are generic over it, so the JIT compiles one specialised copy per element type.
+    /// The kernels are generic over it, so the JIT compiles one specialised copy per element type.
     /// </summary>
     interface IPanel
     {
