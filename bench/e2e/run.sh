@@ -92,6 +92,7 @@ for model in bert gpt2; do
   run "torch-$model" "$PY" "$HERE/torch_bench.py" --model "$model" "${COMMON[@]}"
   [[ $ORT == 1 ]] && run "ort-$model" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
   [[ $BF16 == 1 ]] && run "torch-bf16-$model" "$PY" "$HERE/torch_bench.py" --model "$model" --bf16 "${COMMON[@]}"
+  [[ $BF16 == 1 ]] && run "sharpformer-bf16-$model" "$E2E" --engine sharp --bf16 --model "$model" "${COMMON[@]}"
 done
 if [[ $COLD == 1 ]]; then
   E2E_ARG=(); [[ $ORT == 1 ]] && E2E_ARG=(--e2e "$E2E")

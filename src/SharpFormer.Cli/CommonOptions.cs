@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpFormer.Kernels;
 
 namespace SharpFormer.Cli;
 
@@ -18,6 +19,22 @@ public static class CommonOptions
     {
         Description = $"A HuggingFace model folder (config.json, weights, tokenizer files); default: the shipped {shipped}.",
         DefaultValueFactory = _ => ShippedModels.PathOf(shipped),
+    };
+
+    /// <summary>--dtype of the inference commands: how the packed weights of the matrix products are stored (read with <see cref="Precision"/>).</summary>
+    public static Option<string> DType() => new("--dtype")
+    {
+        Description = "Weights of the matrix products: f32, or bf16 (half the memory and weight traffic, float32 arithmetic; outputs differ slightly).",
+        HelpName = "f32|bf16",
+        DefaultValueFactory = _ => "f32",
+    };
+
+    /// <summary>The value of a <see cref="DType"/> option; anything else is a one-line user error.</summary>
+    public static WeightPrecision Precision(this ParseResult r, Option<string> dtype) => r.GetValue(dtype) switch
+    {
+        "f32" => WeightPrecision.Float32,
+        "bf16" => WeightPrecision.BFloat16,
+        var s => throw new SharpFormerException($"--dtype must be f32 or bf16 (got '{s}')"),
     };
 
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON object instead of human-readable text." };

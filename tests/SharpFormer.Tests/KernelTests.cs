@@ -16,6 +16,18 @@ static class KernelRef
         return a;
     }
 
+    /// <summary>The nearest bfloat16 to f as a float (ties to even; beyond the largest bf16, infinity), from its two bf16 neighbours.</summary>
+    public static float RoundToBFloat16(float f)
+    {
+        if (!float.IsFinite(f)) return f;
+        uint bits = BitConverter.SingleToUInt32Bits(f);
+        int exponent = (int)((bits >> 23) & 0xFF);
+        double down = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000);
+        double up = down + Math.CopySign(Math.ScaleB(1.0, Math.Max(exponent, 1) - 127 - 7), f); // one bf16 ulp further out
+        double dDown = Math.Abs(f - down), dUp = Math.Abs(up - f);
+        return (float)(dDown < dUp ? down : dUp < dDown ? up : ((bits >> 16) & 1) == 0 ? down : up);
+    }
+
     /// <summary>Runs body with Threading.Threads = threads and the GEMM path forced to isa, restoring both.</summary>
     public static void With(int threads, int isa, Action body)
     {
@@ -36,14 +48,17 @@ public class KernelTests
                     yield return [threads, inOut, bias];
     }
 
-    static void CheckLinear(int m, int k, int n, bool inOut, bool withBias, int seed)
+    /// <summary>Against a float64 product; with bf16 packing, of the weights rounded to bf16 (the only error it may add).</summary>
+    static void CheckLinear(int m, int k, int n, bool inOut, bool withBias, int seed, WeightPrecision precision = WeightPrecision.Float32)
     {
         var x = KernelRef.Random(m * k, seed);
         var w = KernelRef.Random(n * k, seed + 1);
         var b = KernelRef.Random(n, seed + 2);
-        var pw = inOut ? PackedWeight.FromInOut(w, k, n) : PackedWeight.FromOutIn(w, n, k);
+        var pw = inOut ? PackedWeight.FromInOut(w, k, n, precision) : PackedWeight.FromOutIn(w, n, k, precision);
         Assert.Equal(k, pw.K);
         Assert.Equal(n, pw.N);
+        Assert.Equal(precision, pw.Precision);
+        if (precision == WeightPrecision.BFloat16) w = w.Select(KernelRef.RoundToBFloat16).ToArray();
         var y = new float[m * n + 3];
         y[m * n] = 42f; y[m * n + 1] = 43f; y[m * n + 2] = 44f; // sentinels: nothing past m×n may be written
         Gemm.Linear(x, m, pw, withBias ? b : default, y);
@@ -59,7 +74,7 @@ public class KernelTests
                 }
                 double err = Math.Abs(y[i * n + j] - s);
                 if (err > 1e-5 * mag + 1e-30)
-                    Assert.Fail($"Linear m={m} k={k} n={n} inOut={inOut} bias={withBias} isa={Gemm.Isa} threads={Threading.Threads}: y[{i},{j}] = {y[i * n + j]}, expected {s}");
+                    Assert.Fail($"Linear {precision} m={m} k={k} n={n} inOut={inOut} bias={withBias} isa={Gemm.Isa} threads={Threading.Threads}: y[{i},{j}] = {y[i * n + j]}, expected {s}");
             }
         Assert.Equal(42f, y[m * n]); Assert.Equal(43f, y[m * n + 1]); Assert.Equal(44f, y[m * n + 2]);
     }
@@ -108,6 +123,43 @@ public class KernelTests
             CheckLinear(260, 300, 70, inOut: true, withBias: false, 12);
             CheckLinear(4, 1030, 200, inOut: false, withBias: true, 13);
         });
+    }
+
+    /// <summary>bf16 weights through every path (Vector512 8×32, Vector256 6×16, Vector128 4×8; blocked and skinny), odd shapes.</summary>
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(1, 0)]
+    [InlineData(2, 0)]
+    public void Linear_bf16_matches_fp32_on_rounded_weights(int threads, int isa)
+    {
+        KernelRef.With(threads, isa, () =>
+        {
+            int seed = 101;
+            foreach (int m in new[] { 1, 2, 3, 4, 5, 9, 17, 130 })
+                foreach (int k in new[] { 1, 7, 33, 257, 600 })
+                    foreach (int n in new[] { 1, 17, 31, 33, 100 })
+                        CheckLinear(m, k, n, inOut: (m + n) % 2 == 0, withBias: (k + n) % 2 == 1, seed++, WeightPrecision.BFloat16);
+            CheckLinear(4, 1030, 769, inOut: false, withBias: true, seed++, WeightPrecision.BFloat16);
+            CheckLinear(300, 520, 300, inOut: true, withBias: false, seed, WeightPrecision.BFloat16);
+        });
+    }
+
+    /// <summary>Packing rounds to nearest even: seen through a product with x = 1 (K = 1), which returns the packed weights exactly.</summary>
+    [Fact]
+    public void BFloat16_packing_rounds_to_nearest_even()
+    {
+        float[] w = [.. KernelRef.Random(10_000, 5, -1e4f, 1e4f), 0f, -0f, 1f, float.Epsilon, float.MaxValue, -float.MaxValue,
+                     float.PositiveInfinity, float.NegativeInfinity,
+                     1f + 1f / 256, 1f + 3f / 256]; // halfway cases: to 1 and to 1 + 2^-6 (the even neighbours)
+        var y = new float[w.Length];
+        Gemm.Linear([1f], 1, PackedWeight.FromInOut(w, 1, w.Length, WeightPrecision.BFloat16), default, y);
+        for (int j = 0; j < w.Length; j++) Assert.Equal(KernelRef.RoundToBFloat16(w[j]), y[j]);
+        Assert.Equal([1f, 1f + 1f / 64], y[^2..]);
+        Gemm.Linear([1f], 1, PackedWeight.FromInOut([float.NaN], 1, 1, WeightPrecision.BFloat16), default, y);
+        Assert.True(float.IsNaN(y[0]));
     }
 
     /// <summary>Kernels called from several threads at once (the pool runs one job; the others run inline).</summary>

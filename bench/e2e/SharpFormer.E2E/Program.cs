@@ -1,6 +1,8 @@
 // End-to-end bench runner for one engine and one model; prints one JSON object per line (see ../README.md).
 //   SharpFormer.E2E --engine sharp|ort --model bert|gpt2 --cache DIR [--threads N] [--reps R] [--warmup W]
-//                   [--quick] [--new-tokens 128]
+//                   [--quick] [--new-tokens 128] [--bf16]
+// SharpFormer loads its models for inference (packed straight from the checkpoint); --bf16 packs the weights as
+// bfloat16 (engine "sharpformer-bf16").
 // Each workload: W warm-up runs, then R timed runs (Stopwatch, wall clock); the median is reported. The outputs
 // of a run are written to DIR/out/<engine>_<workload>.f32|.i32 so that run.sh can compare every engine.
 using System.Diagnostics;
@@ -9,6 +11,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -19,17 +22,17 @@ Directory.CreateDirectory(outDir);
 var inputs = JsonNode.Parse(File.ReadAllText(Path.Combine(opts.Cache, "inputs.json")))![opts.Model]!.AsObject();
 int[][] Ids(string key) => inputs[key]!.AsArray().Select(r => r!.AsArray().Select(x => x!.GetValue<int>()).ToArray()).ToArray();
 string modelDir = Path.Combine(opts.Cache, opts.Model == "bert" ? "bert-base-chinese" : "gpt2");
-string engine = opts.Engine == "sharp" ? "sharpformer" : "ort";
+string engine = opts.Engine == "sharp" ? (opts.Bf16 ? "sharpformer-bf16" : "sharpformer") : "ort";
 string[] bertShapes = opts.Quick ? ["1x16", "1x128", "32x128"] : ["1x16", "1x128", "1x512", "32x128"];
 int newTokens = opts.NewTokens;
 
 var load = Stopwatch.StartNew();
 if (opts.Engine == "sharp")
 {
-    SharpFormer.Kernels.Threading.Threads = opts.Threads;
+    Threading.Threads = opts.Threads;
     if (opts.Model == "bert")
     {
-        var model = BertModel.Load(modelDir);
+        var model = BertModel.Load(modelDir, weights: opts.Weights);
         Emit(new() { ["workload"] = "load_bert", ["seconds"] = load.Elapsed.TotalSeconds });
         foreach (var shape in bertShapes)
         {
@@ -42,7 +45,7 @@ if (opts.Engine == "sharp")
     }
     else
     {
-        var model = Gpt2Model.Load(modelDir);
+        var model = Gpt2Model.Load(modelDir, weights: opts.Weights);
         Emit(new() { ["workload"] = "load_gpt2", ["seconds"] = load.Elapsed.TotalSeconds });
         var ids = Ids("prefill_1x512");
         var (med, all, last) = Bench.Time(() => model.Forward(ids, allLogits: true, outputPresents: false).Logits.Data, opts);
@@ -187,8 +190,10 @@ void Emit(JsonObject o)
     Console.WriteLine(o.ToJsonString());
 }
 
-sealed record Args(string Engine, string Model, string Cache, int Threads, int Reps, int Warmup, bool Quick, int NewTokens, bool ColdStart)
+sealed record Args(string Engine, string Model, string Cache, int Threads, int Reps, int Warmup, bool Quick, int NewTokens, bool ColdStart, bool Bf16)
 {
+    public WeightOptions Weights => WeightOptions.Inference(Bf16 ? WeightPrecision.BFloat16 : WeightPrecision.Float32);
+
     public static Args Parse(string[] a)
     {
         string Get(string name, string? fallback = null)
@@ -197,7 +202,7 @@ sealed record Args(string Engine, string Model, string Cache, int Threads, int R
             return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
         }
         return new Args(Get("--engine"), Get("--model"), Get("--cache"), int.Parse(Get("--threads", "2")), int.Parse(Get("--reps", "5")),
-                        int.Parse(Get("--warmup", "1")), a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), a.Contains("--coldstart"));
+                        int.Parse(Get("--warmup", "1")), a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), a.Contains("--coldstart"), a.Contains("--bf16"));
     }
 }
 
@@ -248,8 +253,8 @@ static class ColdStart
         string dir = Path.Combine(o.Cache, "bert-base-chinese");
         if (o.Engine == "sharp")
         {
-            SharpFormer.Kernels.Threading.Threads = o.Threads;
-            var model = BertModel.Load(dir);
+            Threading.Threads = o.Threads;
+            var model = BertModel.Load(dir, weights: o.Weights);
             first = model.Forward(new BertInputs([ids], [new int[ids.Length]], [Enumerable.Repeat(1, ids.Length).ToArray()])).LastHiddenState.Data[..8];
         }
         else

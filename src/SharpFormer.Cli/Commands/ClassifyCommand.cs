@@ -10,15 +10,16 @@ public static class ClassifyCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(ShippedModels.Sentiment);
+        var dtype = CommonOptions.DType();
         var truncate = new Option<bool>("--truncate") { Description = "Cut texts longer than the model's maximum (marked \"truncated\" in the output) instead of failing." };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Texts to classify.");
         var cmd = new Command("classify", "Sequence classification (e.g. sentiment): label and probabilities of every label (sigmoid for multi-label models).")
-            { model, truncate, input, output, seed, batch, json, texts };
+            { model, dtype, truncate, input, output, seed, batch, json, texts };
         cmd.SetAction(r =>
         {
-            var clf = TextClassifier.Load(r.GetValue(model)!, r.GetValue(seed));
+            var clf = TextClassifier.Load(r.GetValue(model)!, r.GetValue(seed), r.Precision(dtype));
             clf.Session.BatchSize = r.GetValue(batch);
             var untrained = TaskIo.Untrained(clf.Session);
             var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));

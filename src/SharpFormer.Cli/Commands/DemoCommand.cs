@@ -25,29 +25,31 @@ public static class DemoCommand
     public static Command Create()
     {
         var seed = new Option<int>("--seed") { Description = "Seed for the poem's sampling.", DefaultValueFactory = _ => 42 };
-        var cmd = new Command("demo", "Run the shipped Chinese models: a poem continuing 床前明月光 (GPT-2), sentiment and entities (BERT), a cloze, and the architecture comparison.") { seed };
+        var dtype = CommonOptions.DType();
+        var cmd = new Command("demo", "Run the shipped Chinese models: a poem continuing 床前明月光 (GPT-2), sentiment and entities (BERT), a cloze, and the architecture comparison.") { seed, dtype };
         cmd.SetAction(r =>
         {
             var gptDir = ShippedModels.PathOf(ShippedModels.Gpt2);
+            var precision = r.Precision(dtype);
             Section("GPT-2 (decoder: reads left to right, writes the next character)", $"{ShippedModels.Gpt2}, sampling with seed {r.GetValue(seed)}");
-            var gpt = Gpt2Model.Load(gptDir);
+            var gpt = Gpt2Model.Load(gptDir, weights: WeightOptions.Inference(precision));
             var options = GenerationOptions.FromModelFolder(gptDir) with { Seed = r.GetValue(seed) };
             Console.Write(PoemPrompt);
             Generation.Generate(gpt, AutoTokenizer.FromFolder(gptDir), PoemPrompt, options, (_, text) => Console.Write(text));
             Console.WriteLine();
 
             Section("BERT sentiment (encoder: reads the whole review at once)", ShippedModels.Sentiment);
-            foreach (var c in TextClassifier.Load(ShippedModels.PathOf(ShippedModels.Sentiment)).Classify(Reviews))
+            foreach (var c in TextClassifier.Load(ShippedModels.PathOf(ShippedModels.Sentiment), precision: precision).Classify(Reviews))
                 Console.WriteLine($"{c.Label,-9} {c.Scores[0].Score:P1}  {c.Text}");
 
             Section("BERT named entities", ShippedModels.Ner);
-            var ner = TokenClassifier.Load(ShippedModels.PathOf(ShippedModels.Ner)).Predict(NerSentence);
+            var ner = TokenClassifier.Load(ShippedModels.PathOf(ShippedModels.Ner), precision: precision).Predict(NerSentence);
             Console.WriteLine(NerSentence);
             if (ner.Entities.Count == 0) Console.WriteLine("  (no entities found)");
             foreach (var e in ner.Entities) Console.WriteLine($"  {e.Label,-13} {e.Score:F3}  [{e.Start},{e.End})  {e.Word}");
 
             Section("BERT cloze (masked language model: fills the blank from both sides)", ShippedModels.Bert);
-            var fill = FillMaskPipeline.Load(ShippedModels.PathOf(ShippedModels.Bert)).Predict(Cloze, topK: 5);
+            var fill = FillMaskPipeline.Load(ShippedModels.PathOf(ShippedModels.Bert), precision: precision).Predict(Cloze, topK: 5);
             Console.WriteLine(Cloze);
             foreach (var m in fill.Masks)
                 Console.WriteLine("  " + string.Join("   ", m.Candidates.Select(c => $"{c.TokenStr} {c.Score:P1}")));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using SharpFormer.Kernels;
 using SharpFormer.Tasks;
 
 namespace SharpFormer.Cli.Commands;
@@ -14,9 +15,9 @@ public static class EmbedCommand
         return o;
     }
 
-    internal static SentenceEmbedder Load(string dir, string? pooling, bool? normalize, int batchSize)
+    internal static SentenceEmbedder Load(string dir, string? pooling, bool? normalize, int batchSize, WeightPrecision precision)
     {
-        var embedder = SentenceEmbedder.Load(dir, pooling is null ? null : SentenceTransformersConfig.ParseName(pooling), normalize);
+        var embedder = SentenceEmbedder.Load(dir, pooling is null ? null : SentenceTransformersConfig.ParseName(pooling), normalize, precision);
         embedder.Session.BatchSize = batchSize;
         Warnings.ForInitialised(embedder.Session.InitialisedParameters);
         if (embedder.SentenceTransformers?.IgnoredModules.Count > 0)
@@ -27,16 +28,17 @@ public static class EmbedCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(ShippedModels.Bert);
+        var dtype = CommonOptions.DType();
         var pooling = PoolingOption();
         var normalize = new Option<bool>("--normalize") { Description = "L2-normalise the vectors (default: on when the sentence-transformers folder has a Normalize module)." };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Texts to embed.");
         var cmd = new Command("embed", "Sentence embeddings: pooled last hidden states (cls/mean/max), optionally L2-normalised, as JSONL.")
-            { model, pooling, normalize, input, output, batch, json, texts };
+            { model, dtype, pooling, normalize, input, output, batch, json, texts };
         cmd.SetAction(r =>
         {
-            var embedder = Load(r.GetValue(model)!, r.GetValue(pooling), r.GetValue(normalize) ? true : null, r.GetValue(batch));
+            var embedder = Load(r.GetValue(model)!, r.GetValue(pooling), r.GetValue(normalize) ? true : null, r.GetValue(batch), r.Precision(dtype));
             var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));
             var vectors = TaskIo.Process(records, part => embedder.Embed(part.Select(p => p.Text).ToList()));
             var objs = records.Select((p, i) => new JsonObject { ["text"] = p.Text, ["embedding"] = TaskIo.Floats(vectors[i]) }).ToList();

@@ -16,6 +16,7 @@ public static class EvaluateCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
+        var dtype = CommonOptions.DType();
         var task = new Option<string>("--task", "-t") { Description = "classify (accuracy, macro-F1), ner (entity-level P/R/F1, seqeval), pairs (accuracy at --threshold), sts (Spearman).", Required = true };
         task.AcceptOnlyFromAmong("classify", "ner", "pairs", "sts");
         var data = new Option<string>("--data") { Description = "Labelled file: text<TAB>label or JSONL (classify); CLUENER/Weibo JSONL or BIO (ner); s1<TAB>s2<TAB>0|1 (pairs); id||s1||s2||score (sts).", Required = true };
@@ -24,7 +25,7 @@ public static class EvaluateCommand
         var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var cmd = new Command("evaluate", "Score a model on a labelled file: accuracy/macro-F1 (classify), entity P/R/F1 (ner), accuracy at a threshold (pairs), Spearman (sts).")
-            { model, task, data, threshold, limit, batch, json };
+            { model, dtype, task, data, threshold, limit, batch, json };
         cmd.SetAction(r =>
         {
             string dir = r.GetValue(model)!, path = r.GetValue(data)!;
@@ -38,7 +39,7 @@ public static class EvaluateCommand
                 case "classify":
                 {
                     var examples = Cut(Evaluation.ReadClassification(path));
-                    var clf = TextClassifier.Load(dir);
+                    var clf = TextClassifier.Load(dir, precision: r.Precision(dtype));
                     clf.Session.BatchSize = bs;
                     RequireTrained(clf.Session);
                     var labels = clf.Id2Label.OrderBy(p => p.Key).Select(p => p.Value).ToList();
@@ -60,7 +61,7 @@ public static class EvaluateCommand
                 case "ner":
                 {
                     var sents = Cut(Evaluation.ReadNer(path));
-                    var session = EncoderSession.Load(dir, BertHeads.TokenClassification);
+                    var session = EncoderSession.Load(dir, BertHeads.TokenClassification, precision: r.Precision(dtype));
                     session.BatchSize = bs;
                     RequireTrained(session);
                     var pred = Evaluation.PredictTags(session, sents);

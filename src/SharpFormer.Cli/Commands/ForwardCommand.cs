@@ -11,9 +11,10 @@ public static class ForwardCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
+        var dtype = CommonOptions.DType();
         var inputs = new Option<FileInfo>("--inputs") { Description = "JSON: {\"cases\": {\"NAME\": {\"input_ids\": [[...]], \"token_type_ids\", \"attention_mask\", \"position_ids\"}}}.", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "The safetensors file to write (atomically).", Required = true };
-        var cmd = new Command("forward", "Run the model on token ids and save hidden states, attentions and logits to a safetensors file.") { model, inputs, output };
+        var cmd = new Command("forward", "Run the model on token ids and save hidden states, attentions and logits to a safetensors file.") { model, dtype, inputs, output };
         cmd.SetAction(r =>
         {
             var cases = ReadCases(r.GetValue(inputs)!.FullName);
@@ -22,12 +23,12 @@ public static class ForwardCommand
             switch (ModelConfig.Load(dir))
             {
                 case BertConfig:
-                    var bert = BertModel.Load(dir);
+                    var bert = BertModel.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
                     Warnings.ForInitialised(bert.InitialisedParameters);
                     foreach (var (name, c) in cases) WriteBert(writer, name, bert.Forward(c, outputHiddenStates: true, outputAttentions: true));
                     break;
                 case Gpt2Config:
-                    var gpt2 = Gpt2Model.Load(dir);
+                    var gpt2 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
                     foreach (var (name, c) in cases)
                     {
                         if (c.TokenTypeIds is not null) throw new SharpFormerException($"case '{name}': GPT-2 takes no token_type_ids");

@@ -12,6 +12,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(ShippedModels.Gpt2);
+        var dtype = CommonOptions.DType();
         var maxNewTokens = new Option<int?>("--max-new-tokens") { Description = "Generate at most this many tokens (wins over --max-length)." };
         var maxLength = new Option<int?>("--max-length") { Description = "Prompt + generated tokens at most (HuggingFace's max_length; default from generation_config.json, else 20)." };
         var greedy = new Option<bool>("--greedy") { Description = "Greedy decoding (always the most likely token), whatever generation_config.json says." };
@@ -26,7 +27,7 @@ public static class GenerateCommand
         var prompt = new Argument<string[]>("prompt") { Description = "The prompt (words are joined with spaces; put -- before it if it starts with '-').", Arity = ArgumentArity.OneOrMore };
         var cmd = new Command("generate", "Continue a prompt with a GPT-2 model, streaming the generated text.")
         {
-            model, maxNewTokens, maxLength, greedy, temperature, topK, topP, repetitionPenalty, noRepeat, seed, numReturn, json, prompt,
+            model, dtype, maxNewTokens, maxLength, greedy, temperature, topK, topP, repetitionPenalty, noRepeat, seed, numReturn, json, prompt,
         };
         cmd.SetAction(r =>
         {
@@ -55,7 +56,7 @@ public static class GenerateCommand
             o.Validate();                                          // option errors before the model is loaded
 
             var tokenizer = AutoTokenizer.FromFolder(dir);
-            var gpt2 = Gpt2Model.Load(dir);
+            var gpt2 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
             Warnings.ForInitialised(gpt2.InitialisedParameters);
             bool asJson = r.GetValue(json);
             bool stream = !asJson && o.NumReturnSequences == 1;

@@ -13,6 +13,7 @@ public static class NerCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(ShippedModels.Ner);
+        var dtype = CommonOptions.DType();
         var aggregation = new Option<string>("--aggregation") { Description = "none (one entity per token) | simple | first | average | max (word-level).", DefaultValueFactory = _ => "simple" };
         aggregation.AcceptOnlyFromAmong("none", "simple", "first", "average", "max");
         var stride = new Option<int?>("--stride") { Description = "Tokens of overlap between windows for texts longer than the model's maximum (default: a quarter window)." };
@@ -20,10 +21,10 @@ public static class NerCommand
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Texts to tag.");
         var cmd = new Command("ner", "Named-entity recognition / token classification: entities with label, score, text and character offsets.")
-            { model, aggregation, stride, input, output, seed, batch, json, texts };
+            { model, dtype, aggregation, stride, input, output, seed, batch, json, texts };
         cmd.SetAction(r =>
         {
-            var ner = TokenClassifier.Load(r.GetValue(model)!, r.GetValue(seed));
+            var ner = TokenClassifier.Load(r.GetValue(model)!, r.GetValue(seed), r.Precision(dtype));
             ner.Session.BatchSize = r.GetValue(batch);
             var untrained = TaskIo.Untrained(ner.Session);
             var strategy = Enum.Parse<AggregationStrategy>(r.GetValue(aggregation)!, ignoreCase: true);

@@ -13,11 +13,12 @@ public static class PerplexityCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(ShippedModels.Gpt2);
+        var dtype = CommonOptions.DType();
         var stride = new Option<int?>("--stride") { Description = "Tokens between window starts for texts longer than the context (default n_positions / 2)." };
         var file = new Option<FileInfo?>("--file") { Description = "Read the text from this UTF-8 file instead of the argument." };
         var json = CommonOptions.Json();
         var text = new Argument<string?>("text") { Description = "The text to score (or use --file; put -- before it if it starts with '-').", Arity = ArgumentArity.ZeroOrOne };
-        var cmd = new Command("perplexity", "Perplexity of a text under a GPT-2 model: exp of the mean next-token negative log-likelihood.") { model, stride, file, json, text };
+        var cmd = new Command("perplexity", "Perplexity of a text under a GPT-2 model: exp of the mean next-token negative log-likelihood.") { model, dtype, stride, file, json, text };
         cmd.SetAction(r =>
         {
             var arg = r.GetValue(text);
@@ -36,7 +37,7 @@ public static class PerplexityCommand
 
             var dir = r.GetValue(model)!;
             var tokenizer = AutoTokenizer.FromFolder(dir);
-            var gpt2 = Gpt2Model.Load(dir);
+            var gpt2 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
             Warnings.ForInitialised(gpt2.InitialisedParameters);
             var res = Perplexity.Compute(gpt2, tokenizer, input, r.GetValue(stride));
             if (r.GetValue(json))

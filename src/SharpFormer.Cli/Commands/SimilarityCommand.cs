@@ -14,16 +14,17 @@ public static class SimilarityCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(ShippedModels.Bert);
+        var dtype = CommonOptions.DType();
         var pooling = EmbedCommand.PoolingOption();
         var threshold = new Option<float>("--threshold") { Description = "Cosine at or above which two texts are called similar.", DefaultValueFactory = _ => 0.7f };
         var input = TaskIo.Input(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Two texts (cosine and verdict) or more (similarity matrix).");
         var cmd = new Command("similarity", "Cosine similarity of sentence embeddings (pooling cls/mean/max; sentence-transformers folders use their own pooling).")
-            { model, pooling, threshold, input, output, batch, json, texts };
+            { model, dtype, pooling, threshold, input, output, batch, json, texts };
         cmd.SetAction(r =>
         {
-            var embedder = EmbedCommand.Load(r.GetValue(model)!, r.GetValue(pooling), null, r.GetValue(batch));
+            var embedder = EmbedCommand.Load(r.GetValue(model)!, r.GetValue(pooling), null, r.GetValue(batch), r.Precision(dtype));
             float th = r.GetValue(threshold);
             string Verdict(float c) => c >= th ? "similar" : "not similar";
             var inputFile = r.GetValue(input);

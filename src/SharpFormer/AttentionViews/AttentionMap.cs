@@ -96,7 +96,7 @@ public sealed class AttentionMap
                 var enc = tokenizer.Encode(text);
                 if (enc.Length > bc.MaxPositionEmbeddings)
                     throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({bc.MaxPositionEmbeddings}); shorten it");
-                var model = BertModel.Load(modelDir);
+                var model = BertModel.Load(modelDir, weights: WeightOptions.Inference());
                 var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
                 string cls = (tokenizer as BertTokenizer)?.ClsToken ?? "[CLS]", sep = (tokenizer as BertTokenizer)?.SepToken ?? "[SEP]";
                 var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
@@ -113,7 +113,7 @@ public sealed class AttentionMap
                 if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
                 if (ids.Length > gc.NPositions)
                     throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({gc.NPositions}); shorten it");
-                var model = Gpt2Model.Load(modelDir);
+                var model = Gpt2Model.Load(modelDir, weights: WeightOptions.Inference());
                 var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
                 var tokens = ids.Select(tokenizer.IdToToken).ToArray();
                 return new AttentionMap

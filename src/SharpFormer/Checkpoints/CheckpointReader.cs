@@ -64,7 +64,21 @@ public sealed class CheckpointReader : IDisposable
         TryLoad(name, shape) ?? throw new SharpFormerException($"{FileName}: tensor '{name}' is missing");
 
     /// <summary>Loads a tensor if the checkpoint has it (its shape must then match), else null.</summary>
-    public Tensor? TryLoad(string name, params int[] shape)
+    public Tensor? TryLoad(string name, params int[] shape) => Find(name, shape) is { } found ? _source.ReadFloat32(found) : null;
+
+    /// <summary>
+    /// If the checkpoint has the tensor (its shape must then match), hands its float32 values to <paramref name="use"/>
+    /// and returns the result, else null. The values come straight from the mapped file when stored as F32, else from a
+    /// temporary conversion: for data read once (e.g. packed for the GEMM), so that no float32 copy outlives the call.
+    /// </summary>
+    public T? TryUse<T>(string name, int[] shape, Func<ReadOnlySpan<float>, T> use) where T : class
+    {
+        if (Find(name, shape) is not { } found) return null;
+        return _source.TryUseInPlace(found, use, out var result) ? result : use(_source.ReadFloat32(found).Data);
+    }
+
+    /// <summary>The name the checkpoint stores a tensor under (marked used), after checking its shape; null if absent.</summary>
+    string? Find(string name, int[] shape)
     {
         var found = Candidates(name).FirstOrDefault(_source.Contains);
         if (found is null) return null;
@@ -72,7 +86,7 @@ public sealed class CheckpointReader : IDisposable
         if (!actual.AsSpan().SequenceEqual(shape))
             throw new SharpFormerException($"{FileName}: tensor '{found}' has shape [{string.Join(", ", actual)}], the config implies [{string.Join(", ", shape)}]");
         _used.Add(found);
-        return _source.ReadFloat32(found);
+        return found;
     }
 
     /// <summary>Tensors in the checkpoint that no layer asked for.</summary>

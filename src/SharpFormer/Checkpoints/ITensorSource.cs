@@ -9,4 +9,14 @@ public interface ITensorSource : IDisposable
     bool Contains(string name);
     int[] ShapeOf(string name);
     Tensor ReadFloat32(string name);
+
+    /// <summary>
+    /// Calls <paramref name="use"/> with a float32 tensor's values where they lie (e.g. in the mapped file, no copy) and
+    /// returns true; false, without calling it, when the source cannot (another dtype or file format).
+    /// </summary>
+    bool TryUseInPlace<T>(string name, Func<ReadOnlySpan<float>, T> use, out T result)
+    {
+        result = default!;
+        return false;
+    }
 }

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace SharpFormer.Checkpoints;
@@ -117,8 +118,40 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
             throw new SharpFormerException($"{System.IO.Path.GetFileName(Path)}: tensor '{name}' has dtype {e.DType}, expected a floating-point type");
         var data = new float[e.ElementCount];
         RawConversion.ToFloat32(RawBytes(e), e.DType, data);
+        DropPages(e);
         return new Tensor(e.Shape, data);
     }
+
+    public bool TryUseInPlace<T>(string name, Func<ReadOnlySpan<float>, T> use, out T result)
+    {
+        var e = Get(name);
+        if (e.DType != DType.F32)
+        {
+            result = default!;
+            return false;
+        }
+        result = use(MemoryMarshal.Cast<byte, float>(RawBytes(e)));
+        DropPages(e);
+        return true;
+    }
+
+    /// <summary>
+    /// Hands a tensor's pages of the mapping back to the OS once it has been copied or packed: they stay in the file cache
+    /// (a later read maps them in again), but a model load no longer holds the whole file resident beside what it built
+    /// from it. Advisory, Linux only (elsewhere the pages go when the file is closed).
+    /// </summary>
+    void DropPages(TensorEntry e)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        long page = Environment.SystemPageSize;
+        long start = (long)(_base + _dataStart + e.Begin), end = start + (e.End - e.Begin);
+        long first = (start + page - 1) / page * page, last = end / page * page; // whole pages inside the tensor only
+        if (last > first) Madvise((nint)first, (nuint)(last - first), MadvDontNeed);
+    }
+
+    const int MadvDontNeed = 4;
+    [DllImport("libc", EntryPoint = "madvise")]
+    static extern int Madvise(nint address, nuint length, int advice);
 
     public long[] ReadInt64(string name)
     {

@@ -55,6 +55,7 @@ public sealed class ShardedSafeTensors : ITensorSource
     public bool Contains(string name) => _byTensor.ContainsKey(name);
     public int[] ShapeOf(string name) => _byTensor[name].ShapeOf(name);
     public Tensor ReadFloat32(string name) => _byTensor[name].ReadFloat32(name);
+    public bool TryUseInPlace<T>(string name, Func<ReadOnlySpan<float>, T> use, out T result) => _byTensor[name].TryUseInPlace(name, use, out result);
 
     public void Dispose()
     {

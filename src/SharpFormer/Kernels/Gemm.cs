@@ -4,12 +4,22 @@ using System.Runtime.Intrinsics;
 
 namespace SharpFormer.Kernels;
 
+/// <summary>Element type of a <see cref="PackedWeight"/>. The GEMM widens to float32 and accumulates in float32 either way.</summary>
+public enum WeightPrecision
+{
+    Float32,
+    /// <summary>bfloat16 (the top half of a float32, rounded to nearest even): half the memory and weight traffic.</summary>
+    BFloat16,
+}
+
 /// <summary>
 /// A weight matrix W (N outputs × K inputs) packed once at load for <see cref="Gemm.Linear"/>.
 /// Layout (internal, may change): K is cut into blocks of <see cref="KBlock"/>; block b (rows k0 .. k0+kc-1 of
-/// Wᵀ) starts at k0·PaddedN and holds the column panels of <see cref="PanelWidth"/> one after another, each panel
-/// kc rows of 32 contiguous floats (W[p·32 .. p·32+31, k] for k in the block), zero-padded past N.
-/// A panel block (kc×32 floats, 32 KB) is what the micro-kernel keeps in L1; the storage is 64-byte aligned.
+/// Wᵀ) starts at k0·PaddedN elements and holds the column panels of <see cref="PanelWidth"/> one after another,
+/// each panel kc rows of 32 contiguous elements (W[p·32 .. p·32+31, k] for k in the block), zero-padded past N.
+/// Float32 rows are in column order. BFloat16 rows are 16 uints, uint i = bf16(column i) | bf16(column 16 + i) &lt;&lt; 16,
+/// so that a shift or a mask (no shuffle) widens 16 columns at once (see <see cref="Gemm"/>'s Bf16Panel).
+/// A panel block (at most 32 KB) is what the micro-kernel keeps in L1; the storage is 64-byte aligned.
 /// </summary>
 public sealed class PackedWeight
 {
@@ -18,97 +28,115 @@ public sealed class PackedWeight
 
     public int K { get; }
     public int N { get; }
-    /// <summary>Pinned (never moves); the packed data starts at <see cref="Offset"/>.</summary>
-    internal float[] Panels { get; }
-    internal int Offset { get; }
+    public WeightPrecision Precision { get; }
     internal int PanelCount => (N + PanelWidth - 1) / PanelWidth;
     internal int PaddedN => PanelCount * PanelWidth;
+    internal int ElementBytes => Precision == WeightPrecision.BFloat16 ? 2 : 4;
+    /// <summary>Pinned (never moves): float[] or ushort[]; the packed data starts at <see cref="Pointer"/>.</summary>
+    readonly Array _storage;
+    readonly int _offsetBytes;
 
-    unsafe PackedWeight(int k, int n)
+    unsafe PackedWeight(int k, int n, WeightPrecision precision)
     {
         if (k < 0 || n < 0) throw new ArgumentOutOfRangeException(nameof(k), "PackedWeight: negative size");
-        K = k; N = n;
-        long len = (long)PaddedN * k;
-        Panels = GC.AllocateArray<float>(checked((int)(len + 16)), pinned: true);
-        nint addr = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Panels));
-        Offset = (int)(((64 - (addr & 63)) & 63) / sizeof(float));
+        K = k; N = n; Precision = precision;
+        int len = checked((int)((long)PaddedN * k + 32));
+        _storage = precision == WeightPrecision.BFloat16 ? GC.AllocateArray<ushort>(len, pinned: true) : GC.AllocateArray<float>(len, pinned: true);
+        nint addr = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+        _offsetBytes = (int)((64 - (addr & 63)) & 63);
     }
 
-    internal unsafe float* Pointer => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Panels)) + Offset;
+    internal unsafe byte* Pointer => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offsetBytes;
 
-    /// <summary>Index in <see cref="Panels"/> of W[j, kk] (column j of Wᵀ, row kk).</summary>
-    internal long IndexOf(int kk, int j)
-    {
-        int k0 = kk / KBlock * KBlock, kc = Math.Min(KBlock, K - k0);
-        return Offset + (long)k0 * PaddedN + (long)(j / PanelWidth) * PanelWidth * kc + (long)(kk - k0) * PanelWidth + j % PanelWidth;
-    }
+    /// <summary>Bytes of packed data (what a GEMM streams per use).</summary>
+    public long Bytes => (long)PaddedN * K * ElementBytes;
 
     /// <summary>From nn.Linear's layout: weight[n, k].</summary>
-    public static unsafe PackedWeight FromOutIn(ReadOnlySpan<float> w, int n, int k)
+    public static PackedWeight FromOutIn(ReadOnlySpan<float> w, int n, int k, WeightPrecision precision = WeightPrecision.Float32) =>
+        Pack(w, n, k, outIn: true, precision);
+
+    /// <summary>From GPT-2's Conv1D layout: weight[k, n].</summary>
+    public static PackedWeight FromInOut(ReadOnlySpan<float> w, int k, int n, WeightPrecision precision = WeightPrecision.Float32) =>
+        Pack(w, n, k, outIn: false, precision);
+
+    static unsafe PackedWeight Pack(ReadOnlySpan<float> w, int n, int k, bool outIn, WeightPrecision precision)
     {
-        if (w.Length < (long)n * k) throw new ArgumentException("PackedWeight.FromOutIn: weight too small");
-        var p = new PackedWeight(k, n);
+        if (w.Length < (long)n * k) throw new ArgumentException($"PackedWeight.{(outIn ? "FromOutIn" : "FromInOut")}: weight too small");
+        var p = new PackedWeight(k, n, precision);
         if (n == 0 || k == 0) return p;
         fixed (float* src = w)
         {
             nint s = (nint)src;
-            // A transpose: 8×8 blocks through registers, panels in parallel (load time, not the hot path).
+            // Panels in parallel (load time, not the hot path).
             if ((long)n * k >= 1 << 18 && Threading.Threads > 1)
-                Parallel.For(0, p.PanelCount, Threading.Options, pan => p.PackPanelOutIn((float*)s, pan));
+                Parallel.For(0, p.PanelCount, Threading.Options, pan => p.PackPanel((float*)s, pan, outIn));
             else
-                for (int pan = 0; pan < p.PanelCount; pan++) p.PackPanelOutIn(src, pan);
+                for (int pan = 0; pan < p.PanelCount; pan++) p.PackPanel(src, pan, outIn);
         }
         return p;
     }
 
-    unsafe void PackPanelOutIn(float* w, int pan)
+    /// <summary>Gathers each K block of panel <paramref name="pan"/> as kc×32 floats, then stores it in this precision.</summary>
+    [SkipLocalsInit]
+    unsafe void PackPanel(float* w, int pan, bool outIn)
     {
         int n = N, k = K;
         int cols = Math.Min(PanelWidth, n - pan * PanelWidth);
+        float* block = stackalloc float[KBlock * PanelWidth];
         for (int k0 = 0; k0 < k; k0 += KBlock)
         {
             int kc = Math.Min(KBlock, k - k0);
-            float* dst = Pointer + (long)k0 * PaddedN + (long)pan * PanelWidth * kc;
-            float* src = w + (long)pan * PanelWidth * k + k0; // W[pan·32, k0]
-            int c = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; c + 8 <= cols; c += 8)
+            if (cols < PanelWidth) new Span<float>(block, kc * PanelWidth).Clear();
+            if (outIn) GatherOutIn(w + (long)pan * PanelWidth * k + k0, k, kc, cols, block); // W[pan·32, k0]
+            else
+                for (int kk = 0; kk < kc; kk++)
+                    new ReadOnlySpan<float>(w + (long)(k0 + kk) * n + pan * PanelWidth, cols).CopyTo(new Span<float>(block + kk * PanelWidth, cols));
+            byte* dst = Pointer + ((long)k0 * PaddedN + (long)pan * PanelWidth * kc) * ElementBytes;
+            if (Precision == WeightPrecision.Float32) Buffer.MemoryCopy(block, dst, (long)kc * PanelWidth * 4, (long)kc * PanelWidth * 4);
+            else
+                for (int kk = 0; kk < kc; kk++)
                 {
-                    float* s0 = src + (long)c * k;
-                    int kk = 0;
-                    for (; kk + 8 <= kc; kk += 8)
-                        Gemm.Transpose8x8(Vector256.Load(s0 + kk), Vector256.Load(s0 + k + kk), Vector256.Load(s0 + 2L * k + kk), Vector256.Load(s0 + 3L * k + kk),
-                            Vector256.Load(s0 + 4L * k + kk), Vector256.Load(s0 + 5L * k + kk), Vector256.Load(s0 + 6L * k + kk), Vector256.Load(s0 + 7L * k + kk),
-                            dst + (long)kk * PanelWidth + c, PanelWidth);
-                    for (; kk < kc; kk++)
-                        for (int r = 0; r < 8; r++) dst[(long)kk * PanelWidth + c + r] = s0[(long)r * k + kk];
+                    // Row layout: uint i = bf16(column i) | bf16(column 16 + i) << 16.
+                    float* row = block + kk * PanelWidth;
+                    uint* d = (uint*)dst + kk * PanelWidth / 2;
+                    for (int i = 0; i < 16; i += 8)
+                        ((RoundToBFloat16(Vector256.Load(row + i)) >> 16) | (RoundToBFloat16(Vector256.Load(row + 16 + i)) & Vector256.Create(0xFFFF0000u))).Store(d + i);
                 }
-            for (; c < cols; c++)
-            {
-                float* row = src + (long)c * k;
-                for (int kk = 0; kk < kc; kk++) dst[(long)kk * PanelWidth + c] = row[kk];
-            }
         }
     }
 
-    /// <summary>From GPT-2's Conv1D layout: weight[k, n].</summary>
-    public static PackedWeight FromInOut(ReadOnlySpan<float> w, int k, int n)
+    /// <summary>block[kk·32 + c] = src[c·ld + kk]: a transpose, 8×8 blocks through registers.</summary>
+    static unsafe void GatherOutIn(float* src, int ld, int kc, int cols, float* block)
     {
-        if (w.Length < (long)n * k) throw new ArgumentException("PackedWeight.FromInOut: weight too small");
-        var p = new PackedWeight(k, n);
-        var dst = p.Panels.AsSpan();
-        for (int k0 = 0; k0 < k; k0 += KBlock)
-        {
-            int kc = Math.Min(KBlock, k - k0);
-            for (int pan = 0; pan < p.PanelCount; pan++)
+        int c = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; c + 8 <= cols; c += 8)
             {
-                long b = p.Offset + (long)k0 * p.PaddedN + (long)pan * PanelWidth * kc;
-                int cols = Math.Min(PanelWidth, n - pan * PanelWidth);
-                for (int kk = 0; kk < kc; kk++)
-                    w.Slice((k0 + kk) * n + pan * PanelWidth, cols).CopyTo(dst.Slice((int)(b + kk * PanelWidth), cols));
+                float* s0 = src + (long)c * ld;
+                int kk = 0;
+                for (; kk + 8 <= kc; kk += 8)
+                    Gemm.Transpose8x8(Vector256.Load(s0 + kk), Vector256.Load(s0 + ld + kk), Vector256.Load(s0 + 2L * ld + kk), Vector256.Load(s0 + 3L * ld + kk),
+                        Vector256.Load(s0 + 4L * ld + kk), Vector256.Load(s0 + 5L * ld + kk), Vector256.Load(s0 + 6L * ld + kk), Vector256.Load(s0 + 7L * ld + kk),
+                        block + (long)kk * PanelWidth + c, PanelWidth);
+                for (; kk < kc; kk++)
+                    for (int r = 0; r < 8; r++) block[(long)kk * PanelWidth + c + r] = s0[(long)r * ld + kk];
             }
+        for (; c < cols; c++)
+        {
+            float* row = src + (long)c * ld;
+            for (int kk = 0; kk < kc; kk++) block[(long)kk * PanelWidth + c] = row[kk];
         }
-        return p;
+    }
+
+    /// <summary>
+    /// float32 → bfloat16 in the top half of each lane (low half garbage), rounded to nearest even: the identity on values
+    /// already bf16, so a BF16 checkpoint's weights come through bit for bit. NaN stays a (quiet) NaN.
+    /// </summary>
+    static Vector256<uint> RoundToBFloat16(Vector256<float> f)
+    {
+        var bits = f.AsUInt32();
+        var rounded = bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One);
+        return Vector256.ConditionalSelect(Vector256.IsNaN(f).AsUInt32(), bits | Vector256.Create(0x400000u), rounded);
     }
 }
 
@@ -127,9 +155,10 @@ public static unsafe class Gemm
 
     struct Job
     {
-        public float* X, Y, Bias, B;
+        public float* X, Y, Bias;
+        public byte* B;
         public int M, K, N, PaddedN, Panels, Isa, Tasks;
-        public bool SplitM;
+        public bool SplitM, BFloat16;
     }
 
     /// <summary>y[m, n] = Σ_k x[m, k]·W[n, k] + bias[n] for m rows (bias may be empty).</summary>
@@ -151,7 +180,7 @@ public static unsafe class Gemm
             var job = new Job
             {
                 X = px, Y = py, Bias = bias.IsEmpty ? null : pb, B = w.Pointer,
-                M = m, K = k, N = n, PaddedN = w.PaddedN, Panels = w.PanelCount, Isa = Isa,
+                M = m, K = k, N = n, PaddedN = w.PaddedN, Panels = w.PanelCount, Isa = Isa, BFloat16 = w.Precision == WeightPrecision.BFloat16,
             };
             int mr = MR(job.Isa);
             int rowBlocks = (m + mr - 1) / mr;
@@ -185,14 +214,19 @@ public static unsafe class Gemm
             p1 = (int)((long)(t + 1) * j.Panels / j.Tasks);
         }
         if (m1 <= m0 || p1 <= p0) return;
-        if (j.M <= SmallM) Skinny(ref j, p0, p1);
-        else Blocked(ref j, m0, m1, p0, p1);
+        if (j.BFloat16)
+        {
+            if (j.M <= SmallM) Skinny<Bf16Panel>(ref j, p0, p1);
+            else Blocked<Bf16Panel>(ref j, m0, m1, p0, p1);
+        }
+        else if (j.M <= SmallM) Skinny<F32Panel>(ref j, p0, p1);
+        else Blocked<F32Panel>(ref j, m0, m1, p0, p1);
     }
 
     [ThreadStatic] static float* _aBuffer;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Blocked(ref Job j, int m0, int m1, int p0, int p1)
+    static void Blocked<TPanel>(ref Job j, int m0, int m1, int p0, int p1) where TPanel : struct, IPanel
     {
         int isa = j.Isa, mr = MR(isa), nr = NR(isa), mc = MC(isa);
         float* abuf = _aBuffer;
@@ -201,7 +235,7 @@ public static unsafe class Gemm
         for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
         {
             int kc = Math.Min(PackedWeight.KBlock, K - k0);
-            float* bblk = j.B + (long)k0 * j.PaddedN;
+            byte* bblk = j.B + (long)k0 * j.PaddedN * TPanel.ElementBytes;
             bool add = k0 > 0;
             for (int i0 = m0; i0 < m1; i0 += mc)
             {
@@ -209,7 +243,7 @@ public static unsafe class Gemm
                 PackA(j.X + (long)i0 * K + k0, K, mcur, kc, mr, abuf);
                 for (int p = p0; p < p1; p++)
                 {
-                    float* bp = bblk + (long)p * PackedWeight.PanelWidth * kc;
+                    byte* bp = bblk + (long)p * PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
                     for (int s = 0; s < PackedWeight.PanelWidth; s += nr)
                     {
                         int col0 = p * PackedWeight.PanelWidth + s;
@@ -222,9 +256,9 @@ public static unsafe class Gemm
                             int rows = Math.Min(mr, mcur - ir);
                             float* a = abuf + (long)ir * kc;
                             float* c = cbase + (long)ir * N;
-                            if (isa == 2) Kernel8x32(a, bp + s, kc, c, N, rows, cols, add, bias);
-                            else if (isa == 1) Kernel6x16(a, bp + s, kc, c, N, rows, cols, add, bias);
-                            else Kernel4x8(a, bp + s, kc, c, N, rows, cols, add, bias);
+                            if (isa == 2) Kernel8x32<TPanel>(a, bp, kc, c, N, rows, cols, add, bias);
+                            else if (isa == 1) Kernel6x16<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
+                            else Kernel4x8<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
                         }
                     }
                 }
@@ -329,13 +363,13 @@ public static unsafe class Gemm
 
     // ---------------------------------------------------------------- Vector512: 8 rows × 32 columns
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x32(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    static void Kernel8x32<TPanel>(float* a, byte* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias) where TPanel : struct, IPanel
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (int k = 0; k < kc; k++)
         {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
+            TPanel.Load512(b, out var b0, out var b1);
             var av = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(av, b0, c00); c01 = Vector512.FusedMultiplyAdd(av, b1, c01);
             av = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(av, b0, c10); c11 = Vector512.FusedMultiplyAdd(av, b1, c11);
             av = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(av, b0, c20); c21 = Vector512.FusedMultiplyAdd(av, b1, c21);
@@ -344,7 +378,7 @@ public static unsafe class Gemm
             av = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(av, b0, c50); c51 = Vector512.FusedMultiplyAdd(av, b1, c51);
             av = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(av, b0, c60); c61 = Vector512.FusedMultiplyAdd(av, b1, c61);
             av = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
-            a += 8; b += 32;
+            a += 8; b += TPanel.RowBytes;
         }
         if (rows == 8 && cols == 32)
         {
@@ -379,22 +413,22 @@ public static unsafe class Gemm
         (Vector512.Load(c + 16) + v1).Store(c + 16);
     }
 
-    // ---------------------------------------------------------------- Vector256: 6 rows × 16 columns (half a panel)
+    // ---------------------------------------------------------------- Vector256: 6 rows × 16 columns (columns s .. s+15 of a panel)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel6x16(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    static void Kernel6x16<TPanel>(float* a, byte* b, int s, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias) where TPanel : struct, IPanel
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int k = 0; k < kc; k++)
         {
-            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
+            TPanel.Load256(b, s, out var b0, out var b1);
             var av = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(av, b0, c00); c01 = Vector256.FusedMultiplyAdd(av, b1, c01);
             av = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(av, b0, c10); c11 = Vector256.FusedMultiplyAdd(av, b1, c11);
             av = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(av, b0, c20); c21 = Vector256.FusedMultiplyAdd(av, b1, c21);
             av = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(av, b0, c30); c31 = Vector256.FusedMultiplyAdd(av, b1, c31);
             av = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(av, b0, c40); c41 = Vector256.FusedMultiplyAdd(av, b1, c41);
             av = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
-            a += 6; b += PackedWeight.PanelWidth;
+            a += 6; b += TPanel.RowBytes;
         }
         float* t = stackalloc float[6 * 16];
         c00.Store(t); c01.Store(t + 8); c10.Store(t + 16); c11.Store(t + 24); c20.Store(t + 32); c21.Store(t + 40);
@@ -416,19 +450,19 @@ public static unsafe class Gemm
         Merge(t, 16, c, ldc, rows, cols, add, bias);
     }
 
-    // ---------------------------------------------------------------- portable Vector128: 4 rows × 8 columns
+    // ---------------------------------------------------------------- portable Vector128: 4 rows × 8 columns (s .. s+7 of a panel)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel4x8(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    static void Kernel4x8<TPanel>(float* a, byte* b, int s, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias) where TPanel : struct, IPanel
     {
         Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         for (int k = 0; k < kc; k++)
         {
-            var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
+            TPanel.Load128(b, s, out var b0, out var b1);
             var av = Vector128.Create(a[0]); c00 = Vector128.FusedMultiplyAdd(av, b0, c00); c01 = Vector128.FusedMultiplyAdd(av, b1, c01);
             av = Vector128.Create(a[1]); c10 = Vector128.FusedMultiplyAdd(av, b0, c10); c11 = Vector128.FusedMultiplyAdd(av, b1, c11);
             av = Vector128.Create(a[2]); c20 = Vector128.FusedMultiplyAdd(av, b0, c20); c21 = Vector128.FusedMultiplyAdd(av, b1, c21);
             av = Vector128.Create(a[3]); c30 = Vector128.FusedMultiplyAdd(av, b0, c30); c31 = Vector128.FusedMultiplyAdd(av, b1, c31);
-            a += 4; b += PackedWeight.PanelWidth;
+            a += 4; b += TPanel.RowBytes;
         }
         float* t = stackalloc float[4 * 8];
         c00.Store(t); c01.Store(t + 4); c10.Store(t + 8); c11.Store(t + 12); c20.Store(t + 16); c21.Store(t + 20); c30.Store(t + 24); c31.Store(t + 28);
@@ -438,77 +472,153 @@ public static unsafe class Gemm
     // ---------------------------------------------------------------- few rows (decode): stream B once
     /// <summary>m ≤ 4 rows: for each K block, each of this task's panels is read once (in memory order) and applied to every row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Skinny(ref Job j, int p0, int p1)
+    static void Skinny<TPanel>(ref Job j, int p0, int p1) where TPanel : struct, IPanel
     {
         int K = j.K, N = j.N, isa = j.Isa;
         float* t = stackalloc float[PackedWeight.PanelWidth];
         for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
         {
             int kc = Math.Min(PackedWeight.KBlock, K - k0);
-            float* bblk = j.B + (long)k0 * j.PaddedN;
+            byte* bblk = j.B + (long)k0 * j.PaddedN * TPanel.ElementBytes;
             bool add = k0 > 0;
             for (int p = p0; p < p1; p++)
             {
-                float* bp = bblk + (long)p * PackedWeight.PanelWidth * kc;
+                byte* bp = bblk + (long)p * PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
                 int col0 = p * PackedWeight.PanelWidth, cols = Math.Min(PackedWeight.PanelWidth, N - col0);
                 float* bias = add || j.Bias == null ? null : j.Bias + col0;
                 for (int r = 0; r < j.M; r++)
                 {
                     float* x = j.X + (long)r * K + k0;
-                    if (isa == 2) Row512(x, bp, kc, t);
-                    else if (isa == 1) Row256(x, bp, kc, t);
-                    else Row128(x, bp, kc, t);
+                    if (isa == 2) Row512<TPanel>(x, bp, kc, t);
+                    else if (isa == 1) Row256<TPanel>(x, bp, kc, t);
+                    else Row128<TPanel>(x, bp, kc, t);
                     Merge(t, PackedWeight.PanelWidth, j.Y + (long)r * N + col0, N, 1, cols, add, bias);
                 }
             }
         }
     }
 
-    static void Row512(float* x, float* b, int kc, float* t)
+    static void Row512<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
         int k = 0;
         for (; k + 2 <= kc; k += 2)
         {
             var x0 = Vector512.Create(x[k]); var x1 = Vector512.Create(x[k + 1]);
-            s0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b), s0); s1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b + 16), s1);
-            s2 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(b + 32), s2); s3 = Vector512.FusedMultiplyAdd(x1, Vector512.Load(b + 48), s3);
-            b += 64;
+            TPanel.Load512(b, out var b0, out var b1); TPanel.Load512(b + TPanel.RowBytes, out var b2, out var b3);
+            s0 = Vector512.FusedMultiplyAdd(x0, b0, s0); s1 = Vector512.FusedMultiplyAdd(x0, b1, s1);
+            s2 = Vector512.FusedMultiplyAdd(x1, b2, s2); s3 = Vector512.FusedMultiplyAdd(x1, b3, s3);
+            b += 2 * TPanel.RowBytes;
         }
         if (k < kc)
         {
             var x0 = Vector512.Create(x[k]);
-            s0 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b), s0); s1 = Vector512.FusedMultiplyAdd(x0, Vector512.Load(b + 16), s1);
+            TPanel.Load512(b, out var b0, out var b1);
+            s0 = Vector512.FusedMultiplyAdd(x0, b0, s0); s1 = Vector512.FusedMultiplyAdd(x0, b1, s1);
         }
         (s0 + s2).Store(t); (s1 + s3).Store(t + 16);
     }
 
-    static void Row256(float* x, float* b, int kc, float* t)
+    static void Row256<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
         for (int k = 0; k < kc; k++)
         {
             var xv = Vector256.Create(x[k]);
-            s0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b), s0); s1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b + 8), s1);
-            s2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b + 16), s2); s3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(b + 24), s3);
-            b += 32;
+            TPanel.Load256(b, 0, out var b0, out var b1); TPanel.Load256(b, 16, out var b2, out var b3);
+            s0 = Vector256.FusedMultiplyAdd(xv, b0, s0); s1 = Vector256.FusedMultiplyAdd(xv, b1, s1);
+            s2 = Vector256.FusedMultiplyAdd(xv, b2, s2); s3 = Vector256.FusedMultiplyAdd(xv, b3, s3);
+            b += TPanel.RowBytes;
         }
         s0.Store(t); s1.Store(t + 8); s2.Store(t + 16); s3.Store(t + 24);
     }
 
-    static void Row128(float* x, float* b, int kc, float* t)
+    static void Row128<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector128<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
         for (int k = 0; k < kc; k++)
         {
             var xv = Vector128.Create(x[k]);
-            s0 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b), s0); s1 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 4), s1);
-            s2 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 8), s2); s3 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 12), s3);
-            s4 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 16), s4); s5 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 20), s5);
-            s6 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 24), s6); s7 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(b + 28), s7);
-            b += 32;
+            TPanel.Load128(b, 0, out var b0, out var b1); TPanel.Load128(b, 8, out var b2, out var b3);
+            TPanel.Load128(b, 16, out var b4, out var b5); TPanel.Load128(b, 24, out var b6, out var b7);
+            s0 = Vector128.FusedMultiplyAdd(xv, b0, s0); s1 = Vector128.FusedMultiplyAdd(xv, b1, s1);
+            s2 = Vector128.FusedMultiplyAdd(xv, b2, s2); s3 = Vector128.FusedMultiplyAdd(xv, b3, s3);
+            s4 = Vector128.FusedMultiplyAdd(xv, b4, s4); s5 = Vector128.FusedMultiplyAdd(xv, b5, s5);
+            s6 = Vector128.FusedMultiplyAdd(xv, b6, s6); s7 = Vector128.FusedMultiplyAdd(xv, b7, s7);
+            b += TPanel.RowBytes;
         }
         s0.Store(t); s1.Store(t + 4); s2.Store(t + 8); s3.Store(t + 12); s4.Store(t + 16); s5.Store(t + 20); s6.Store(t + 24); s7.Store(t + 28);
+    }
+
+    // ---------------------------------------------------------------- panel element types
+    /// <summary>
+    /// How one row of a packed panel (the 32 columns of one k) is stored and widened to float32 in registers.
+    /// The kernels are generic over it, so the JIT compiles one specialised copy per element type.
+    /// </summary>
+    interface IPanel
+    {
+        static abstract int ElementBytes { get; }
+        static abstract int RowBytes { get; }
+        /// <summary>Columns 0–15 and 16–31.</summary>
+        static abstract void Load512(byte* row, out Vector512<float> c0, out Vector512<float> c1);
+        /// <summary>Columns s .. s+7 and s+8 .. s+15 (s = 0 or 16).</summary>
+        static abstract void Load256(byte* row, int s, out Vector256<float> c0, out Vector256<float> c1);
+        /// <summary>Columns s .. s+3 and s+4 .. s+7 (s = 0, 8, 16 or 24).</summary>
+        static abstract void Load128(byte* row, int s, out Vector128<float> c0, out Vector128<float> c1);
+    }
+
+    readonly struct F32Panel : IPanel
+    {
+        public static int ElementBytes => 4;
+        public static int RowBytes => 128;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load512(byte* row, out Vector512<float> c0, out Vector512<float> c1)
+        {
+            c0 = Vector512.Load((float*)row); c1 = Vector512.Load((float*)row + 16);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load256(byte* row, int s, out Vector256<float> c0, out Vector256<float> c1)
+        {
+            c0 = Vector256.Load((float*)row + s); c1 = Vector256.Load((float*)row + s + 8);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load128(byte* row, int s, out Vector128<float> c0, out Vector128<float> c1)
+        {
+            c0 = Vector128.Load((float*)row + s); c1 = Vector128.Load((float*)row + s + 4);
+        }
+    }
+
+    /// <summary>
+    /// bfloat16 rows of 16 uints, uint i = bf16(column i) | bf16(column 16 + i) &lt;&lt; 16. A bf16 is the top half of a
+    /// float32, so the low halves widen with a shift by 16 and the high halves by masking off the low 16 bits.
+    /// </summary>
+    readonly struct Bf16Panel : IPanel
+    {
+        public static int ElementBytes => 2;
+        public static int RowBytes => 64;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load512(byte* row, out Vector512<float> c0, out Vector512<float> c1)
+        {
+            var u = Vector512.Load((uint*)row);
+            c0 = (u << 16).AsSingle(); c1 = (u & Vector512.Create(0xFFFF0000u)).AsSingle();
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load256(byte* row, int s, out Vector256<float> c0, out Vector256<float> c1)
+        {
+            // s = 0: the low halves (shift up); s = 16: the high halves (shift 0, mask the low ones off).
+            var keep = Vector256.Create(~0u << s);
+            c0 = ((Vector256.Load((uint*)row) << (16 - s)) & keep).AsSingle();
+            c1 = ((Vector256.Load((uint*)row + 8) << (16 - s)) & keep).AsSingle();
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Load128(byte* row, int s, out Vector128<float> c0, out Vector128<float> c1)
+        {
+            uint* u = (uint*)row + (s & 15);
+            int h = s & 16;
+            var keep = Vector128.Create(~0u << h);
+            c0 = ((Vector128.Load(u) << (16 - h)) & keep).AsSingle();
+            c1 = ((Vector128.Load(u + 4) << (16 - h)) & keep).AsSingle();
+        }
     }
 
     /// <summary>Plain C[m, n] (+)= A[m, k]·B[k, n] (or B[n, k] when transposeB), row-major, for shapes not worth packing.</summary>

@@ -39,7 +39,10 @@ public sealed class BertModel
 {
     public BertConfig Config { get; }
     public BertHeads Heads { get; }
+    /// <summary>Every parameter as float32, except matrices held only packed (<see cref="WeightOptions.InferenceOnly"/>).</summary>
     public ParameterSet Parameters { get; } = new();
+    /// <summary>How the dense layers hold their weights.</summary>
+    public WeightOptions Weights { get; }
     /// <summary>Heads (or other parameters) the checkpoint lacked and that were randomly initialised.</summary>
     public IReadOnlyList<string> InitialisedParameters { get; }
 
@@ -71,8 +74,11 @@ public sealed class BertModel
         _ => throw new SharpFormerException($"config.json: unknown BERT architecture \"{architecture}\" (known: BertModel, BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction, BertForSequenceClassification, BertForTokenClassification)"),
     };
 
-    /// <summary>Loads a model folder. Heads the architecture has are loaded; <paramref name="extraHeads"/> asks for more (initialised with a warning if absent).</summary>
-    public static BertModel Load(string modelDir, BertHeads extraHeads = BertHeads.None, int seed = 0)
+    /// <summary>
+    /// Loads a model folder. Heads the architecture has are loaded; <paramref name="extraHeads"/> asks for more (initialised
+    /// with a warning if absent). <paramref name="weights"/>: how the dense layers hold their weights (default: trainable float32).
+    /// </summary>
+    public static BertModel Load(string modelDir, BertHeads extraHeads = BertHeads.None, int seed = 0, WeightOptions weights = default)
     {
         var config = ModelConfig.Load(modelDir) as BertConfig
             ?? throw new SharpFormerException($"{modelDir}: not a BERT model (config.json model_type is not \"bert\")");
@@ -82,19 +88,20 @@ public sealed class BertModel
         if (ckpt.Contains("cls.predictions.bias")) heads |= BertHeads.MaskedLM;
         if (ckpt.Contains("cls.seq_relationship.weight")) heads |= BertHeads.NextSentence | BertHeads.Pooler;
         if (ckpt.Contains("bert.pooler.dense.weight") && !heads.HasFlag(BertHeads.TokenClassification)) heads |= BertHeads.Pooler;
-        return new BertModel(config, heads, ckpt, seed);
+        return new BertModel(config, heads, ckpt, seed, weights);
     }
 
-    public BertModel(BertConfig config, BertHeads heads, CheckpointReader? checkpoint, int seed = 0)
+    public BertModel(BertConfig config, BertHeads heads, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
     {
         if (heads.HasFlag(BertHeads.SequenceClassification) && heads.HasFlag(BertHeads.TokenClassification))
             throw new SharpFormerException("a BERT model has either a sequence or a token classifier, not both");
         if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.NextSentence)) heads |= BertHeads.Pooler;
         Config = config;
         Heads = heads;
+        Weights = weights;
         _act = Activations.Parse(config.HiddenAct);
         int h = config.HiddenSize, v = config.VocabSize;
-        var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed);
+        var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed, weights);
 
         _wordEmbeddings = p.Weight("bert.embeddings.word_embeddings.weight", v, h);
         _positionEmbeddings = p.Weight("bert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h);
@@ -123,7 +130,7 @@ public sealed class BertModel
             _mlmTransform = Linear.Load(p, "cls.predictions.transform.dense", h, h);
             _mlmLayerNorm = LayerNormLayer.Load(p, "cls.predictions.transform.LayerNorm", h, config.LayerNormEps);
             // The decoder is tied to the word embeddings (HuggingFace's tie_word_embeddings); its bias is cls.predictions.bias.
-            _mlmDecoder = new Linear(_wordEmbeddings, p.Bias("cls.predictions.bias", v));
+            _mlmDecoder = new Linear(_wordEmbeddings, p.Bias("cls.predictions.bias", v), weights.Precision);
         }
         if (heads.HasFlag(BertHeads.NextSentence)) _nsp = Linear.Load(p, "cls.seq_relationship", h, 2);
         if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.TokenClassification))

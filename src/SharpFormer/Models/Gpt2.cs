@@ -81,7 +81,10 @@ public sealed class Gpt2KvCache
 public sealed class Gpt2Model
 {
     public Gpt2Config Config { get; }
+    /// <summary>Every parameter as float32, except matrices held only packed (<see cref="WeightOptions.InferenceOnly"/>).</summary>
     public ParameterSet Parameters { get; } = new();
+    /// <summary>How the dense layers hold their weights.</summary>
+    public WeightOptions Weights { get; }
     /// <summary>Parameters the checkpoint lacked and that were randomly initialised (empty for a complete checkpoint).</summary>
     public IReadOnlyList<string> InitialisedParameters { get; }
 
@@ -109,21 +112,23 @@ public sealed class Gpt2Model
         }
     }
 
-    public static Gpt2Model Load(string modelDir, int seed = 0)
+    /// <summary>Loads a model folder; <paramref name="weights"/>: how the dense layers hold their weights (default: trainable float32).</summary>
+    public static Gpt2Model Load(string modelDir, int seed = 0, WeightOptions weights = default)
     {
         var config = ModelConfig.Load(modelDir) as Gpt2Config
             ?? throw new SharpFormerException($"{modelDir}: not a GPT-2 model (config.json model_type is not \"gpt2\")");
         using var ckpt = CheckpointReader.Open(modelDir, "transformer.");
-        return new Gpt2Model(config, ckpt, seed);
+        return new Gpt2Model(config, ckpt, seed, weights);
     }
 
-    public Gpt2Model(Gpt2Config config, CheckpointReader? checkpoint, int seed = 0)
+    public Gpt2Model(Gpt2Config config, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
     {
         Config = config;
+        Weights = weights;
         _act = Activations.Parse(config.ActivationFunction);
         int e = config.NEmbd, v = config.VocabSize, inner = config.InnerDim;
         float eps = config.LayerNormEpsilon;
-        var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed);
+        var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed, weights);
         _wte = p.Weight("transformer.wte.weight", v, e);
         _wpe = p.Weight("transformer.wpe.weight", config.NPositions, e);
         _blocks = new Block[config.NLayer];
@@ -142,9 +147,10 @@ public sealed class Gpt2Model
         if (checkpoint is not null && p.Initialised.Count > 0)
             throw new SharpFormerException($"{checkpoint.FileName}: tensor '{p.Initialised[0]}' is missing");
         // lm_head is tied to wte (HuggingFace's tie_word_embeddings); an untied checkpoint's own lm_head.weight wins.
-        var lm = checkpoint?.TryLoad("lm_head.weight", v, e);
         bool tie = !config.Raw.TryGetPropertyValue("tie_word_embeddings", out var tn) || tn is null || tn.GetValue<bool>();
-        _lmHead = new Linear(tie || lm is null ? _wte : Parameters.Add("lm_head.weight", lm), null);
+        _lmHead = !tie && checkpoint?.Contains("lm_head.weight") == true
+            ? Linear.Load(p, "lm_head", e, v, bias: false)
+            : new Linear(_wte, null, weights.Precision);
         InitialisedParameters = p.Initialised;
     }
 

@@ -22,11 +22,30 @@ public sealed class ParameterSet
     public long ElementCount => _byName.Values.Sum(t => (long)t.Length);
 }
 
+/// <summary>How a model holds the weight matrices of its dense layers (everything else is float32 tensors).</summary>
+/// <param name="Precision">Element type of the packed GEMM weights; the arithmetic stays float32 either way.</param>
+/// <param name="InferenceOnly">
+/// Pack each matrix at load straight from the checkpoint and keep no float32 copy of it: about half the memory and a
+/// faster load, but those matrices are then absent from the model's Parameters and it cannot be trained
+/// (WeightsChanged throws). Matrices shared with an embedding (tied LM heads) keep their float32 tensor.
+/// </param>
+public readonly record struct WeightOptions(WeightPrecision Precision = WeightPrecision.Float32, bool InferenceOnly = false)
+{
+    /// <summary>For inference: packed at load, in <paramref name="precision"/>.</summary>
+    public static WeightOptions Inference(WeightPrecision precision = WeightPrecision.Float32) => new(precision, InferenceOnly: true);
+
+    /// <summary>Throws unless the model holds every parameter as float32 (what saving and training need).</summary>
+    public void RequireParameters(string forWhat)
+    {
+        if (InferenceOnly) throw new SharpFormerException($"{forWhat} needs every parameter as float32, but the model was loaded for inference only (WeightOptions.InferenceOnly)");
+    }
+}
+
 /// <summary>
 /// Builds a model's parameters from a checkpoint, or initialises the ones it lacks the way HuggingFace's
 /// <c>_init_weights</c> does (normal(0, initializer_range) weights, zero biases, unit LayerNorm), with a warning.
 /// </summary>
-public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet parameters, float initializerRange, int seed)
+public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet parameters, float initializerRange, int seed, WeightOptions weights = default)
 {
     readonly Random _rng = new(seed);
     public List<string> Initialised { get; } = new();
@@ -34,6 +53,19 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
     public Tensor Weight(string name, params int[] shape) => Get(name, shape, Init.Normal);
     public Tensor Bias(string name, params int[] shape) => Get(name, shape, Init.Zeros);
     public Tensor Ones(string name, params int[] shape) => Get(name, shape, Init.Ones);
+
+    /// <summary>
+    /// A dense layer's weight [rows, cols] (<paramref name="outIn"/>: nn.Linear's [out, in], else Conv1D's [in, out]):
+    /// for inference packed straight from the checkpoint, else (or when the checkpoint lacks it) a parameter.
+    /// </summary>
+    internal GemmWeight Matrix(string name, int rows, int cols, bool outIn)
+    {
+        var precision = weights.Precision;
+        if (weights.InferenceOnly && checkpoint?.TryUse(name, [rows, cols], w => outIn
+                ? PackedWeight.FromOutIn(w, rows, cols, precision) : PackedWeight.FromInOut(w, rows, cols, precision)) is { } packed)
+            return new GemmWeight(packed);
+        return new GemmWeight(Weight(name, rows, cols), outIn, precision);
+    }
 
     enum Init { Normal, Zeros, Ones }
 
@@ -61,60 +93,99 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
     }
 }
 
-/// <summary>nn.Linear: y = x·Wᵀ + b with W [out, in]. The weight is packed for the GEMM kernel on first use.</summary>
-public sealed class Linear
+/// <summary>
+/// A dense layer's weight as the GEMM uses it: packed and, unless loaded for inference only, the float32 parameter
+/// it is packed from (packed on first use, and again after <see cref="Changed"/>).
+/// </summary>
+sealed class GemmWeight
 {
-    public Tensor Weight { get; }
-    public Tensor? Bias { get; }
-    public int In => Weight.Shape[1];
-    public int Out => Weight.Shape[0];
+    readonly bool _outIn;
+    readonly WeightPrecision _precision;
     PackedWeight? _packed;
 
-    public Linear(Tensor weight, Tensor? bias)
+    /// <summary>The float32 parameter; null when the weight was packed straight from the checkpoint.</summary>
+    public Tensor? Parameter { get; }
+    public int In { get; }
+    public int Out { get; }
+
+    public GemmWeight(Tensor parameter, bool outIn, WeightPrecision precision)
     {
-        Weight = weight;
+        Parameter = parameter;
+        _outIn = outIn;
+        _precision = precision;
+        (Out, In) = outIn ? (parameter.Shape[0], parameter.Shape[1]) : (parameter.Shape[1], parameter.Shape[0]);
+    }
+
+    public GemmWeight(PackedWeight packed)
+    {
+        _packed = packed;
+        (In, Out) = (packed.K, packed.N);
+    }
+
+    public PackedWeight Packed => _packed ??= _outIn
+        ? PackedWeight.FromOutIn(Parameter!.Data, Out, In, _precision) : PackedWeight.FromInOut(Parameter!.Data, In, Out, _precision);
+
+    /// <summary>The parameter changed (training): repack on next use.</summary>
+    public void Changed() => _packed = Parameter is not null ? null
+        : throw new InvalidOperationException("the model was loaded for inference only (WeightOptions.InferenceOnly): its weights are packed and cannot change");
+}
+
+/// <summary>nn.Linear: y = x·Wᵀ + b with W [out, in].</summary>
+public sealed class Linear
+{
+    readonly GemmWeight _weight;
+    /// <summary>W [out, in]; null when loaded for inference only (then held packed only).</summary>
+    public Tensor? Weight => _weight.Parameter;
+    public Tensor? Bias { get; }
+    public int In => _weight.In;
+    public int Out => _weight.Out;
+
+    /// <summary>A layer over a float32 weight, packed in <paramref name="precision"/> on first use.</summary>
+    public Linear(Tensor weight, Tensor? bias, WeightPrecision precision = WeightPrecision.Float32)
+        : this(new GemmWeight(weight, outIn: true, precision), bias) { }
+
+    Linear(GemmWeight weight, Tensor? bias)
+    {
+        _weight = weight;
         Bias = bias;
     }
 
     public static Linear Load(ParameterLoader p, string prefix, int inFeatures, int outFeatures, bool bias = true) =>
-        new(p.Weight(prefix + ".weight", outFeatures, inFeatures), bias ? p.Bias(prefix + ".bias", outFeatures) : null);
+        new(p.Matrix(prefix + ".weight", outFeatures, inFeatures, outIn: true), bias ? p.Bias(prefix + ".bias", outFeatures) : null);
 
     /// <summary>x [rows, In] → y [rows, Out].</summary>
-    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y)
-    {
-        _packed ??= PackedWeight.FromOutIn(Weight.Data, Out, In);
-        Gemm.Linear(x, rows, _packed, Bias is null ? default : Bias.Data, y);
-    }
+    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) =>
+        Gemm.Linear(x, rows, _weight.Packed, Bias is null ? default : Bias.Data, y);
 
     /// <summary>Call after the weight changes (training) so the packed copy is rebuilt.</summary>
-    public void WeightsChanged() => _packed = null;
+    public void WeightsChanged() => _weight.Changed();
 }
 
 /// <summary>GPT-2's Conv1D: y = x·W + b with W [in, out] (the transpose of nn.Linear's layout).</summary>
 public sealed class Conv1D
 {
-    public Tensor Weight { get; }
+    readonly GemmWeight _weight;
+    /// <summary>W [in, out]; null when loaded for inference only (then held packed only).</summary>
+    public Tensor? Weight => _weight.Parameter;
     public Tensor Bias { get; }
-    public int In => Weight.Shape[0];
-    public int Out => Weight.Shape[1];
-    PackedWeight? _packed;
+    public int In => _weight.In;
+    public int Out => _weight.Out;
 
-    public Conv1D(Tensor weight, Tensor bias)
+    public Conv1D(Tensor weight, Tensor bias, WeightPrecision precision = WeightPrecision.Float32)
+        : this(new GemmWeight(weight, outIn: false, precision), bias) { }
+
+    Conv1D(GemmWeight weight, Tensor bias)
     {
-        Weight = weight;
+        _weight = weight;
         Bias = bias;
     }
 
     public static Conv1D Load(ParameterLoader p, string prefix, int inFeatures, int outFeatures) =>
-        new(p.Weight(prefix + ".weight", inFeatures, outFeatures), p.Bias(prefix + ".bias", outFeatures));
+        new(p.Matrix(prefix + ".weight", inFeatures, outFeatures, outIn: false), p.Bias(prefix + ".bias", outFeatures));
 
-    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y)
-    {
-        _packed ??= PackedWeight.FromInOut(Weight.Data, In, Out);
-        Gemm.Linear(x, rows, _packed, Bias.Data, y);
-    }
+    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) => Gemm.Linear(x, rows, _weight.Packed, Bias.Data, y);
 
-    public void WeightsChanged() => _packed = null;
+    public void WeightsChanged() => _weight.Changed();
 }
 
 public sealed class LayerNormLayer(Tensor weight, Tensor bias, float eps)

@@ -1,4 +1,5 @@
 using SharpFormer.Checkpoints;
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 using SharpFormer.Tokenizers;
 
@@ -39,14 +40,15 @@ public sealed class EncoderSession
     /// Loads the encoder with exactly <paramref name="heads"/> on top (heads the task does not need are not built,
     /// so e.g. embeddings do not pay for a vocabulary-sized MLM projection). A head the checkpoint lacks is
     /// initialised as HuggingFace does, from <paramref name="seed"/>, and listed in <see cref="InitialisedParameters"/>.
+    /// The model is loaded for inference only (<see cref="WeightOptions.Inference"/>), its weights packed in <paramref name="precision"/>.
     /// </summary>
-    public static EncoderSession Load(string modelDir, BertHeads heads, int seed = 0)
+    public static EncoderSession Load(string modelDir, BertHeads heads, int seed = 0, WeightPrecision precision = WeightPrecision.Float32)
     {
         var config = ModelConfig.Load(modelDir) as BertConfig
             ?? throw new SharpFormerException($"{modelDir}: not a BERT model (config.json model_type is not \"bert\"); encoder tasks need a BERT checkpoint");
         BertModel model;
         using (var ckpt = CheckpointReader.Open(modelDir, "bert."))
-            model = new BertModel(config, heads, ckpt, seed);
+            model = new BertModel(config, heads, ckpt, seed, WeightOptions.Inference(precision));
         return new EncoderSession(model, AutoTokenizer.FromFolder(modelDir), modelDir);
     }
 

@@ -1,3 +1,4 @@
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 using SharpFormer.Tokenizers;
 
@@ -44,7 +45,8 @@ public sealed class FillMaskPipeline
             .Select(t => session.Tokenizer.TokenToId(t)).OfType<int>().ToHashSet();
     }
 
-    public static FillMaskPipeline Load(string modelDir, int seed = 0) => new(EncoderSession.Load(modelDir, BertHeads.MaskedLM, seed));
+    public static FillMaskPipeline Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
+        new(EncoderSession.Load(modelDir, BertHeads.MaskedLM, seed, precision));
 
     public string MaskToken => _maskToken;
 

@@ -1,3 +1,4 @@
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 
 namespace SharpFormer.Tasks;
@@ -23,7 +24,8 @@ public sealed class NextSentencePredictor
         Session = session;
     }
 
-    public static NextSentencePredictor Load(string modelDir, int seed = 0) => new(EncoderSession.Load(modelDir, BertHeads.NextSentence, seed));
+    public static NextSentencePredictor Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
+        new(EncoderSession.Load(modelDir, BertHeads.NextSentence, seed, precision));
 
     public NextSentenceResult Predict(string first, string second) => Predict([(first, second)])[0];
 

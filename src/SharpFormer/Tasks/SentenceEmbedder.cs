@@ -1,3 +1,4 @@
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 
 namespace SharpFormer.Tasks;
@@ -33,10 +34,10 @@ public sealed class SentenceEmbedder
     /// Loads a model folder. <paramref name="pooling"/> / <paramref name="normalize"/> override what a
     /// sentence-transformers layout says (default without one: cls, not normalised).
     /// </summary>
-    public static SentenceEmbedder Load(string modelDir, Pooling? pooling = null, bool? normalize = null)
+    public static SentenceEmbedder Load(string modelDir, Pooling? pooling = null, bool? normalize = null, WeightPrecision precision = WeightPrecision.Float32)
     {
         var st = SentenceTransformersConfig.Read(modelDir);
-        var session = EncoderSession.Load(st?.TransformerDir ?? modelDir, BertHeads.None);
+        var session = EncoderSession.Load(st?.TransformerDir ?? modelDir, BertHeads.None, precision: precision);
         var embedder = new SentenceEmbedder(session, pooling ?? st?.Pooling ?? Pooling.Cls, normalize ?? st?.Normalize ?? false, st);
         return embedder;
     }

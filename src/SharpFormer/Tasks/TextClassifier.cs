@@ -1,3 +1,4 @@
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 
 namespace SharpFormer.Tasks;
@@ -37,7 +38,8 @@ public sealed class TextClassifier
     }
 
     /// <summary>Loads a folder; a checkpoint without a classifier (a base model) gets one initialised from <paramref name="seed"/> — see <see cref="EncoderSession.HeadUntrained"/>.</summary>
-    public static TextClassifier Load(string modelDir, int seed = 0) => new(EncoderSession.Load(modelDir, BertHeads.SequenceClassification, seed));
+    public static TextClassifier Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
+        new(EncoderSession.Load(modelDir, BertHeads.SequenceClassification, seed, precision));
 
     public ClassificationResult Classify(string text, bool truncate = false) => Classify([text], truncate)[0];
 

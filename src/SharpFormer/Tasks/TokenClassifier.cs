@@ -1,3 +1,4 @@
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 using SharpFormer.Tokenizers;
 
@@ -32,7 +33,8 @@ public sealed class TokenClassifier
     }
 
     /// <summary>Loads a folder; a checkpoint without a classifier (a base model) gets one initialised from <paramref name="seed"/> — see <see cref="EncoderSession.HeadUntrained"/>.</summary>
-    public static TokenClassifier Load(string modelDir, int seed = 0) => new(EncoderSession.Load(modelDir, BertHeads.TokenClassification, seed));
+    public static TokenClassifier Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
+        new(EncoderSession.Load(modelDir, BertHeads.TokenClassification, seed, precision));
 
     public NerResult Predict(string text, AggregationStrategy aggregation = AggregationStrategy.Simple, int? stride = null,
         IReadOnlyCollection<string>? ignoreLabels = null) => Predict([text], aggregation, stride, ignoreLabels)[0];

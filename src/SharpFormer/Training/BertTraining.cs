@@ -44,6 +44,7 @@ public sealed class BertTraining : ITrainable<BertBatch>
 
     public BertTraining(BertModel model, ulong seed = 42)
     {
+        model.Weights.RequireParameters("training");
         Model = model;
         Gradients = new GradientSet(model.Parameters);
         Rng = new TrainRng(seed);

@@ -36,6 +36,7 @@ public sealed class Gpt2Training : ITrainable<Gpt2Batch>
 
     public Gpt2Training(Gpt2Model model, ulong seed = 42)
     {
+        model.Weights.RequireParameters("training");
         Model = model;
         Gradients = new GradientSet(model.Parameters);
         Rng = new TrainRng(seed);

@@ -33,8 +33,17 @@ public static class ModelSaver
         if (tokenizerSourceDir is not null) CopyTokenizer(tokenizerSourceDir, dir);
     }
 
-    public static void Save(string dir, BertModel model, string? tokenizerSourceDir = null) => Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
-    public static void Save(string dir, Gpt2Model model, string? tokenizerSourceDir = null) => Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
+    public static void Save(string dir, BertModel model, string? tokenizerSourceDir = null)
+    {
+        model.Weights.RequireParameters("saving");
+        Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
+    }
+
+    public static void Save(string dir, Gpt2Model model, string? tokenizerSourceDir = null)
+    {
+        model.Weights.RequireParameters("saving");
+        Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
+    }
 
     /// <summary>Parses a <c>--dtype</c> value: f32, f16 or bf16.</summary>
     public static DType ParseStorageDType(string s) => s.ToLowerInvariant() switch

@@ -1,0 +1,146 @@
+using System.Text.Json;
+using SharpFormer.Checkpoints;
+using SharpFormer.Kernels;
+using SharpFormer.Models;
+using SharpFormer.Tasks;
+using Xunit.Abstractions;
+
+namespace SharpFormer.Tests;
+
+/// <summary>
+/// Models loaded for inference (packed straight from the checkpoint, float32 or bfloat16) against the usual trainable
+/// float32 load on the fixtures, and the CLI's --dtype.
+/// </summary>
+public sealed class WeightPrecisionTests(ITestOutputHelper log)
+{
+    /// <summary>
+    /// Largest |bf16 logit − f32 logit| allowed, relative to the largest |f32 logit| of the output. Rounding a weight to
+    /// bf16 moves it by at most 2^-9 of itself, so one product moves by at most 2^-9 of Σ|x·w| and, the errors having
+    /// random signs, typically much less; a few layers compound that. 2^-6 (1.6 %) leaves room for the compounding while
+    /// still failing any misplaced or mis-widened weight, which shifts logits by their own size.
+    /// </summary>
+    const float RelTol = 1f / 64;
+
+    static string Fixture(string name) => Path.Combine(SharedPaths.Fixtures, name);
+
+    static BertInputs BertBatch(string dir)
+    {
+        using var g = new SafeTensorsFile(Path.Combine(dir, "goldens.safetensors"));
+        int[][] M(string n)
+        {
+            var shape = g.Entries[$"batch.{n}"].Shape;
+            var flat = g.ReadInt64($"batch.{n}");
+            return Enumerable.Range(0, shape[0]).Select(i => flat.Skip(i * shape[1]).Take(shape[1]).Select(x => (int)x).ToArray()).ToArray();
+        }
+        return new BertInputs(M("input_ids"), M("token_type_ids"), M("attention_mask"));
+    }
+
+    static int[][] Gpt2Prompts()
+    {
+        var g = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Fixture("gpt2-tiny"), "goldens.json"))).RootElement;
+        return g.GetProperty("prompts").EnumerateObject().Select(p => p.Value.GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
+    }
+
+    /// <summary>Max |a − b| and max |a|.</summary>
+    static (float Error, float Scale) Compare(Tensor reference, Tensor actual)
+    {
+        Assert.True(reference.HasShape(actual.Shape));
+        float err = 0, scale = 0;
+        for (int i = 0; i < reference.Length; i++)
+        {
+            err = MathF.Max(err, MathF.Abs(reference.Data[i] - actual.Data[i]));
+            scale = MathF.Max(scale, MathF.Abs(reference.Data[i]));
+        }
+        return (err, scale);
+    }
+
+    void AssertBf16Close(Tensor f32, Tensor bf16, string what)
+    {
+        var (err, scale) = Compare(f32, bf16);
+        log.WriteLine($"{what}: max |bf16 − f32| = {err:G3}, max |f32| = {scale:G3}, relative {err / scale:G3}");
+        Assert.True(err > 0, $"{what}: bf16 gave exactly the f32 result (the weights were not rounded?)");
+        Assert.True(err <= RelTol * scale, $"{what}: max |bf16 − f32| = {err:G3} exceeds {RelTol} × {scale:G3}");
+    }
+
+    public static TheoryData<string> BertFixtures() => new() { "bert-tiny", "bert-tiny-seqcls", "bert-tiny-ner" };
+
+    [Theory]
+    [MemberData(nameof(BertFixtures))]
+    public void Bert_inference_loads_match_the_trainable_load(string fixture)
+    {
+        var dir = Fixture(fixture);
+        var inputs = BertBatch(dir);
+        var reference = BertModel.Load(dir).Forward(inputs);
+        // float32 packed straight from the checkpoint: the very same numbers.
+        var f32 = BertModel.Load(dir, weights: WeightOptions.Inference()).Forward(inputs);
+        Assert.Equal(reference.LastHiddenState.Data, f32.LastHiddenState.Data);
+        var bf16 = BertModel.Load(dir, weights: WeightOptions.Inference(WeightPrecision.BFloat16)).Forward(inputs);
+        AssertBf16Close(reference.LastHiddenState, bf16.LastHiddenState, $"{fixture} last_hidden_state");
+        foreach (var (name, r, a, b) in new[]
+                 {
+                     ("prediction_logits", reference.PredictionLogits, f32.PredictionLogits, bf16.PredictionLogits),
+                     ("seq_relationship_logits", reference.SeqRelationshipLogits, f32.SeqRelationshipLogits, bf16.SeqRelationshipLogits),
+                     ("logits", reference.Logits, f32.Logits, bf16.Logits),
+                 })
+        {
+            if (r is null) continue;
+            Assert.Equal(r.Data, a!.Data);
+            AssertBf16Close(r, b!, $"{fixture} {name}");
+        }
+    }
+
+    [Fact]
+    public void Gpt2_inference_loads_match_the_trainable_load_and_generate()
+    {
+        var dir = Fixture("gpt2-tiny");
+        var reference = Gpt2Model.Load(dir);
+        var f32 = Gpt2Model.Load(dir, weights: WeightOptions.Inference());
+        var bf16 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(WeightPrecision.BFloat16));
+        foreach (var ids in Gpt2Prompts())
+        {
+            var expected = reference.Forward([ids]).Logits;
+            Assert.Equal(expected.Data, f32.Forward([ids]).Logits.Data);
+            AssertBf16Close(expected, bf16.Forward([ids]).Logits, $"gpt2-tiny logits ({ids.Length} tokens)");
+        }
+        // Greedy decoding (prefill, then the skinny decode GEMMs) runs in bf16; report whether it picks the same tokens.
+        var prompt = Gpt2Prompts()[1];
+        var options = new GenerationOptions { MaxNewTokens = 20 };
+        var fromF32 = Generation.Generate(f32, [prompt], options).Sequences[0].NewIds;
+        var fromBf16 = Generation.Generate(bf16, [prompt], options).Sequences[0].NewIds;
+        Assert.Equal(Generation.Generate(reference, [prompt], options).Sequences[0].NewIds, fromF32);
+        Assert.Equal(20, fromBf16.Length);
+        log.WriteLine($"greedy, 20 new tokens: bf16 agrees with f32 on the first {fromF32.Zip(fromBf16).TakeWhile(p => p.First == p.Second).Count()}");
+    }
+
+    [Fact]
+    public void Inference_loads_keep_no_float32_copy_of_packed_matrices_and_cannot_be_trained()
+    {
+        var model = Gpt2Model.Load(Fixture("gpt2-tiny"), weights: WeightOptions.Inference(WeightPrecision.BFloat16));
+        Assert.False(model.Parameters.Contains("transformer.h.0.attn.c_attn.weight"));
+        Assert.True(model.Parameters.Contains("transformer.h.0.attn.c_attn.bias"));
+        Assert.True(model.Parameters.Contains("transformer.wte.weight")); // the embedding lookup (and the tied lm_head)
+        Assert.Throws<InvalidOperationException>(model.WeightsChanged);
+        Assert.Contains("inference only", Assert.Throws<SharpFormerException>(() => new Training.Gpt2Training(model)).Message);
+        var bert = BertModel.Load(Fixture("bert-tiny"), weights: WeightOptions.Inference());
+        Assert.False(bert.Parameters.Contains("bert.encoder.layer.0.attention.self.query.weight"));
+        Assert.True(bert.Parameters.Contains("bert.embeddings.word_embeddings.weight"));
+        // The default load is unchanged: every parameter, trainable.
+        var trainable = BertModel.Load(Fixture("bert-tiny"));
+        Assert.True(trainable.Parameters.Contains("bert.encoder.layer.0.attention.self.query.weight"));
+        trainable.WeightsChanged();
+    }
+
+    [Fact]
+    public void Cli_dtype_bf16_runs_and_an_unknown_dtype_is_one_line()
+    {
+        var gen = CliHarness.Run("generate", "--model", Fixture("gpt2-tiny"), "--dtype", "bf16", "--greedy", "--max-new-tokens", "5", "--json", "--", "Hello, my dog is cute");
+        Assert.True(gen.ExitCode == 0, gen.Stderr);
+        Assert.Equal(5, JsonDocument.Parse(gen.Stdout).RootElement.GetProperty("sequences")[0].GetProperty("new_ids").GetArrayLength());
+        var fill = CliHarness.Run("fill-mask", "--model", Fixture("bert-tiny"), "--dtype", "bf16", "--json", "--", "今天[MASK]气很好");
+        Assert.True(fill.ExitCode == 0, fill.Stderr);
+        var bad = CliHarness.Run("fill-mask", "--model", Fixture("bert-tiny"), "--dtype", "foo", "--", "今天[MASK]气很好");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal("error: --dtype must be f32 or bf16 (got 'foo')", bad.Stderr.TrimEnd());
+        Assert.Empty(bad.Stdout);
+    }
+}
