@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SharpFormer.Kernels;
+using SharpFormer.Tasks;
 
 namespace SharpFormer.Cli;
 
@@ -38,4 +39,19 @@ public static class CommonOptions
     };
 
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON object instead of human-readable text." };
+
+    /// <summary>--decode of the token-classification commands (read with <see cref="Decoding"/>).</summary>
+    public static Option<string> Decode() => new("--decode")
+    {
+        Description = "How tokens get tags: argmax (each token's most probable label, as HuggingFace's pipeline) or bio (the most probable valid BIO sequence: no I-X without B-X before it).",
+        HelpName = "argmax|bio",
+        DefaultValueFactory = _ => "argmax",
+    };
+
+    public static TagDecoding Decoding(this ParseResult r, Option<string> decode) => r.GetValue(decode) switch
+    {
+        "argmax" => TagDecoding.Argmax,
+        "bio" => TagDecoding.Bio,
+        var s => throw new SharpFormerException($"--decode must be argmax or bio (got '{s}')"),
+    };
 }

@@ -21,11 +21,13 @@ public static class EvaluateCommand
         task.AcceptOnlyFromAmong("classify", "ner", "pairs", "sts");
         var data = new Option<string>("--data") { Description = "Labelled file: text<TAB>label or JSONL (classify); CLUENER/Weibo JSONL or BIO (ner); s1<TAB>s2<TAB>0|1 (pairs); id||s1||s2||score (sts).", Required = true };
         var threshold = new Option<double?>("--threshold") { Description = "pairs: predict 'same' when the score is at least this (default 0.5: a classifier's probability; cosine for an encoder without a classifier head)." };
+        var decode = CommonOptions.Decode();
+        decode.Description = "ner: " + decode.Description;
         var limit = new Option<int>("--limit") { Description = "Evaluate only the first N examples (0 = all).", DefaultValueFactory = _ => 0 };
         var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var cmd = new Command("evaluate", "Score a model on a labelled file: accuracy/macro-F1 (classify), entity P/R/F1 (ner), accuracy at a threshold (pairs), Spearman (sts).")
-            { model, dtype, task, data, threshold, limit, batch, json };
+            { model, dtype, task, data, threshold, decode, limit, batch, json };
         cmd.SetAction(r =>
         {
             string dir = r.GetValue(model)!, path = r.GetValue(data)!;
@@ -64,16 +66,18 @@ public static class EvaluateCommand
                     var session = EncoderSession.Load(dir, BertHeads.TokenClassification, precision: r.Precision(dtype));
                     session.BatchSize = bs;
                     RequireTrained(session);
-                    var pred = Evaluation.PredictTags(session, sents);
+                    var decoding = r.Decoding(decode);
+                    var pred = Evaluation.PredictTags(session, sents, decoding);
                     var gold = sents.Select(s => (IReadOnlyList<string>)s.Tags).ToList();
                     var predL = pred.Select(p => (IReadOnlyList<string>)p).ToList();
                     var (p, rc, f1) = EvaluationMetrics.EntityScores(gold, predL);
                     int words = 0, ok = 0;
                     for (int i = 0; i < sents.Count; i++) for (int w = 0; w < sents[i].Tags.Length; w++) { words++; if (sents[i].Tags[w] == pred[i][w]) ok++; }
+                    res["decode"] = decoding == TagDecoding.Bio ? "bio" : "argmax";
                     res["sentences"] = sents.Count; res["precision"] = R(p); res["recall"] = R(rc); res["f1"] = R(f1);
                     res["token_accuracy"] = R(words == 0 ? 0 : ok / (double)words);
                     var per = new JsonObject();
-                    lines.Add($"{sents.Count} sentences: entity precision {Evaluation.Pct(p)}  recall {Evaluation.Pct(rc)}  F1 {Evaluation.Pct(f1)}  (seqeval, exact type+span)");
+                    lines.Add($"{sents.Count} sentences: entity precision {Evaluation.Pct(p)}  recall {Evaluation.Pct(rc)}  F1 {Evaluation.Pct(f1)}  (seqeval, exact type+span; {(decoding == TagDecoding.Bio ? "BIO-constrained" : "argmax")} tags)");
                     foreach (var (type, tp, tr, tf, n) in EvaluationMetrics.EntityScoresByType(gold, predL))
                     {
                         per[type] = new JsonObject { ["precision"] = R(tp), ["recall"] = R(tr), ["f1"] = R(tf), ["support"] = n };

@@ -19,9 +19,10 @@ public enum AggregationStrategy
 /// One token's prediction, input to <see cref="EntityAggregator"/>: <see cref="Index"/> is its position in the encoded
 /// input ([CLS] = 0), <see cref="Start"/>/<see cref="End"/> its [start, end) UTF-16 span in the original text (−1 when
 /// unknown), <see cref="Scores"/> the probability of every label, <see cref="IsSubword"/> whether it continues the
-/// previous token's word (a "##" piece).
+/// previous token's word (a "##" piece), <see cref="Decoded"/> the label a sequence decoder chose (<see cref="TagDecoding.Bio"/>;
+/// null = the most probable label).
 /// </summary>
-public sealed record TokenPrediction(int Index, string Token, int Start, int End, float[] Scores, bool IsSubword);
+public sealed record TokenPrediction(int Index, string Token, int Start, int End, float[] Scores, bool IsSubword, int? Decoded = null);
 
 /// <summary>
 /// An entity. For <see cref="AggregationStrategy.None"/> it is one token: <see cref="Label"/> is the full tag
@@ -53,7 +54,7 @@ public static class EntityAggregator
         List<Piece> entities = strategy is AggregationStrategy.None or AggregationStrategy.Simple
             ? tokens.Select(t =>
             {
-                int best = ArgMax(t.Scores);
+                int best = t.Decoded ?? ArgMax(t.Scores);
                 return new Piece(Label(id2label, best), t.Scores[best], t.Start, t.End, [t.Token], t.Index);
             }).ToList()
             : AggregateWords(tokens, id2label, strategy);

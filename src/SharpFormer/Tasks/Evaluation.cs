@@ -352,7 +352,7 @@ public static class Evaluation
     /// label is the word's (HF label_all_tokens=False, as <c>train ner</c> trains); words past the model's maximum
     /// length get "O". Labels come from id2label.
     /// </summary>
-    public static string[][] PredictTags(EncoderSession session, IReadOnlyList<TaggedSentence> data)
+    public static string[][] PredictTags(EncoderSession session, IReadOnlyList<TaggedSentence> data, TagDecoding decoding = TagDecoding.Argmax)
     {
         var tok = session.Tokenizer;
         int cls = session.RequireTokenId("[CLS]"), sep = session.RequireTokenId("[SEP]"), unk = session.RequireTokenId("[UNK]");
@@ -384,12 +384,13 @@ public static class Evaluation
         {
             int t = o.Logits!.Shape[1];
             var first = firsts[item];
+            // A word is tagged by its first token; words past the maximum length are "O".
+            var kept = first.Where(f => f >= 0).ToArray();
+            var probs = kept.Select(f => EncoderSession.SoftmaxOf(o.Logits.Data.AsSpan((row * t + f) * nl, nl))).ToList();
+            var ids = decoding == TagDecoding.Bio ? BioDecoder.Decode(probs, session.Config.Id2Label) : probs.Select(ArgMax).ToArray();
             var tags = new string[first.Length];
-            for (int w = 0; w < first.Length; w++)
-            {
-                if (first[w] < 0) { tags[w] = "O"; continue; }
-                tags[w] = LabelName(session.Config.Id2Label, ArgMax(o.Logits.Data.AsSpan((row * t + first[w]) * nl, nl).ToArray()));
-            }
+            for (int w = 0, k = 0; w < first.Length; w++)
+                tags[w] = first[w] < 0 ? "O" : LabelName(session.Config.Id2Label, ids[k++]);
             return tags;
         });
     }

@@ -37,13 +37,15 @@ public sealed class TokenClassifier
         new(EncoderSession.Load(modelDir, BertHeads.TokenClassification, seed, precision));
 
     public NerResult Predict(string text, AggregationStrategy aggregation = AggregationStrategy.Simple, int? stride = null,
-        IReadOnlyCollection<string>? ignoreLabels = null) => Predict([text], aggregation, stride, ignoreLabels)[0];
+        IReadOnlyCollection<string>? ignoreLabels = null, TagDecoding decoding = TagDecoding.Argmax) => Predict([text], aggregation, stride, ignoreLabels, decoding: decoding)[0];
 
     sealed record Window(int Text, int First, int Count);
 
     public NerResult[] Predict(IReadOnlyList<string> texts, AggregationStrategy aggregation = AggregationStrategy.Simple, int? stride = null,
-        IReadOnlyCollection<string>? ignoreLabels = null, IProgress<int>? progress = null)
+        IReadOnlyCollection<string>? ignoreLabels = null, IProgress<int>? progress = null, TagDecoding decoding = TagDecoding.Argmax)
     {
+        if (decoding == TagDecoding.Bio && aggregation is not (AggregationStrategy.None or AggregationStrategy.Simple))
+            throw new SharpFormerException($"BIO decoding tags tokens, so it needs the none or simple aggregation (got {aggregation.ToString().ToLowerInvariant()})");
         var full = new Encoding[texts.Count];
         var content = new int[texts.Count][];      // positions of real (non-special) tokens in full[i]
         var windows = new List<Window>();
@@ -113,13 +115,14 @@ public sealed class TokenClassifier
                 }
             }
             var enc = full[i];
+            var decoded = decoding == TagDecoding.Bio ? BioDecoder.Decode(best, Id2Label) : null;
             var preds = new TokenPrediction[n];
             for (int k = 0; k < n; k++)
             {
                 int j = content[i][k];
                 var token = enc.Tokens[j];
                 preds[k] = new TokenPrediction(j, token, enc.Offsets[j].Start, enc.Offsets[j].End, best[k],
-                    token.StartsWith("##", StringComparison.Ordinal) && token.Length > 2);
+                    token.StartsWith("##", StringComparison.Ordinal) && token.Length > 2, decoded?[k]);
             }
             results[i] = new NerResult(texts[i], EntityAggregator.Aggregate(texts[i], preds, Id2Label, aggregation, ignoreLabels), preds, count);
             progress?.Report(i + 1);
