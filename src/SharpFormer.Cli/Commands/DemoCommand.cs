@@ -42,8 +42,8 @@ public static class DemoCommand
             foreach (var c in TextClassifier.Load(ShippedModels.PathOf(ShippedModels.Sentiment), precision: precision).Classify(Reviews))
                 Console.WriteLine($"{c.Label,-9} {c.Scores[0].Score:P1}  {c.Text}");
 
-            Section("BERT named entities", ShippedModels.Ner);
-            var ner = TokenClassifier.Load(ShippedModels.PathOf(ShippedModels.Ner), precision: precision).Predict(NerSentence);
+            Section("BERT named entities (tags decoded as a valid BIO sequence)", ShippedModels.Ner);
+            var ner = TokenClassifier.Load(ShippedModels.PathOf(ShippedModels.Ner), precision: precision).Predict(NerSentence, decoding: TagDecoding.Bio);
             Console.WriteLine(NerSentence);
             if (ner.Entities.Count == 0) Console.WriteLine("  (no entities found)");
             foreach (var e in ner.Entities) Console.WriteLine($"  {e.Label,-13} {e.Score:F3}  [{e.Start},{e.End})  {e.Word}");
