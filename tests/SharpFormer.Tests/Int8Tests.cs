@@ -136,12 +136,21 @@ public sealed class Int8Tests(ITestOutputHelper log)
 
     static string Fixture(string name) => Path.Combine(SharedPaths.Fixtures, name);
 
-    void Report(Tensor f32, Tensor int8, string what, float relTol)
+    /// <summary>
+    /// Largest |int8 − f32| allowed, relative to the largest |f32| of the output. One int8 product is off by about 0.6 %
+    /// rms of its size (the GEMM test above measures 0.54–0.59 %: rounding to a step of max/127 on both sides); a forward
+    /// pass chains a dozen of them through softmax and GELU, and the largest of thousands of outputs sits a few rms out.
+    /// Measured on the fixtures: 1.4–3.5 % (bert-tiny prediction_logits the largest). 1/16 leaves about 2× room and still
+    /// fails a misapplied scale or a misplaced weight, which moves logits by their own size.
+    /// </summary>
+    const float RelTol = 1f / 16;
+
+    void Report(Tensor f32, Tensor int8, string what)
     {
         var (err, scale) = WeightPrecisionTests.Compare(f32, int8);
         log.WriteLine($"{what}: max |int8 − f32| = {err:G3}, max |f32| = {scale:G3}, relative {err / scale:G3}");
         Assert.True(err > 0, $"{what}: int8 gave exactly the f32 result (nothing was quantised?)");
-        Assert.True(err <= relTol * scale, $"{what}: max |int8 − f32| = {err:G3} exceeds {relTol} × {scale:G3}");
+        Assert.True(err <= RelTol * scale, $"{what}: max |int8 − f32| = {err:G3} exceeds {RelTol} × {scale:G3}");
     }
 
     public static TheoryData<string> BertFixtures() => new() { "bert-tiny", "bert-tiny-seqcls", "bert-tiny-ner" };
@@ -154,14 +163,14 @@ public sealed class Int8Tests(ITestOutputHelper log)
         var inputs = WeightPrecisionTests.BertBatch(dir);
         var f32 = BertModel.Load(dir, weights: WeightOptions.Inference()).Forward(inputs);
         var int8 = BertModel.Load(dir, weights: WeightOptions.Inference(WeightPrecision.Int8)).Forward(inputs);
-        Report(f32.LastHiddenState, int8.LastHiddenState, $"{fixture} last_hidden_state", RelTol);
+        Report(f32.LastHiddenState, int8.LastHiddenState, $"{fixture} last_hidden_state");
         foreach (var (name, a, b) in new[]
                  {
                      ("prediction_logits", f32.PredictionLogits, int8.PredictionLogits),
                      ("seq_relationship_logits", f32.SeqRelationshipLogits, int8.SeqRelationshipLogits),
                      ("logits", f32.Logits, int8.Logits),
                  })
-            if (a is not null) Report(a, b!, $"{fixture} {name}", RelTol);
+            if (a is not null) Report(a, b!, $"{fixture} {name}");
     }
 
     [Fact]
@@ -171,11 +180,9 @@ public sealed class Int8Tests(ITestOutputHelper log)
         var f32 = Gpt2Model.Load(dir, weights: WeightOptions.Inference());
         var int8 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(WeightPrecision.Int8));
         foreach (var ids in WeightPrecisionTests.Gpt2Prompts())
-            Report(f32.Forward([ids]).Logits, int8.Forward([ids]).Logits, $"gpt2-tiny logits ({ids.Length} tokens)", RelTol);
+            Report(f32.Forward([ids]).Logits, int8.Forward([ids]).Logits, $"gpt2-tiny logits ({ids.Length} tokens)");
     }
 
-    /// <summary>Placeholder until measured.</summary>
-    const float RelTol = 1f;
 
     [Fact]
     public void Cli_dtype_int8_runs()

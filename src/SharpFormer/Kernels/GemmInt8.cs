@@ -11,8 +11,8 @@ namespace SharpFormer.Kernels;
 /// scale[n] = max_k |w[n, k]| / 127 (symmetric, per output channel).
 /// Layout: panel p (columns p·32 .. p·32+31) is one contiguous run of <see cref="KPairs"/> rows of 64 bytes; row i holds
 /// q[p·32 + c, 2i + j] at byte 2c + j, i.e. the (k, k+1) pair of each column side by side — what vpmaddwd multiplies
-/// once sign-extended to int16. Zero past N, and an odd K gets a zero partner. There are no K blocks: the int32 sums
-/// run over the whole of K in registers and are dequantised once, and a panel (32·K bytes) fits in L1 or L2.
+/// once sign-extended to int16. Zero past N, and an odd K gets a zero partner. A panel's K is contiguous: the GEMM cuts
+/// it into blocks as it goes, carrying the exact int32 sums from block to block and dequantising once at the end.
 /// </summary>
 public sealed partial class PackedWeight
 {
@@ -68,7 +68,8 @@ public sealed partial class PackedWeight
 /// |q| ≤ 127, so a pair sums to at most 32 258 and int32 cannot overflow below K ≈ 133 000.
 /// Mirrors <see cref="Gemm.Linear"/>: A is quantised once per call into mr-row panels (int32 = an int16 (k, k+1) pair)
 /// that every thread shares; threads split the weight's panels (or the rows when there are too few panels); rows are
-/// taken in chunks whose quantised A stays in L2 while the panels stream; few rows (decode) take a streaming path.
+/// taken in chunks whose quantised A stays in L2, and each panel in K blocks of 16 KB that stay in L1 while every row
+/// block of the chunk runs over them; few rows (decode) take a streaming path.
 /// </summary>
 [SkipLocalsInit]
 internal static unsafe class GemmInt8
@@ -81,6 +82,10 @@ internal static unsafe class GemmInt8
     const int SmallM = 4;
     /// <summary>Bytes of quantised A per row chunk: well inside L2 next to the weight panel being swept.</summary>
     const int AChunkBytes = 256 << 10;
+    /// <summary>Rows per chunk at most (a multiple of every mr): the chunk's int32 sums for one panel sit on the stack.</summary>
+    const int MCMax = 240;
+    /// <summary>k pairs per K block: 64 bytes each, so a panel block is 16 KB of L1.</summary>
+    const int KcPairs = 256;
     const int PW = PackedWeight.PanelWidth;
 
     struct Job
@@ -208,29 +213,33 @@ internal static unsafe class GemmInt8
     static void Blocked(ref Job j, int m0, int m1, int p0, int p1)
     {
         int isa = j.Isa, mr = j.Mr, nr = NR(isa), kp = j.KPairs, n = j.N;
-        int mc = Math.Max(mr, AChunkBytes / (4 * kp) / mr * mr);
-        int* acc = stackalloc int[8 * PW];
+        int mc = Math.Clamp(AChunkBytes / (4 * kp) / mr * mr, mr, MCMax);
+        int* acc = stackalloc int[MCMax * PW]; // row block b's mr×nr sums at b·mr·nr
         for (int i0 = m0; i0 < m1; i0 += mc)
         {
             int i1 = Math.Min(m1, i0 + mc);
             for (int p = p0; p < p1; p++)
-            {
-                sbyte* bp = j.B + (long)p * 2 * PW * kp;
                 for (int s = 0; s < PW; s += nr)
                 {
                     int col0 = p * PW + s;
                     if (col0 >= n) break;
+                    for (int kb = 0; kb < kp; kb += KcPairs)
+                    {
+                        int kc = Math.Min(KcPairs, kp - kb);
+                        sbyte* b = j.B + ((long)p * kp + kb) * 2 * PW + 2 * s;
+                        for (int r = i0; r < i1; r += mr)
+                        {
+                            int* a = j.A + (long)r * kp + (long)kb * mr;
+                            int* t = acc + (r - i0) * nr;
+                            if (isa == 2) Kernel8x32(a, b, kc, t, kb > 0);
+                            else if (isa == 1) Kernel6x16(a, b, kc, t, kb > 0);
+                            else KernelScalar(a, mr, b, kc, t, mr, kb > 0);
+                        }
+                    }
                     float* bias = j.Bias == null ? null : j.Bias + col0;
                     for (int r = i0; r < i1; r += mr)
-                    {
-                        int* a = j.A + (long)r * kp;
-                        if (isa == 2) Kernel8x32(a, bp, kp, acc);
-                        else if (isa == 1) Kernel6x16(a, bp + 2 * s, kp, acc);
-                        else KernelScalar(a, mr, bp, kp, acc, mr);
-                        Store(acc, nr, new Tile(j.Y + (long)r * n + col0, n, Math.Min(mr, i1 - r), Math.Min(nr, n - col0), j.RowScales + r, j.ColScales + col0, bias));
-                    }
+                        Store(acc + (r - i0) * nr, nr, new Tile(j.Y + (long)r * n + col0, n, Math.Min(mr, i1 - r), Math.Min(nr, n - col0), j.RowScales + r, j.ColScales + col0, bias));
                 }
-            }
         }
     }
 
@@ -249,7 +258,7 @@ internal static unsafe class GemmInt8
                 int* a = j.A + (long)r * kp;
                 if (j.Isa == 2) Row512(a, bp, kp, acc);
                 else if (j.Isa == 1) Row256(a, bp, kp, acc);
-                else KernelScalar(a, 1, bp, kp, acc, rows: 1);
+                else KernelScalar(a, 1, bp, kp, acc, rows: 1, add: false);
                 Store(acc, PW, new Tile(j.Y + (long)r * n + col0, n, 1, Math.Min(PW, n - col0), j.RowScales + r, j.ColScales + col0, j.Bias == null ? null : j.Bias + col0));
             }
         }
@@ -288,10 +297,17 @@ internal static unsafe class GemmInt8
 
     // ---------------------------------------------------------------- AVX-512BW: 8 rows × 32 columns
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel8x32(int* a, sbyte* b, int kp, int* acc)
+    static void Kernel8x32(int* a, sbyte* b, int kp, int* acc, bool add)
     {
         Vector512<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<int> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        if (add)
+        {
+            c00 = Vector512.Load(acc); c01 = Vector512.Load(acc + 16); c10 = Vector512.Load(acc + 32); c11 = Vector512.Load(acc + 48);
+            c20 = Vector512.Load(acc + 64); c21 = Vector512.Load(acc + 80); c30 = Vector512.Load(acc + 96); c31 = Vector512.Load(acc + 112);
+            c40 = Vector512.Load(acc + 128); c41 = Vector512.Load(acc + 144); c50 = Vector512.Load(acc + 160); c51 = Vector512.Load(acc + 176);
+            c60 = Vector512.Load(acc + 192); c61 = Vector512.Load(acc + 208); c70 = Vector512.Load(acc + 224); c71 = Vector512.Load(acc + 240);
+        }
         for (int i = 0; i < kp; i++)
         {
             var b0 = Widen512(b); var b1 = Widen512(b + 32);
@@ -312,10 +328,16 @@ internal static unsafe class GemmInt8
 
     // ---------------------------------------------------------------- AVX2: 6 rows × 16 columns (b points at the sub-panel's first pair)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel6x16(int* a, sbyte* b, int kp, int* acc)
+    static void Kernel6x16(int* a, sbyte* b, int kp, int* acc, bool add)
     {
         Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<int> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        if (add)
+        {
+            c00 = Vector256.Load(acc); c01 = Vector256.Load(acc + 8); c10 = Vector256.Load(acc + 16); c11 = Vector256.Load(acc + 24);
+            c20 = Vector256.Load(acc + 32); c21 = Vector256.Load(acc + 40); c30 = Vector256.Load(acc + 48); c31 = Vector256.Load(acc + 56);
+            c40 = Vector256.Load(acc + 64); c41 = Vector256.Load(acc + 72); c50 = Vector256.Load(acc + 80); c51 = Vector256.Load(acc + 88);
+        }
         for (int i = 0; i < kp; i++)
         {
             var b0 = Widen256(b); var b1 = Widen256(b + 16);
@@ -332,12 +354,12 @@ internal static unsafe class GemmInt8
     }
 
     // ---------------------------------------------------------------- scalar: rows × 32 columns, A in mr-row panels
-    static void KernelScalar(int* a, int mr, sbyte* b, int kp, int* acc, int rows)
+    static void KernelScalar(int* a, int mr, sbyte* b, int kp, int* acc, int rows, bool add)
     {
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < PW; c++)
             {
-                int s = 0;
+                int s = add ? acc[r * PW + c] : 0;
                 for (int i = 0; i < kp; i++)
                 {
                     int u = a[(long)i * mr + r];
