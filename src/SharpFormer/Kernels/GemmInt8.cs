@@ -133,52 +133,72 @@ internal static unsafe class GemmInt8
     }
 
     // ---------------------------------------------------------------- activations: quantise and pack
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void QuantizeTask(void* ctx, int t)
     {
         ref Job j = ref *(Job*)ctx;
-        int blocks = (j.M + j.Mr - 1) / j.Mr;
-        int r0 = (int)((long)t * blocks / j.Tasks) * j.Mr, r1 = (int)((long)(t + 1) * blocks / j.Tasks) * j.Mr;
-        for (int r = r0; r < r1; r++)
+        int mr = j.Mr, blocks = (j.M + mr - 1) / mr;
+        float* inv = stackalloc float[8];
+        for (int b = (int)((long)t * blocks / j.Tasks); b < (int)((long)(t + 1) * blocks / j.Tasks); b++)
         {
-            // Row r is unit column r % mr of the mr-row panel it belongs to.
-            int* dst = j.A + (long)(r - r % j.Mr) * j.KPairs + r % j.Mr;
-            if (r < j.M) j.RowScales[r] = QuantizeRow(j.X + (long)r * j.K, j.K, dst, j.Mr);
-            else
+            int r0 = b * mr, rows = Math.Min(mr, j.M - r0);
+            float* x = j.X + (long)r0 * j.K;
+            int* dst = j.A + (long)r0 * j.KPairs; // row r0 + r is unit column r of this mr-row panel
+            for (int r = 0; r < mr; r++)
             {
-                j.RowScales[r] = 0;
-                for (int i = 0; i < j.KPairs; i++) dst[(long)i * j.Mr] = 0;
+                float max = r < rows ? MathF.Abs(TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(x + (long)r * j.K, j.K))) : 0f;
+                // A row of zeros gets scale 0; a NaN anywhere makes the scale, and so that row of y, NaN.
+                inv[r] = max > 0 ? 127f / max : 0f;
+                j.RowScales[r0 + r] = max / 127f;
             }
+            int i = rows == 8 ? Quantize8Rows(x, j.K, inv, dst) : 0;
+            for (int r = 0; r < mr; r++) QuantizeRow(x + (long)r * j.K, i, r < rows ? j.K : 0, inv[r], dst + r, mr, j.KPairs);
         }
     }
 
+    /// <summary>round(x·inv) as an int16 pair (k, k+1) in an int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Pairs(float* x, float inv) => Vector256.Narrow(
+        Vector256.ConvertToInt32Native(Vector256.Round(Vector256.Load(x) * inv)),
+        Vector256.ConvertToInt32Native(Vector256.Round(Vector256.Load(x + 8) * inv))).AsSingle();
+
     /// <summary>
-    /// Writes round(x·127 / max|x|) as (k, k+1) int16 pairs, one int32 every <paramref name="stride"/> ints, and returns
-    /// the row's scale max|x| / 127. A row of zeros gets scale 0; a NaN anywhere makes the scale (and so the row of y) NaN.
+    /// Eight full rows, 16 columns at a time: each row gives 8 pairs, and an 8×8 transpose of those int32s (moved as float
+    /// bits) writes them in panel order. Returns the column where it stopped (the rest is <see cref="QuantizeRow"/>'s).
     /// </summary>
-    static float QuantizeRow(float* x, int k, int* dst, int stride)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static int Quantize8Rows(float* x, int k, float* inv, int* dst)
     {
-        float max = MathF.Abs(TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(x, k)));
-        float inv = max > 0 ? 127f / max : 0f;
+        if (!Vector256.IsHardwareAccelerated) return 0;
         int i = 0;
+        for (; i + 16 <= k; i += 16)
+            Gemm.Transpose8x8(Pairs(x + i, inv[0]), Pairs(x + k + i, inv[1]), Pairs(x + 2L * k + i, inv[2]), Pairs(x + 3L * k + i, inv[3]),
+                Pairs(x + 4L * k + i, inv[4]), Pairs(x + 5L * k + i, inv[5]), Pairs(x + 6L * k + i, inv[6]), Pairs(x + 7L * k + i, inv[7]),
+                (float*)dst + i / 2 * 8);
+        return i;
+    }
+
+    /// <summary>
+    /// Columns [from, k) of one row as round(x·inv) in (k, k+1) int16 pairs, one int32 every <paramref name="stride"/> ints,
+    /// then zero pairs up to <paramref name="kp"/> (k = 0 for a padding row).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void QuantizeRow(float* x, int from, int k, float inv, int* dst, int stride, int kp)
+    {
+        int i = from;
         if (Vector256.IsHardwareAccelerated)
-        {
-            int* units = stackalloc int[8];
             for (; i + 16 <= k; i += 16)
             {
-                var lo = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) * inv));
-                var hi = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 8) * inv));
-                var pairs = Vector256.Narrow(lo, hi).AsInt32(); // 16 int16 in k order = 8 (k, k+1) pairs
-                if (stride == 1) { pairs.Store(dst + i / 2); continue; }
-                pairs.Store(units);
-                for (int u = 0; u < 8; u++) dst[(long)(i / 2 + u) * stride] = units[u];
+                var pairs = Pairs(x + i, inv).AsInt32();
+                if (stride == 1) pairs.Store(dst + i / 2);
+                else for (int u = 0; u < 8; u++) dst[(long)(i / 2 + u) * stride] = pairs[u];
             }
-        }
         for (; i < k; i += 2)
         {
             int q0 = (int)MathF.Round(x[i] * inv), q1 = i + 1 < k ? (int)MathF.Round(x[i + 1] * inv) : 0;
             dst[(long)(i / 2) * stride] = (ushort)q0 | q1 << 16;
         }
-        return max / 127f;
+        for (int u = (i + 1) / 2; u < kp; u++) dst[(long)u * stride] = 0;
     }
 
     // ---------------------------------------------------------------- the product
@@ -265,6 +285,7 @@ internal static unsafe class GemmInt8
     }
 
     /// <summary>Dequantises a tile of int32 sums (row stride ts) into y, 8 columns at a time where it can.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Store(int* acc, int ts, in Tile o)
     {
         for (int r = 0; r < o.Rows; r++)
