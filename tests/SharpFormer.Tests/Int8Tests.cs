@@ -2,6 +2,7 @@ using System.Text.Json;
 using SharpFormer.Checkpoints;
 using SharpFormer.Kernels;
 using SharpFormer.Models;
+using SharpFormer.Tasks;
 using Xunit.Abstractions;
 
 namespace SharpFormer.Tests;
@@ -181,6 +182,13 @@ public sealed class Int8Tests(ITestOutputHelper log)
         var int8 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(WeightPrecision.Int8));
         foreach (var ids in WeightPrecisionTests.Gpt2Prompts())
             Report(f32.Forward([ids]).Logits, int8.Forward([ids]).Logits, $"gpt2-tiny logits ({ids.Length} tokens)");
+        // Greedy decoding (prefill, then the streaming one-row GEMMs) in int8: report where it first departs from f32.
+        var prompt = WeightPrecisionTests.Gpt2Prompts()[1];
+        var options = new GenerationOptions { MaxNewTokens = 20 };
+        var fromF32 = Generation.Generate(f32, [prompt], options).Sequences[0].NewIds;
+        var fromInt8 = Generation.Generate(int8, [prompt], options).Sequences[0].NewIds;
+        Assert.Equal(20, fromInt8.Length);
+        log.WriteLine($"greedy, 20 new tokens: int8 agrees with f32 on the first {fromF32.Zip(fromInt8).TakeWhile(p => p.First == p.Second).Count()}");
     }
 
 
