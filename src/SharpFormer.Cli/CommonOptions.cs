@@ -25,7 +25,7 @@ public static class CommonOptions
     public static Option<string> DType() => new("--dtype")
     {
         Description = "Weights of the matrix products: f32; bf16 (half the memory and weight traffic, float32 arithmetic; outputs differ slightly); "
-                      + "or int8 (a quarter of the memory, integer products with activations quantised per token; outputs differ by about 1%).",
+                      + "or int8 (a quarter of the memory, integer products with activations quantised per token; outputs differ by a few percent).",
         HelpName = "f32|bf16|int8",
         DefaultValueFactory = _ => "f32",
     };

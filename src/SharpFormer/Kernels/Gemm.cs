@@ -34,7 +34,7 @@ public sealed partial class PackedWeight
     internal int PanelCount => (N + PanelWidth - 1) / PanelWidth;
     internal int PaddedN => PanelCount * PanelWidth;
     internal int ElementBytes => Precision switch { WeightPrecision.BFloat16 => 2, WeightPrecision.Int8 => 1, _ => 4 };
-    /// <summary>Pinned (never moves): float[] or ushort[]; the packed data starts at <see cref="Pointer"/>.</summary>
+    /// <summary>Pinned (never moves): float[], ushort[] or sbyte[]; the packed data starts at <see cref="Pointer"/>.</summary>
     readonly Array _storage;
     readonly int _offsetBytes;
 
