@@ -268,7 +268,7 @@ internal static unsafe class GemmInt8
     static void Skinny(ref Job j, int p0, int p1)
     {
         int kp = j.KPairs, n = j.N;
-        int* acc = stackalloc int[4 * PW];
+        int* acc = stackalloc int[PW];
         for (int p = p0; p < p1; p++)
         {
             sbyte* bp = j.B + (long)p * 2 * PW * kp;
