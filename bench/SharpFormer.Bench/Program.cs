@@ -16,6 +16,8 @@ namespace SharpFormer.Bench;
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- train-step BertTraining.Step tokens/s (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- peak       FP32 FMA peak of this machine (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- batching [--model DIR]   length-sorted vs padded batches, real texts
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8       int8 vs bf16 vs f32 GEMM, same shapes, one run
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8-bert DIR    BERT 1×128 f32 vs int8: latency and error
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]
 /// </summary>
 public static class Program
@@ -34,11 +36,13 @@ public static class Program
             case "peak": Quick.FmaPeak(); return 0;
             case "batching": BatchingBench.Run(args[1..]); return 0;
             case "train-step": TrainStep.Run(); return 0;
+            case "int8": Int8Bench.Gemm(); return 0;
+            case "int8-bert": Int8Bench.Bert(args[1]); return 0;
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], DefaultConfig.Instance.AddColumn(new GflopsColumn()));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|batching|train-step|bdn ...]");
+                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|batching|train-step|int8|int8-bert DIR|bdn ...]");
                 return 2;
         }
     }
@@ -55,7 +59,7 @@ public static class Program
 /// <summary>Stopwatch mode: median of several repetitions, each long enough (≥ ~50 ms) to time reliably.</summary>
 static class Quick
 {
-    static double Median(Action body, double flops, int reps = 9)
+    internal static double Median(Action body, double flops, int reps = 9)
     {
         // Warm up ≥ 0.3 s so the JIT's tiering has finished before timing.
         var sw = Stopwatch.StartNew();

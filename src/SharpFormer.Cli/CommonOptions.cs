@@ -25,8 +25,9 @@ public static class CommonOptions
     /// <summary>--dtype of the inference commands: how the packed weights of the matrix products are stored (read with <see cref="Precision"/>).</summary>
     public static Option<string> DType() => new("--dtype")
     {
-        Description = "Weights of the matrix products: f32, or bf16 (half the memory and weight traffic, float32 arithmetic; outputs differ slightly).",
-        HelpName = "f32|bf16",
+        Description = "Weights of the matrix products: f32; bf16 (half the memory and weight traffic, float32 arithmetic; outputs differ slightly); "
+                      + "or int8 (a quarter of the memory, integer products with activations quantised per token; outputs differ by a few percent).",
+        HelpName = "f32|bf16|int8",
         DefaultValueFactory = _ => "f32",
     };
 
@@ -35,7 +36,8 @@ public static class CommonOptions
     {
         "f32" => WeightPrecision.Float32,
         "bf16" => WeightPrecision.BFloat16,
-        var s => throw new SharpFormerException($"--dtype must be f32 or bf16 (got '{s}')"),
+        "int8" => WeightPrecision.Int8,
+        var s => throw new SharpFormerException($"--dtype must be f32, bf16 or int8 (got '{s}')"),
     };
 
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON object instead of human-readable text." };

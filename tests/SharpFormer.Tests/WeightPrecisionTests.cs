@@ -23,7 +23,7 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
 
     static string Fixture(string name) => Path.Combine(SharedPaths.Fixtures, name);
 
-    static BertInputs BertBatch(string dir)
+    internal static BertInputs BertBatch(string dir)
     {
         using var g = new SafeTensorsFile(Path.Combine(dir, "goldens.safetensors"));
         int[][] M(string n)
@@ -35,14 +35,14 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         return new BertInputs(M("input_ids"), M("token_type_ids"), M("attention_mask"));
     }
 
-    static int[][] Gpt2Prompts()
+    internal static int[][] Gpt2Prompts()
     {
         var g = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Fixture("gpt2-tiny"), "goldens.json"))).RootElement;
         return g.GetProperty("prompts").EnumerateObject().Select(p => p.Value.GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
     }
 
     /// <summary>Max |a − b| and max |a|.</summary>
-    static (float Error, float Scale) Compare(Tensor reference, Tensor actual)
+    internal static (float Error, float Scale) Compare(Tensor reference, Tensor actual)
     {
         Assert.True(reference.HasShape(actual.Shape));
         float err = 0, scale = 0;
@@ -140,7 +140,7 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         Assert.True(fill.ExitCode == 0, fill.Stderr);
         var bad = CliHarness.Run("fill-mask", "--model", Fixture("bert-tiny"), "--dtype", "foo", "--", "今天[MASK]气很好");
         Assert.Equal(1, bad.ExitCode);
-        Assert.Equal("error: --dtype must be f32 or bf16 (got 'foo')", bad.Stderr.TrimEnd());
+        Assert.Equal("error: --dtype must be f32, bf16 or int8 (got 'foo')", bad.Stderr.TrimEnd());
         Assert.Empty(bad.Stdout);
     }
 }

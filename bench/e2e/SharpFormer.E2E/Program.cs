@@ -1,8 +1,8 @@
 // End-to-end bench runner for one engine and one model; prints one JSON object per line (see ../README.md).
 //   SharpFormer.E2E --engine sharp|ort --model bert|gpt2 --cache DIR [--threads N] [--reps R] [--warmup W]
-//                   [--quick] [--new-tokens 128] [--bf16]
+//                   [--quick] [--new-tokens 128] [--bf16 | --int8]
 // SharpFormer loads its models for inference (packed straight from the checkpoint); --bf16 packs the weights as
-// bfloat16 (engine "sharpformer-bf16").
+// bfloat16 (engine "sharpformer-bf16"), --int8 as int8 with per-token activations (engine "sharpformer-int8").
 // Each workload: W warm-up runs, then R timed runs (Stopwatch, wall clock); the median is reported. The outputs
 // of a run are written to DIR/out/<engine>_<workload>.f32|.i32 so that run.sh can compare every engine.
 using System.Diagnostics;
@@ -22,7 +22,7 @@ Directory.CreateDirectory(outDir);
 var inputs = JsonNode.Parse(File.ReadAllText(Path.Combine(opts.Cache, "inputs.json")))![opts.Model]!.AsObject();
 int[][] Ids(string key) => inputs[key]!.AsArray().Select(r => r!.AsArray().Select(x => x!.GetValue<int>()).ToArray()).ToArray();
 string modelDir = Path.Combine(opts.Cache, opts.Model == "bert" ? "bert-base-chinese" : "gpt2");
-string engine = opts.Engine == "sharp" ? (opts.Bf16 ? "sharpformer-bf16" : "sharpformer") : "ort";
+string engine = opts.Engine == "sharp" ? (opts.Bf16 ? "sharpformer-bf16" : opts.Int8 ? "sharpformer-int8" : "sharpformer") : "ort";
 string[] bertShapes = opts.Quick ? ["1x16", "1x128", "32x128"] : ["1x16", "1x128", "1x512", "32x128"];
 int newTokens = opts.NewTokens;
 
@@ -190,9 +190,9 @@ void Emit(JsonObject o)
     Console.WriteLine(o.ToJsonString());
 }
 
-sealed record Args(string Engine, string Model, string Cache, int Threads, int Reps, int Warmup, bool Quick, int NewTokens, bool ColdStart, bool Bf16)
+sealed record Args(string Engine, string Model, string Cache, int Threads, int Reps, int Warmup, bool Quick, int NewTokens, bool ColdStart, bool Bf16, bool Int8)
 {
-    public WeightOptions Weights => WeightOptions.Inference(Bf16 ? WeightPrecision.BFloat16 : WeightPrecision.Float32);
+    public WeightOptions Weights => WeightOptions.Inference(Bf16 ? WeightPrecision.BFloat16 : Int8 ? WeightPrecision.Int8 : WeightPrecision.Float32);
 
     public static Args Parse(string[] a)
     {
@@ -202,7 +202,7 @@ sealed record Args(string Engine, string Model, string Cache, int Threads, int R
             return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
         }
         return new Args(Get("--engine"), Get("--model"), Get("--cache"), int.Parse(Get("--threads", "2")), int.Parse(Get("--reps", "5")),
-                        int.Parse(Get("--warmup", "1")), a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), a.Contains("--coldstart"), a.Contains("--bf16"));
+                        int.Parse(Get("--warmup", "1")), a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), a.Contains("--coldstart"), a.Contains("--bf16"), a.Contains("--int8"));
     }
 }
 

@@ -4,12 +4,14 @@ using System.Runtime.Intrinsics;
 
 namespace SharpFormer.Kernels;
 
-/// <summary>Element type of a <see cref="PackedWeight"/>. The GEMM widens to float32 and accumulates in float32 either way.</summary>
+/// <summary>Element type of a <see cref="PackedWeight"/>. The float GEMM widens to float32 and accumulates in float32 either way.</summary>
 public enum WeightPrecision
 {
     Float32,
     /// <summary>bfloat16 (the top half of a float32, rounded to nearest even): half the memory and weight traffic.</summary>
     BFloat16,
+    /// <summary>int8, symmetric per output channel, with activations quantised per row at run time: integer products (see GemmInt8.cs).</summary>
+    Int8,
 }
 
 /// <summary>
@@ -21,7 +23,7 @@ public enum WeightPrecision
 /// so that a shift or a mask (no shuffle) widens 16 columns at once (see <see cref="Gemm"/>'s Bf16Panel).
 /// A panel block (at most 32 KB) is what the micro-kernel keeps in L1; the storage is 64-byte aligned.
 /// </summary>
-public sealed class PackedWeight
+public sealed partial class PackedWeight
 {
     public const int PanelWidth = 32;
     internal const int KBlock = 256;
@@ -31,8 +33,8 @@ public sealed class PackedWeight
     public WeightPrecision Precision { get; }
     internal int PanelCount => (N + PanelWidth - 1) / PanelWidth;
     internal int PaddedN => PanelCount * PanelWidth;
-    internal int ElementBytes => Precision == WeightPrecision.BFloat16 ? 2 : 4;
-    /// <summary>Pinned (never moves): float[] or ushort[]; the packed data starts at <see cref="Pointer"/>.</summary>
+    internal int ElementBytes => Precision switch { WeightPrecision.BFloat16 => 2, WeightPrecision.Int8 => 1, _ => 4 };
+    /// <summary>Pinned (never moves): float[], ushort[] or sbyte[]; the packed data starts at <see cref="Pointer"/>.</summary>
     readonly Array _storage;
     readonly int _offsetBytes;
 
@@ -41,7 +43,12 @@ public sealed class PackedWeight
         if (k < 0 || n < 0) throw new ArgumentOutOfRangeException(nameof(k), "PackedWeight: negative size");
         K = k; N = n; Precision = precision;
         int len = checked((int)((long)PaddedN * k + 32));
-        _storage = precision == WeightPrecision.BFloat16 ? GC.AllocateArray<ushort>(len, pinned: true) : GC.AllocateArray<float>(len, pinned: true);
+        _storage = precision switch
+        {
+            WeightPrecision.BFloat16 => GC.AllocateArray<ushort>(len, pinned: true),
+            WeightPrecision.Int8 => Int8Storage(),
+            _ => GC.AllocateArray<float>(len, pinned: true),
+        };
         nint addr = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         _offsetBytes = (int)((64 - (addr & 63)) & 63);
     }
@@ -66,6 +73,7 @@ public sealed class PackedWeight
         if (n == 0 || k == 0) return p;
         fixed (float* src = w)
         {
+            if (precision == WeightPrecision.Int8) { p.PackInt8(src, outIn); return p; }
             nint s = (nint)src;
             // Panels in parallel (load time, not the hot path).
             if ((long)n * k >= 1 << 18 && Threading.Threads > 1)
@@ -175,6 +183,7 @@ public static unsafe class Gemm
                 if (bias.IsEmpty) y.Slice(r * n, n).Clear(); else bias.Slice(0, n).CopyTo(y.Slice(r * n, n));
             return;
         }
+        if (w.Precision == WeightPrecision.Int8) { GemmInt8.Linear(x, m, w, bias, y); return; }
         fixed (float* px = x, py = y, pb = bias)
         {
             var job = new Job

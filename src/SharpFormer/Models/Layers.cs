@@ -23,7 +23,7 @@ public sealed class ParameterSet
 }
 
 /// <summary>How a model holds the weight matrices of its dense layers (everything else is float32 tensors).</summary>
-/// <param name="Precision">Element type of the packed GEMM weights; the arithmetic stays float32 either way.</param>
+/// <param name="Precision">Element type of the packed GEMM weights; the arithmetic stays float32, except with Int8 (integer products, activations quantised per row).</param>
 /// <param name="InferenceOnly">
 /// Pack each matrix at load straight from the checkpoint and keep no float32 copy of it: about half the memory and a
 /// faster load, but those matrices are then absent from the model's Parameters and it cannot be trained
