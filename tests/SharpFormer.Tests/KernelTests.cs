@@ -162,6 +162,23 @@ public class KernelTests
         Assert.True(float.IsNaN(y[0]));
     }
 
+    /// <summary>A Float32 packed matrix gives back each row of nn.Linear's weight exactly (the tied-embedding lookup).</summary>
+    [Fact]
+    public void Float32_packed_columns_read_back_exactly()
+    {
+        const int n = 70, k = 600; // a partial panel and a partial last K block
+        var w = KernelRef.Random(n * k, 6);
+        var pw = PackedWeight.FromOutIn(w, n, k);
+        var row = new float[k];
+        for (int j = 0; j < n; j++)
+        {
+            pw.CopyColumn(j, row);
+            Assert.Equal(w.AsSpan(j * k, k).ToArray(), row);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => pw.CopyColumn(n, row));
+        Assert.Throws<InvalidOperationException>(() => PackedWeight.FromOutIn(w, n, k, WeightPrecision.BFloat16).CopyColumn(0, row));
+    }
+
     /// <summary>Kernels called from several threads at once (the pool runs one job; the others run inline).</summary>
     [Fact]
     public void Linear_and_attention_are_safe_to_call_concurrently()

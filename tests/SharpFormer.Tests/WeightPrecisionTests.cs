@@ -70,9 +70,11 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
     {
         var dir = Fixture(fixture);
         var inputs = BertBatch(dir);
-        var reference = BertModel.Load(dir).Forward(inputs);
-        // float32 packed straight from the checkpoint: the very same numbers.
-        var f32 = BertModel.Load(dir, weights: WeightOptions.Inference()).Forward(inputs);
+        var reference = BertModel.Load(dir).Forward(inputs, outputHiddenStates: true);
+        // float32 packed straight from the checkpoint (bert-tiny's word embeddings too, looked up in the packed MLM
+        // decoder): the very same numbers, from the embeddings on.
+        var f32 = BertModel.Load(dir, weights: WeightOptions.Inference()).Forward(inputs, outputHiddenStates: true);
+        Assert.Equal(reference.HiddenStates[0].Data, f32.HiddenStates[0].Data);
         Assert.Equal(reference.LastHiddenState.Data, f32.LastHiddenState.Data);
         var bf16 = BertModel.Load(dir, weights: WeightOptions.Inference(WeightPrecision.BFloat16)).Forward(inputs);
         AssertBf16Close(reference.LastHiddenState, bf16.LastHiddenState, $"{fixture} last_hidden_state");
@@ -98,9 +100,11 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         var bf16 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(WeightPrecision.BFloat16));
         foreach (var ids in Gpt2Prompts())
         {
-            var expected = reference.Forward([ids]).Logits;
-            Assert.Equal(expected.Data, f32.Forward([ids]).Logits.Data);
-            AssertBf16Close(expected, bf16.Forward([ids]).Logits, $"gpt2-tiny logits ({ids.Length} tokens)");
+            var expected = reference.Forward([ids], outputHiddenStates: true);
+            var actual = f32.Forward([ids], outputHiddenStates: true);
+            Assert.Equal(expected.HiddenStates[0].Data, actual.HiddenStates[0].Data); // wte rows read from the packed lm_head
+            Assert.Equal(expected.Logits.Data, actual.Logits.Data);
+            AssertBf16Close(expected.Logits, bf16.Forward([ids]).Logits, $"gpt2-tiny logits ({ids.Length} tokens)");
         }
         // Greedy decoding (prefill, then the skinny decode GEMMs) runs in bf16; report whether it picks the same tokens.
         var prompt = Gpt2Prompts()[1];
@@ -118,12 +122,17 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         var model = Gpt2Model.Load(Fixture("gpt2-tiny"), weights: WeightOptions.Inference(WeightPrecision.BFloat16));
         Assert.False(model.Parameters.Contains("transformer.h.0.attn.c_attn.weight"));
         Assert.True(model.Parameters.Contains("transformer.h.0.attn.c_attn.bias"));
-        Assert.True(model.Parameters.Contains("transformer.wte.weight")); // the embedding lookup (and the tied lm_head)
+        Assert.True(model.Parameters.Contains("transformer.wte.weight")); // bf16: the float32 lookup table beside the packed lm_head
         Assert.Throws<InvalidOperationException>(model.WeightsChanged);
         Assert.Contains("inference only", Assert.Throws<SharpFormerException>(() => new Training.Gpt2Training(model)).Message);
+        // Float32: the tied embeddings are held once, packed (the lookup reads them back exactly).
+        Assert.False(Gpt2Model.Load(Fixture("gpt2-tiny"), weights: WeightOptions.Inference()).Parameters.Contains("transformer.wte.weight"));
         var bert = BertModel.Load(Fixture("bert-tiny"), weights: WeightOptions.Inference());
         Assert.False(bert.Parameters.Contains("bert.encoder.layer.0.attention.self.query.weight"));
-        Assert.True(bert.Parameters.Contains("bert.embeddings.word_embeddings.weight"));
+        Assert.False(bert.Parameters.Contains("bert.embeddings.word_embeddings.weight")); // tied to the MLM decoder
+        Assert.True(bert.Parameters.Contains("bert.embeddings.position_embeddings.weight"));
+        // Without an MLM head nothing is tied: the table stays a float32 lookup.
+        Assert.True(BertModel.Load(Fixture("bert-tiny-ner"), weights: WeightOptions.Inference()).Parameters.Contains("bert.embeddings.word_embeddings.weight"));
         // The default load is unchanged: every parameter, trainable.
         var trainable = BertModel.Load(Fixture("bert-tiny"));
         Assert.True(trainable.Parameters.Contains("bert.encoder.layer.0.attention.self.query.weight"));

@@ -84,6 +84,23 @@ public sealed partial class PackedWeight
         return p;
     }
 
+    /// <summary>
+    /// Column <paramref name="n"/> of a Float32 matrix (row n of nn.Linear's weight[n, k]) into <paramref name="dst"/>:
+    /// exact, so a tied head's packed copy can serve the embedding lookup as well.
+    /// </summary>
+    public unsafe void CopyColumn(int n, Span<float> dst)
+    {
+        if (Precision != WeightPrecision.Float32) throw new InvalidOperationException($"PackedWeight.CopyColumn: {Precision} columns are not the original values");
+        if ((uint)n >= (uint)N || dst.Length < K) throw new ArgumentOutOfRangeException(nameof(n), $"PackedWeight.CopyColumn: column {n} of {N}, {dst.Length} of {K} values");
+        int pan = n / PanelWidth, c = n % PanelWidth;
+        for (int k0 = 0; k0 < K; k0 += KBlock)
+        {
+            int kc = Math.Min(KBlock, K - k0);
+            float* src = (float*)Pointer + (long)k0 * PaddedN + (long)pan * PanelWidth * kc + c;
+            for (int kk = 0; kk < kc; kk++) dst[k0 + kk] = src[kk * PanelWidth];
+        }
+    }
+
     /// <summary>Gathers each K block of panel <paramref name="pan"/> as kc×32 floats, then stores it in this precision.</summary>
     [SkipLocalsInit]
     unsafe void PackPanel(float* w, int pan, bool outIn)

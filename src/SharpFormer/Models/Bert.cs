@@ -47,7 +47,8 @@ public sealed class BertModel
     public IReadOnlyList<string> InitialisedParameters { get; }
 
     // Embeddings
-    readonly Tensor _wordEmbeddings, _positionEmbeddings, _tokenTypeEmbeddings;
+    readonly WordEmbeddings _wordEmbeddings;
+    readonly Tensor _positionEmbeddings, _tokenTypeEmbeddings;
     readonly LayerNormLayer _embeddingsLayerNorm;
     readonly Layer[] _layers;
     // Heads
@@ -103,7 +104,8 @@ public sealed class BertModel
         int h = config.HiddenSize, v = config.VocabSize;
         var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed, weights);
 
-        _wordEmbeddings = p.Weight("bert.embeddings.word_embeddings.weight", v, h);
+        // The MLM decoder is tied to the word embeddings (HuggingFace's tie_word_embeddings); its bias is cls.predictions.bias.
+        _wordEmbeddings = p.WordEmbeddings("bert.embeddings.word_embeddings.weight", v, h, tied: heads.HasFlag(BertHeads.MaskedLM));
         _positionEmbeddings = p.Weight("bert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h);
         _tokenTypeEmbeddings = p.Weight("bert.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
         _embeddingsLayerNorm = LayerNormLayer.Load(p, "bert.embeddings.LayerNorm", h, config.LayerNormEps);
@@ -129,8 +131,7 @@ public sealed class BertModel
         {
             _mlmTransform = Linear.Load(p, "cls.predictions.transform.dense", h, h);
             _mlmLayerNorm = LayerNormLayer.Load(p, "cls.predictions.transform.LayerNorm", h, config.LayerNormEps);
-            // The decoder is tied to the word embeddings (HuggingFace's tie_word_embeddings); its bias is cls.predictions.bias.
-            _mlmDecoder = new Linear(_wordEmbeddings, p.Bias("cls.predictions.bias", v), weights.Precision);
+            _mlmDecoder = _wordEmbeddings.Head(p.Bias("cls.predictions.bias", v));
         }
         if (heads.HasFlag(BertHeads.NextSentence)) _nsp = Linear.Load(p, "cls.seq_relationship", h, 2);
         if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.TokenClassification))
@@ -168,7 +169,7 @@ public sealed class BertModel
                 var row = x.AsSpan((i * t + j) * h, h);
                 int pos = inputs.PositionIds?[i][j] ?? j;
                 int type = inputs.TokenTypeIds?[i][j] ?? 0;
-                _wordEmbeddings.Span.Slice(inputs.InputIds[i][j] * h, h).CopyTo(row);
+                _wordEmbeddings.Lookup(inputs.InputIds[i][j], row);
                 System.Numerics.Tensors.TensorPrimitives.Add(row, _positionEmbeddings.Span.Slice(pos * h, h), row);
                 System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenTypeEmbeddings.Span.Slice(type * h, h), row);
             }

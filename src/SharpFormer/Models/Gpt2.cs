@@ -88,7 +88,8 @@ public sealed class Gpt2Model
     /// <summary>Parameters the checkpoint lacked and that were randomly initialised (empty for a complete checkpoint).</summary>
     public IReadOnlyList<string> InitialisedParameters { get; }
 
-    readonly Tensor _wte, _wpe;
+    readonly WordEmbeddings _wte;
+    readonly Tensor _wpe;
     readonly Block[] _blocks;
     readonly LayerNormLayer _lnF;
     readonly Linear _lmHead;
@@ -129,7 +130,10 @@ public sealed class Gpt2Model
         int e = config.NEmbd, v = config.VocabSize, inner = config.InnerDim;
         float eps = config.LayerNormEpsilon;
         var p = new ParameterLoader(checkpoint, Parameters, config.InitializerRange, seed, weights);
-        _wte = p.Weight("transformer.wte.weight", v, e);
+        // lm_head is tied to wte (HuggingFace's tie_word_embeddings); an untied checkpoint's own lm_head.weight wins.
+        bool tie = !config.Raw.TryGetPropertyValue("tie_word_embeddings", out var tn) || tn is null || tn.GetValue<bool>();
+        bool tied = tie || checkpoint?.Contains("lm_head.weight") != true;
+        _wte = p.WordEmbeddings("transformer.wte.weight", v, e, tied);
         _wpe = p.Weight("transformer.wpe.weight", config.NPositions, e);
         _blocks = new Block[config.NLayer];
         for (int i = 0; i < _blocks.Length; i++)
@@ -146,11 +150,7 @@ public sealed class Gpt2Model
         _lnF = LayerNormLayer.Load(p, "transformer.ln_f", e, eps);
         if (checkpoint is not null && p.Initialised.Count > 0)
             throw new SharpFormerException($"{checkpoint.FileName}: tensor '{p.Initialised[0]}' is missing");
-        // lm_head is tied to wte (HuggingFace's tie_word_embeddings); an untied checkpoint's own lm_head.weight wins.
-        bool tie = !config.Raw.TryGetPropertyValue("tie_word_embeddings", out var tn) || tn is null || tn.GetValue<bool>();
-        _lmHead = !tie && checkpoint?.Contains("lm_head.weight") == true
-            ? Linear.Load(p, "lm_head", e, v, bias: false)
-            : new Linear(_wte, null, weights.Precision);
+        _lmHead = tied ? _wte.Head(bias: null) : Linear.Load(p, "lm_head", e, v, bias: false);
         InitialisedParameters = p.Initialised;
     }
 
@@ -314,7 +314,8 @@ public sealed class Gpt2Model
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * e, e);
-            TensorPrimitives.Add(_wte.Span.Slice(idOf(r) * e, e), _wpe.Span.Slice(posOf(r) * e, e), row);
+            _wte.Lookup(idOf(r), row);
+            TensorPrimitives.Add(row, _wpe.Span.Slice(posOf(r) * e, e), row);
             cache.KeyBias[(r / t) * cap + past + r % t] = attended is null || attended(r) ? 0f : Attention.Masked;
         }
 

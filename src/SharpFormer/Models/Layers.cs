@@ -27,7 +27,9 @@ public sealed class ParameterSet
 /// <param name="InferenceOnly">
 /// Pack each matrix at load straight from the checkpoint and keep no float32 copy of it: about half the memory and a
 /// faster load, but those matrices are then absent from the model's Parameters and it cannot be trained
-/// (WeightsChanged throws). Matrices shared with an embedding (tied LM heads) keep their float32 tensor.
+/// (WeightsChanged throws). Word embeddings tied to an output head (GPT-2's lm_head, BERT's MLM decoder) are likewise
+/// held only packed in Float32 (the lookup reads the packed copy, exactly); in BFloat16 / Int8 they keep their float32
+/// tensor for the lookup.
 /// </param>
 public readonly record struct WeightOptions(WeightPrecision Precision = WeightPrecision.Float32, bool InferenceOnly = false)
 {
@@ -65,6 +67,19 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
                 ? PackedWeight.FromOutIn(w, rows, cols, precision) : PackedWeight.FromInOut(w, rows, cols, precision)) is { } packed)
             return new GemmWeight(packed);
         return new GemmWeight(Weight(name, rows, cols), outIn, precision);
+    }
+
+    /// <summary>
+    /// Word embeddings [vocab, width]; <paramref name="tied"/>: their matrix is also an output head's weight (nn.Linear
+    /// layout). A tied Float32 inference load packs it straight from the checkpoint and keeps no float32 table.
+    /// </summary>
+    internal WordEmbeddings WordEmbeddings(string name, int vocab, int width, bool tied)
+    {
+        if (tied && weights is { InferenceOnly: true, Precision: WeightPrecision.Float32 }
+            && checkpoint?.TryUse(name, [vocab, width], w => PackedWeight.FromOutIn(w, vocab, width)) is { } packed)
+            return new WordEmbeddings(new GemmWeight(packed));
+        var table = Weight(name, vocab, width);
+        return new WordEmbeddings(table, new GemmWeight(table, outIn: true, weights.Precision));
     }
 
     enum Init { Normal, Zeros, Ones }
@@ -130,6 +145,25 @@ sealed class GemmWeight
         : throw new InvalidOperationException("the model was loaded for inference only (WeightOptions.InferenceOnly): its weights are packed and cannot change");
 }
 
+/// <summary>
+/// An embedding table [vocab, width] and the output head that may be tied to it (logits = x·Eᵀ, packed on first use
+/// unless loaded packed). Without a float32 table the rows are read back from the packed head, which is exact in Float32.
+/// </summary>
+sealed class WordEmbeddings(Tensor? table, GemmWeight head)
+{
+    public WordEmbeddings(GemmWeight packedHead) : this(null, packedHead) { }
+
+    /// <summary>The embedding of token <paramref name="id"/> into <paramref name="row"/> [width].</summary>
+    public void Lookup(int id, Span<float> row)
+    {
+        if (table is null) head.Packed.CopyColumn(id, row);
+        else table.Span.Slice(id * head.In, head.In).CopyTo(row);
+    }
+
+    /// <summary>The tied output head, with <paramref name="bias"/> [vocab] (or none).</summary>
+    public Linear Head(Tensor? bias) => new(head, bias);
+}
+
 /// <summary>nn.Linear: y = x·Wᵀ + b with W [out, in].</summary>
 public sealed class Linear
 {
@@ -144,7 +178,7 @@ public sealed class Linear
     public Linear(Tensor weight, Tensor? bias, WeightPrecision precision = WeightPrecision.Float32)
         : this(new GemmWeight(weight, outIn: true, precision), bias) { }
 
-    Linear(GemmWeight weight, Tensor? bias)
+    internal Linear(GemmWeight weight, Tensor? bias)
     {
         _weight = weight;
         Bias = bias;
