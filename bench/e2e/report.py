@@ -67,9 +67,9 @@ def main():
         ("cold start: `python3 -c \"import torch\"`", "cold_import", *sec),
     ]
     engines = [("sharpformer", "SharpFormer"), ("torch", "PyTorch fp32"), ("ort", "ONNX Runtime"), ("torch-bf16", "PyTorch bf16"),
-               ("sharpformer-bf16", "SharpFormer bf16")]
-    lines = ["| workload | SharpFormer | PyTorch fp32 | ONNX Runtime | ratio vs PyTorch | ratio vs ORT | PyTorch bf16 | SharpFormer bf16 |",
-             "|---|---|---|---|---|---|---|---|"]
+               ("sharpformer-bf16", "SharpFormer bf16"), ("sharpformer-int8", "SharpFormer int8")]
+    lines = ["| workload | SharpFormer | PyTorch fp32 | ONNX Runtime | ratio vs PyTorch | ratio vs ORT | PyTorch bf16 | SharpFormer bf16 | SharpFormer int8 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, wl, fn, fmt, hib in rows:
         vals, cells = {}, {}
         for e, _ in engines:
@@ -91,7 +91,7 @@ def main():
             r = vals["sharpformer"] / vals[peer] if hib else vals[peer] / vals["sharpformer"]
             return f"{r:.2f}×"
         lines.append(f"| {label} | {cells['sharpformer']} | {cells['torch']} | {cells['ort']} | {ratio('torch')} | "
-                     f"{ratio('ort')} | {cells['torch-bf16']} | {cells['sharpformer-bf16']} |")
+                     f"{ratio('ort')} | {cells['torch-bf16']} | {cells['sharpformer-bf16']} | {cells['sharpformer-int8']} |")
 
     # ---- numerical agreement
     checks, failed = [], False
@@ -112,7 +112,7 @@ def main():
             continue
         parts = []
         for e, name, strict in [("sharpformer", "SharpFormer", True), ("ort", "ORT", True), ("torch-bf16", "PyTorch bf16", False),
-                                ("sharpformer-bf16", "SharpFormer bf16", False)]:
+                                ("sharpformer-bf16", "SharpFormer bf16", False), ("sharpformer-int8", "SharpFormer int8", False)]:
             x = f32(e, wl)
             if x is None:
                 continue
@@ -130,7 +130,8 @@ def main():
         if ref is None:
             continue
         parts = []
-        for e, name in [("sharpformer", "SharpFormer"), ("ort", "ORT"), ("torch-bf16", "PyTorch bf16"), ("sharpformer-bf16", "SharpFormer bf16")]:
+        for e, name in [("sharpformer", "SharpFormer"), ("ort", "ORT"), ("torch-bf16", "PyTorch bf16"), ("sharpformer-bf16", "SharpFormer bf16"),
+                        ("sharpformer-int8", "SharpFormer int8")]:
             x = i32(e, wl)
             if x is not None:
                 parts.append(f"{name} {int((x == ref).sum())}/{ref.size}")

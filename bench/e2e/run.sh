@@ -2,7 +2,7 @@
 # End-to-end comparison: SharpFormer vs PyTorch (fp32, optional bf16) vs ONNX Runtime on full-size random-weight
 # BERT-base (bert-base-chinese shape) and GPT-2 124M checkpoints, identical inputs. See README.md beside this file.
 #
-#   bench/e2e/run.sh [--threads N] [--quick] [--reps R] [--warmup W] [--no-bf16] [--no-ort] [--no-coldstart]
+#   bench/e2e/run.sh [--threads N] [--quick] [--reps R] [--warmup W] [--no-bf16] [--no-int8] [--no-ort] [--no-coldstart]
 #                    [--omp-active]
 #
 # Prints one Markdown table (also written to bench/e2e/.cache/last-run.md); exits non-zero if an engine failed
@@ -14,7 +14,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="$HERE/.cache"
 PY=/usr/bin/python3   # Debian's python3 (has python3-torch); the pyenv python3 on PATH has no torch
 
-THREADS=2 QUICK=0 REPS="" WARMUP="" BF16=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE
+THREADS=2 QUICK=0 REPS="" WARMUP="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
@@ -22,6 +22,7 @@ while [[ $# -gt 0 ]]; do
     --reps) REPS="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
     --no-bf16) BF16=0; shift ;;
+    --no-int8) INT8=0; shift ;;
     --no-ort) ORT=0; shift ;;
     --no-coldstart) COLD=0; shift ;;
     --omp-active) OMP_POLICY=ACTIVE; shift ;;
@@ -29,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done
-if [[ $QUICK == 1 ]]; then REPS="${REPS:-2}"; WARMUP="${WARMUP:-1}"; BF16=0; else REPS="${REPS:-5}"; WARMUP="${WARMUP:-1}"; fi
+if [[ $QUICK == 1 ]]; then REPS="${REPS:-2}"; WARMUP="${WARMUP:-1}"; BF16=0; INT8=0; else REPS="${REPS:-5}"; WARMUP="${WARMUP:-1}"; fi
 QFLAG=(); [[ $QUICK == 1 ]] && QFLAG=(--quick)
 
 log() { echo "[e2e $(date +%H:%M:%S)] $*" >&2; }
@@ -93,6 +94,7 @@ for model in bert gpt2; do
   [[ $ORT == 1 ]] && run "ort-$model" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
   [[ $BF16 == 1 ]] && run "torch-bf16-$model" "$PY" "$HERE/torch_bench.py" --model "$model" --bf16 "${COMMON[@]}"
   [[ $BF16 == 1 ]] && run "sharpformer-bf16-$model" "$E2E" --engine sharp --bf16 --model "$model" "${COMMON[@]}"
+  [[ $INT8 == 1 ]] && run "sharpformer-int8-$model" "$E2E" --engine sharp --int8 --model "$model" "${COMMON[@]}"
 done
 if [[ $COLD == 1 ]]; then
   E2E_ARG=(); [[ $ORT == 1 ]] && E2E_ARG=(--e2e "$E2E")
