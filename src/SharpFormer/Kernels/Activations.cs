@@ -26,9 +26,11 @@ public static unsafe class Activations
     const double Sqrt2OverPi = 0.7978845608028654;
 
     /// <summary>
-    /// Applies the activation in place. The GELU/SiLU/sigmoid family is evaluated in double precision on vector lanes
-    /// (erf by Cody's rational approximations, exp by the runtime's vector exp), so results are the correctly
-    /// rounded float of the double formula up to ~1 ulp — the same as the scalar double reference.
+    /// Applies the activation in place. The tanh/sigmoid GELUs, SiLU and sigmoid are evaluated in double precision on
+    /// vector lanes (exp by <see cref="FastMath"/>'s double exp), so results are the correctly rounded float of the double
+    /// formula up to ~1 ulp — the same as the scalar double reference. The exact (erf) GELU is evaluated on float lanes
+    /// (<see cref="GeluErfF(Vector512{float})"/>): within 6 ulps of the double reference for x ≥ −4 (measured max 4.94), and
+    /// within 1e-7·|x| absolute below (measured 1e-11·|x|), where the result is below 1.3e-4 and vanishes like e^(−x²/2).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Apply(Activation act, Span<float> x)
@@ -102,6 +104,14 @@ public static unsafe class Activations
     static void Range(Activation act, float* p, int n)
     {
         int i = 0;
+        if (act == Activation.GeluErf)
+        {
+            // Float lanes (see GeluErfF): ~10× cheaper than widening to double.
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= n; i += 16) GeluErfF(Vector512.Load(p + i)).Store(p + i);
+            if (Vector256.IsHardwareAccelerated)
+                for (; i + 8 <= n; i += 8) GeluErfF(Vector256.Load(p + i)).Store(p + i);
+        }
         if (Vector512.IsHardwareAccelerated)
             for (; i + 16 <= n; i += 16)
             {
@@ -189,6 +199,94 @@ public static unsafe class Activations
             default:
                 throw new ArgumentOutOfRangeException(nameof(act));
         }
+    }
+
+    // GELU(x) = ½x·(1 + erf(x/√2)) on float lanes. With z = x/√2:
+    //  • −0.5 < z < 1: 1 + erf(z) = 1 + z·P(z²), P a degree-6 Chebyshev fit of erf(z)/z on z² ∈ [0, 1] (≈2e-8 relative).
+    //  • otherwise erfc(|z|) = e^(−z²)·t·S(t), t = 1/(1 + |z|), S a degree-10 Chebyshev fit of erfc(z)·e^(z²)·(1 + z) on
+    //    |z| ∈ [0.5, 10] (≈1e-8 relative); 1 + erf(z) = erfc(|z|) for z &lt; 0 and 2 − erfc(|z|) for z > 0. e^(−z²) = e^(−x²/2)
+    //    is taken from x² split exactly into hi + lo by an FMA (x² rounded would cost up to 8 ulps at x = −4); |x| is
+    //    clamped to 14, where the result has underflowed already, so ±∞ behaves like the double reference (+∞, NaN).
+    // Measured against the double reference over every 13th float in [−10, 10]: ≤ 4.94 ulps for x ≥ −4 (the float exp,
+    // the fits and the roundings), ≤ 1e-11·|x| absolute below (≤ 6 ulps wherever the result is a normal float).
+    const float GeluC = 0.70710678118654752f;
+    const float E0 = 0.9654687386698889f, E1 = -0.1405360972774967f, E2 = 0.019852497140923485f, E3 = -0.002285419544883625f,
+        E4 = 0.00021751354165492183f, E5 = -1.7669068023806744E-05f, E6 = 1.2306054791062186E-06f;
+    const float R0 = 0.7922251438430735f, R1 = 0.1611886534834277f, R2 = -0.02495102965675437f, R3 = -0.008252419997751432f,
+        R4 = 0.003678199283678579f, R5 = -8.378694080017497E-05f, R6 = -0.0004128297136965548f, R7 = 0.00016320723756183239f,
+        R8 = -4.3252111258208394E-06f, R9 = -2.3356496061989095E-05f, R10 = 8.061277532853886E-06f;
+    const float RScale = 3.4736842105263164f, ROffset = -1.3157894736842106f; // u = (2t − t(10) − t(0.5)) / (t(0.5) − t(10))
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> GeluErfF(Vector512<float> x)
+    {
+        var one = Vector512<float>.One;
+        var zs = x * Vector512.Create(GeluC);
+        var u = Vector512.FusedMultiplyAdd(zs * zs, Vector512.Create(2f), -one);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E6), u, Vector512.Create(E5));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(E4));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(E3));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(E2));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(E1));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(E0));
+        var small = Vector512.FusedMultiplyAdd(zs, p, one);
+
+        var ax = Vector512.Min(Vector512.Abs(x), Vector512.Create(14f));
+        var t = one / Vector512.FusedMultiplyAdd(ax, Vector512.Create(GeluC), one);
+        var v = Vector512.FusedMultiplyAdd(t, Vector512.Create(RScale), Vector512.Create(ROffset));
+        var r = Vector512.FusedMultiplyAdd(Vector512.Create(R10), v, Vector512.Create(R9));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R8));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R7));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R6));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R5));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R4));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R3));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R2));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R1));
+        r = Vector512.FusedMultiplyAdd(r, v, Vector512.Create(R0));
+        var hi = ax * ax;
+        var lo = Vector512.FusedMultiplyAdd(ax, ax, -hi);
+        var e = FastMath.Exp(hi * Vector512.Create(-0.5f)) * Vector512.FusedMultiplyAdd(lo, Vector512.Create(-0.5f), one);
+        var erfc = e * (t * r);
+        var big = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), erfc, Vector512.Create(2f) - erfc);
+        var useSmall = Vector512.LessThan(zs, one) & Vector512.GreaterThan(zs, Vector512.Create(-0.5f));
+        return x * Vector512.Create(0.5f) * Vector512.ConditionalSelect(useSmall, small, big);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> GeluErfF(Vector256<float> x)
+    {
+        var one = Vector256<float>.One;
+        var zs = x * Vector256.Create(GeluC);
+        var u = Vector256.FusedMultiplyAdd(zs * zs, Vector256.Create(2f), -one);
+        var p = Vector256.FusedMultiplyAdd(Vector256.Create(E6), u, Vector256.Create(E5));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(E4));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(E3));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(E2));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(E1));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(E0));
+        var small = Vector256.FusedMultiplyAdd(zs, p, one);
+
+        var ax = Vector256.Min(Vector256.Abs(x), Vector256.Create(14f));
+        var t = one / Vector256.FusedMultiplyAdd(ax, Vector256.Create(GeluC), one);
+        var v = Vector256.FusedMultiplyAdd(t, Vector256.Create(RScale), Vector256.Create(ROffset));
+        var r = Vector256.FusedMultiplyAdd(Vector256.Create(R10), v, Vector256.Create(R9));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R8));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R7));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R6));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R5));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R4));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R3));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R2));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R1));
+        r = Vector256.FusedMultiplyAdd(r, v, Vector256.Create(R0));
+        var hi = ax * ax;
+        var lo = Vector256.FusedMultiplyAdd(ax, ax, -hi);
+        var e = FastMath.Exp(hi * Vector256.Create(-0.5f)) * Vector256.FusedMultiplyAdd(lo, Vector256.Create(-0.5f), one);
+        var erfc = e * (t * r);
+        var big = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), erfc, Vector256.Create(2f) - erfc);
+        var useSmall = Vector256.LessThan(zs, one) & Vector256.GreaterThan(zs, Vector256.Create(-0.5f));
+        return x * Vector256.Create(0.5f) * Vector256.ConditionalSelect(useSmall, small, big);
     }
 
     static Vector512<double> Eval512(Activation act, Vector512<double> v)
