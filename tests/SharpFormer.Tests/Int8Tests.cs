@@ -146,18 +146,10 @@ public sealed class Int8Tests(ITestOutputHelper log)
     /// </summary>
     const float RelTol = 1f / 16;
 
-    void Report(Tensor f32, Tensor int8, string what)
-    {
-        var (err, scale) = WeightPrecisionTests.Compare(f32, int8);
-        log.WriteLine($"{what}: max |int8 − f32| = {err:G3}, max |f32| = {scale:G3}, relative {err / scale:G3}");
-        Assert.True(err > 0, $"{what}: int8 gave exactly the f32 result (nothing was quantised?)");
-        Assert.True(err <= RelTol * scale, $"{what}: max |int8 − f32| = {err:G3} exceeds {RelTol} × {scale:G3}");
-    }
-
-    public static TheoryData<string> BertFixtures() => new() { "bert-tiny", "bert-tiny-seqcls", "bert-tiny-ner" };
+    void Report(Tensor f32, Tensor int8, string what) => WeightPrecisionTests.AssertCloseToFloat32(log, f32, int8, "int8", RelTol, what);
 
     [Theory]
-    [MemberData(nameof(BertFixtures))]
+    [MemberData(nameof(WeightPrecisionTests.BertFixtures), MemberType = typeof(WeightPrecisionTests))]
     public void Bert_int8_logits_are_close_to_float32(string fixture)
     {
         var dir = Fixture(fixture);

@@ -41,26 +41,25 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         return g.GetProperty("prompts").EnumerateObject().Select(p => p.Value.GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
     }
 
-    /// <summary>Max |a − b| and max |a|.</summary>
-    internal static (float Error, float Scale) Compare(Tensor reference, Tensor actual)
+    /// <summary>
+    /// A reduced-precision output against the float32 one: max |Δ| is logged, must be non-zero (something was rounded)
+    /// and at most <paramref name="relTol"/> × max |f32|.
+    /// </summary>
+    internal static void AssertCloseToFloat32(ITestOutputHelper log, Tensor f32, Tensor reduced, string dtype, float relTol, string what)
     {
-        Assert.True(reference.HasShape(actual.Shape));
+        Assert.True(f32.HasShape(reduced.Shape));
         float err = 0, scale = 0;
-        for (int i = 0; i < reference.Length; i++)
+        for (int i = 0; i < f32.Length; i++)
         {
-            err = MathF.Max(err, MathF.Abs(reference.Data[i] - actual.Data[i]));
-            scale = MathF.Max(scale, MathF.Abs(reference.Data[i]));
+            err = MathF.Max(err, MathF.Abs(f32.Data[i] - reduced.Data[i]));
+            scale = MathF.Max(scale, MathF.Abs(f32.Data[i]));
         }
-        return (err, scale);
+        log.WriteLine($"{what}: max |{dtype} − f32| = {err:G3}, max |f32| = {scale:G3}, relative {err / scale:G3}");
+        Assert.True(err > 0, $"{what}: {dtype} gave exactly the f32 result (the weights were not rounded?)");
+        Assert.True(err <= relTol * scale, $"{what}: max |{dtype} − f32| = {err:G3} exceeds {relTol} × {scale:G3}");
     }
 
-    void AssertBf16Close(Tensor f32, Tensor bf16, string what)
-    {
-        var (err, scale) = Compare(f32, bf16);
-        log.WriteLine($"{what}: max |bf16 − f32| = {err:G3}, max |f32| = {scale:G3}, relative {err / scale:G3}");
-        Assert.True(err > 0, $"{what}: bf16 gave exactly the f32 result (the weights were not rounded?)");
-        Assert.True(err <= RelTol * scale, $"{what}: max |bf16 − f32| = {err:G3} exceeds {RelTol} × {scale:G3}");
-    }
+    void AssertBf16Close(Tensor f32, Tensor bf16, string what) => AssertCloseToFloat32(log, f32, bf16, "bf16", RelTol, what);
 
     public static TheoryData<string> BertFixtures() => new() { "bert-tiny", "bert-tiny-seqcls", "bert-tiny-ner" };
 
