@@ -63,8 +63,7 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
     internal GemmWeight Matrix(string name, int rows, int cols, bool outIn)
     {
         var precision = weights.Precision;
-        if (weights.InferenceOnly && checkpoint?.TryUse(name, [rows, cols], w => outIn
-                ? PackedWeight.FromOutIn(w, rows, cols, precision) : PackedWeight.FromInOut(w, rows, cols, precision)) is { } packed)
+        if (weights.InferenceOnly && checkpoint?.TryUse(name, [rows, cols], w => GemmWeight.Pack(w, rows, cols, outIn, precision)) is { } packed)
             return new GemmWeight(packed);
         return new GemmWeight(Weight(name, rows, cols), outIn, precision);
     }
@@ -76,7 +75,7 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
     internal WordEmbeddings WordEmbeddings(string name, int vocab, int width, bool tied)
     {
         if (tied && weights is { InferenceOnly: true, Precision: WeightPrecision.Float32 }
-            && checkpoint?.TryUse(name, [vocab, width], w => PackedWeight.FromOutIn(w, vocab, width)) is { } packed)
+            && checkpoint?.TryUse(name, [vocab, width], w => GemmWeight.Pack(w, vocab, width, outIn: true, WeightPrecision.Float32)) is { } packed)
             return new WordEmbeddings(new GemmWeight(packed));
         var table = Weight(name, vocab, width);
         return new WordEmbeddings(table, new GemmWeight(table, outIn: true, weights.Precision));
@@ -137,8 +136,11 @@ sealed class GemmWeight
         (In, Out) = (packed.K, packed.N);
     }
 
-    public PackedWeight Packed => _packed ??= _outIn
-        ? PackedWeight.FromOutIn(Parameter!.Data, Out, In, _precision) : PackedWeight.FromInOut(Parameter!.Data, In, Out, _precision);
+    public PackedWeight Packed => _packed ??= Pack(Parameter!.Data, Parameter.Shape[0], Parameter.Shape[1], _outIn, _precision);
+
+    /// <summary>Packs w [rows, cols]: nn.Linear's [out, in] when <paramref name="outIn"/>, else Conv1D's [in, out].</summary>
+    public static PackedWeight Pack(ReadOnlySpan<float> w, int rows, int cols, bool outIn, WeightPrecision precision) => outIn
+        ? PackedWeight.FromOutIn(w, rows, cols, precision) : PackedWeight.FromInOut(w, rows, cols, precision);
 
     /// <summary>The parameter changed (training): repack on next use.</summary>
     public void Changed() => _packed = Parameter is not null ? null
