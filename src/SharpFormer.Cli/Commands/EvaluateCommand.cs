@@ -31,6 +31,7 @@ public static class EvaluateCommand
         cmd.SetAction(r =>
         {
             string dir = r.GetValue(model)!, path = r.GetValue(data)!;
+            var decoding = r.Decoding(decode);   // checked for every task, so a bad value is never silently ignored
             int lim = r.GetValue(limit), bs = r.GetValue(batch);
             var clock = Stopwatch.StartNew();
             List<T> Cut<T>(List<T> l) => lim > 0 && l.Count > lim ? l.Take(lim).ToList() : l;
@@ -66,7 +67,6 @@ public static class EvaluateCommand
                     var session = EncoderSession.Load(dir, BertHeads.TokenClassification, precision: r.Precision(dtype));
                     session.BatchSize = bs;
                     RequireTrained(session);
-                    var decoding = r.Decoding(decode);
                     var pred = Evaluation.PredictTags(session, sents, decoding);
                     var gold = sents.Select(s => (IReadOnlyList<string>)s.Tags).ToList();
                     var predL = pred.Select(p => (IReadOnlyList<string>)p).ToList();
