@@ -363,6 +363,40 @@ public class BertTokenizerTests
     }
 
     [Fact]
+    public void Left_truncation_side_keeps_the_end_of_each_sequence()
+    {
+        var t = new BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d", "e", "f"],
+                                  new BertTokenizerOptions { TruncationSide = TruncationSide.Left });
+        Assert.Equal(["[CLS]", "c", "d", "[SEP]"], t.Encode("a b c d", maxLength: 4).Tokens);
+        Assert.Equal((4, 5), t.Encode("a b c d", maxLength: 4).Offsets[1]);
+        // The same counts as right-side longest_first (HF computes them before choosing the side), taken from the start.
+        Assert.Equal(["[CLS]", "b", "c", "[SEP]", "f", "[SEP]"], t.Encode("a b c", "e f", maxLength: 6).Tokens);
+        Assert.Equal(["[CLS]", "a", "b", "c", "[SEP]", "f", "[SEP]"], t.Encode("a b c", "e f", maxLength: 7, truncation: TruncationStrategy.OnlySecond).Tokens);
+        Assert.Equal(6, t.Encode("a b c d").Length);
+    }
+
+    [Fact]
+    public void FromFolder_reads_truncation_side_and_rejects_an_unknown_one()
+    {
+        string dir = Directory.CreateTempSubdirectory("sf-bert-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\nc\n");
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{ "truncation_side": "left" }""");
+            var t = BertTokenizer.FromFolder(dir);
+            Assert.Equal(TruncationSide.Left, t.Options.TruncationSide);
+            Assert.Equal(["[CLS]", "c", "[SEP]"], t.Encode("a b c", maxLength: 3).Tokens);
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{ "truncation_side": "middle" }""");
+            var e = Assert.Throws<SharpFormerException>(() => BertTokenizer.FromFolder(dir));
+            Assert.Contains("truncation_side", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Decode_cleans_up_like_hf()
     {
         var t = Tokenizer;

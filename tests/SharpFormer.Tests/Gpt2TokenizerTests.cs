@@ -114,6 +114,28 @@ public class Gpt2TokenizerTests
     }
 
     [Fact]
+    public void LeftTruncationSideFromTheConfigKeepsTheEnd()
+    {
+        var dir = Directory.CreateTempSubdirectory("sf-gpt2-").FullName;
+        try
+        {
+            var src = Path.Combine(SharedPaths.Fixtures, "gpt2-tiny");
+            foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(src, f), Path.Combine(dir, f));
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{ "truncation_side": "left", "eos_token": "<|endoftext|>" }""");
+            var tok = Gpt2Tokenizer.FromFolder(dir);
+            Assert.Equal(TruncationSide.Left, tok.TruncationSide);
+            Assert.Equal(new[] { 50256, 10603 }, tok.Encode("Hello<|endoftext|>World", maxLength: 2).InputIds);
+            var pair = tok.Encode("Hello World", "World", maxLength: 2);       // longest_first: one token from each, from the start
+            Assert.Equal(new[] { 2159, 10603 }, pair.InputIds);
+            Assert.Equal(new[] { 0, 1 }, pair.TokenTypeIds);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void AutoTokenizerPicksFromTheFolder()
     {
         Assert.IsType<Gpt2Tokenizer>(AutoTokenizer.FromFolder(Path.Combine(SharedPaths.Fixtures, "gpt2-tiny")));

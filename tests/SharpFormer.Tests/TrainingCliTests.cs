@@ -85,6 +85,7 @@ public class TrainingCliTests : IDisposable
         CliHarness.AssertOneLineError(CliHarness.Run("train", "ner", "-m", SharedPaths.Fixture("bert-tiny-ner"), "--data", bio, "-o", outDir), "bad.bio:4: tag \"X-LOC\" is not BIO");
         var unknownTag = Write("tag.bio", "张 B-PER\n三 I-PER\n\n在 B-MISC\n");
         CliHarness.AssertOneLineError(CliHarness.Run("train", "ner", "-m", SharedPaths.Fixture("bert-tiny-ner"), "--data", unknownTag, "-o", outDir), "tag.bio:4: unknown label \"B-MISC\"");
+        CliHarness.AssertOneLineError(CliHarness.Run("train", "ner", "-m", SharedPaths.Fixture("bert-tiny-ner"), "--data", Write("ok.bio", "张 B-PER\n三 I-PER\n"), "--reinit-layers", "9", "-o", outDir), "--reinit-layers must be between 0");
     }
 
     [Fact]

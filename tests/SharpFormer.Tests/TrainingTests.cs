@@ -283,6 +283,30 @@ public class TrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ReinitialisingTopLayersReplacesOnlyThoseWithAFreshInit()
+    {
+        var dir = SharedPaths.Fixture("bert-tiny-ner");
+        var loaded = TrainingModels.Bert(dir, null, BertHeads.TokenClassification, null, 7, out _);
+        var reinit = TrainingModels.Bert(dir, null, BertHeads.TokenClassification, null, 7, out _, reinitTopLayers: 1);
+        var fresh = new BertModel(loaded.Config, loaded.Heads, null, 7);
+        int top = loaded.Config.NumHiddenLayers - 1;
+        int replaced = 0;
+        foreach (var (name, t) in reinit.Parameters.All)
+        {
+            bool isTop = name.StartsWith($"bert.encoder.layer.{top}.", StringComparison.Ordinal);
+            var expected = isTop ? fresh.Parameters[name] : loaded.Parameters[name];
+            Assert.True(expected.Data.AsSpan().SequenceEqual(t.Data), name);
+            if (isTop && !loaded.Parameters[name].Data.AsSpan().SequenceEqual(t.Data)) replaced++;
+        }
+        Assert.True(replaced >= 6, $"only {replaced} tensors of the top layer changed");
+        // The packed weights follow: the forward pass differs from the loaded model's.
+        var a = loaded.Forward(new BertInputs([[2, 5, 6, 3]])).Logits!;
+        var b = reinit.Forward(new BertInputs([[2, 5, 6, 3]])).Logits!;
+        Assert.False(a.Data.AsSpan().SequenceEqual(b.Data));
+        Assert.Throws<SharpFormerException>(() => TrainingModels.Bert(dir, null, BertHeads.TokenClassification, null, 7, out _, reinitTopLayers: top + 2));
+    }
+
+    [Fact]
     public void SavedBertClassifierReloadsWithTheSameLogits()
     {
         var src = SharedPaths.Fixture("bert-tiny-seqcls");

@@ -49,6 +49,8 @@ internal sealed class TrainOptionSet
     public readonly Option<string?> Resume = new("--resume") { Description = "Resume from a checkpoint folder written by --save-steps (same data and options)." };
     public readonly Option<string> Dtype = new("--dtype") { Description = "Storage type of the final model.safetensors: f32, f16 or bf16 (checkpoints stay f32).", DefaultValueFactory = _ => "f32" };
     public readonly Option<bool> Json = CommonOptions.Json();
+    /// <summary>Only on the fine-tuning subcommands (classify, ner).</summary>
+    public readonly Option<int> ReinitLayers = new("--reinit-layers") { Description = "Re-initialise this many top encoder layers of the pretrained --model before fine-tuning.", DefaultValueFactory = _ => 0 };
 
     public void AddTo(Command c)
     {

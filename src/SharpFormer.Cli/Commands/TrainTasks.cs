@@ -44,8 +44,9 @@ internal static class TrainBert
         var train = read(r.GetValue(o.Data)!, labelSet);
         labelSet ??= labelsFromData(train);
         var eval = r.GetValue(o.Eval) is string ep ? read(ep, labelSet) : null;
-        var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), head, labelSet, r.GetValue(o.Seed), out var init);
+        var model = TrainingModels.Bert(modelDir, r.GetValue(o.Config), head, labelSet, r.GetValue(o.Seed), out var init, r.GetValue(o.ReinitLayers));
         Warn(init);
+        if (r.GetValue(o.ReinitLayers) is int n and > 0) Console.Error.WriteLine($"note: re-initialised the top {n} encoder layer(s)");
         return new FineTuning<T>(tokDir, tok, labelSet, train, eval, model, Wrap(model, r, o),
             Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), r.GetValue(o.BatchSize), r.GetValue(o.Seed), model.Config.PadTokenId);
     }
@@ -75,6 +76,7 @@ internal static class TrainClassifyCommand
         var labels = new Option<string?>("--labels") { Description = "Comma-separated label names in id order (default: the model's id2label, else the data's labels sorted)." };
         var cmd = new Command("classify", "Fine-tune BERT for sequence classification on JSONL lines {\"text\": ..., \"label\": ...} (optional \"text_pair\").");
         o.AddTo(cmd);
+        cmd.Options.Add(o.ReinitLayers);
         cmd.Options.Add(labels);
         cmd.SetAction(r =>
         {
@@ -130,6 +132,7 @@ internal static class TrainNerCommand
         var labels = new Option<string?>("--labels") { Description = "Comma-separated BIO tags in id order (default: the model's id2label, else the data's tags: O, then B-/I- by type)." };
         var cmd = new Command("ner", "Fine-tune BERT for token classification on BIO files (\"word TAG\" per line, blank line between sentences).");
         o.AddTo(cmd);
+        cmd.Options.Add(o.ReinitLayers);
         cmd.Options.Add(labels);
         cmd.SetAction(r =>
         {

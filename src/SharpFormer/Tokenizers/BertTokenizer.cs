@@ -20,6 +20,8 @@ public sealed record BertTokenizerOptions
     /// <summary>Words the basic tokenizer keeps whole and WordPiece does not split (config <c>never_split</c>).</summary>
     public IReadOnlyList<string>? NeverSplit { get; init; }
     public int? ModelMaxLength { get; init; }
+    /// <summary>HF <c>truncation_side</c>: which end truncation cuts (the pair's sequences are each cut at that end).</summary>
+    public TruncationSide TruncationSide { get; init; }
     public string UnkToken { get; init; } = "[UNK]";
     public string SepToken { get; init; } = "[SEP]";
     public string PadToken { get; init; } = "[PAD]";
@@ -281,6 +283,7 @@ public sealed class BertTokenizer : ITokenizer
                 StripAccents = root.TryGetProperty("strip_accents", out _) ? Bool("strip_accents") : o.StripAccents,
                 NeverSplit = StringList("never_split") ?? o.NeverSplit,
                 CleanUpTokenizationSpaces = Bool("clean_up_tokenization_spaces") ?? o.CleanUpTokenizationSpaces,
+                TruncationSide = root.TryGetProperty("truncation_side", out var ts) ? TruncationSides.Parse(ts.ValueKind == JsonValueKind.String ? ts.GetString() : ts.ToString(), path) : o.TruncationSide,
             };
             if (root.TryGetProperty("model_max_length", out var mml) && mml.ValueKind == JsonValueKind.Number)
             {
@@ -457,6 +460,7 @@ public sealed class BertTokenizer : ITokenizer
         var b = pair is null ? null : TokenizeToPieces(pair);
         int lenA = a.Count, lenB = b?.Count ?? 0;
         Truncate(ref lenA, ref lenB, b is not null, maxLength, truncation);
+        int startA = Options.TruncationSide.KeptStart(a.Count, lenA), startB = Options.TruncationSide.KeptStart(b?.Count ?? 0, lenB);
 
         int total = lenA + 2 + (b is null ? 0 : lenB + 1);
         var ids = new int[total];
@@ -475,18 +479,18 @@ public sealed class BertTokenizer : ITokenizer
             n++;
         }
         Add(ClsTokenId, 0, (0, 0));
-        for (int i = 0; i < lenA; i++) Add(ConvertTokenToId(a[i].Token), 0, (a[i].Start, a[i].End));
+        for (int i = startA; i < startA + lenA; i++) Add(ConvertTokenToId(a[i].Token), 0, (a[i].Start, a[i].End));
         Add(SepTokenId, 0, (0, 0));
         if (b is not null)
         {
-            for (int i = 0; i < lenB; i++) Add(ConvertTokenToId(b[i].Token), 1, (b[i].Start, b[i].End));
+            for (int i = startB; i < startB + lenB; i++) Add(ConvertTokenToId(b[i].Token), 1, (b[i].Start, b[i].End));
             Add(SepTokenId, 1, (0, 0));
         }
         return new Encoding(ids, types, mask, tokens, offsets);
     }
 
     /// <summary>
-    /// HF 4.40 <c>truncate_sequences</c> (right side, no stride) applied when <c>max_length</c> is truthy and the
+    /// HF 4.40 <c>truncate_sequences</c> (no stride; the side is applied by the caller) when <c>max_length</c> is truthy and the
     /// total with special tokens exceeds it. Where HF only logs an error (the first / second sequence is too short
     /// to lose enough tokens) the input stays untruncated, as in HF.
     /// </summary>

@@ -53,6 +53,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     public string Kind => $"GPT2Tokenizer (byte-level BPE, {VocabSize} tokens)";
     public int VocabSize { get; }
     public int? ModelMaxLength { get; }
+    /// <summary>HF <c>truncation_side</c> from tokenizer_config.json: which end truncation cuts.</summary>
+    public TruncationSide TruncationSide { get; init; }
     /// <summary>HuggingFace's <c>clean_up_tokenization_spaces</c> from tokenizer_config.json (default true, as in 4.40).</summary>
     public bool CleanUpTokenizationSpaces { get; init; } = true;
     public int? EosTokenId { get; }
@@ -160,7 +162,9 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
                 throw new SharpFormerException($"{dir}: cannot load the BPE vocabulary ({e.Message.Split('\n')[0]})");
             }
         });
-        return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk) { CleanUpTokenizationSpaces = cleanup };
+        var side = TruncationSides.Parse(config?["truncation_side"] is JsonNode ts ? (ts.GetValueKind() == JsonValueKind.String ? ts.GetValue<string>() : ts.ToJsonString()) : null,
+                                         Path.Combine(dir, "tokenizer_config.json"));
+        return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk) { CleanUpTokenizationSpaces = cleanup, TruncationSide = side };
     }
 
     static JsonObject? ReadJson(string path)
@@ -236,7 +240,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         if (maxLength is int max)
         {
             if (max < 0) throw new SharpFormerException($"max_length must not be negative (got {max})");
-            (a, b) = Truncate(a, b, max, truncation);
+            (a, b) = Truncate(a, b, max, truncation, TruncationSide);
         }
         int n = a.Length + (b?.Length ?? 0);
         var ids = new int[n];
@@ -252,22 +256,23 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         return new Encoding(ids, types, mask, ids.Select(IdToToken).ToArray(), offsets);
     }
 
-    static (int[] A, int[]? B) Truncate(int[] a, int[]? b, int max, TruncationStrategy strategy)
+    static (int[] A, int[]? B) Truncate(int[] a, int[]? b, int max, TruncationStrategy strategy, TruncationSide side)
     {
-        if (b is null) return (a.Length > max ? a[..max] : a, null);
+        int[] Keep(int[] x, int n) => x.AsSpan(side.KeptStart(x.Length, n), n).ToArray();
+        if (b is null) return (a.Length > max ? Keep(a, max) : a, null);
         int excess = a.Length + b.Length - max;
         if (excess <= 0) return (a, b);
         switch (strategy)
         {
             case TruncationStrategy.OnlyFirst:
-                return a.Length > excess ? (a[..^excess], b) : (a, b);     // HF: cannot truncate → leaves it (and logs)
+                return a.Length > excess ? (Keep(a, a.Length - excess), b) : (a, b);     // HF: cannot truncate → leaves it (and logs)
             case TruncationStrategy.OnlySecond:
-                return b.Length > excess ? (a, b[..^excess]) : (a, b);
+                return b.Length > excess ? (a, Keep(b, b.Length - excess)) : (a, b);
             default:
                 int la = a.Length, lb = b.Length;
                 for (int i = 0; i < excess; i++)
                     if (la > lb) la--; else lb--;
-                return (a[..la], b[..lb]);
+                return (Keep(a, la), Keep(b, lb));
         }
     }
 

@@ -3,6 +3,23 @@ namespace SharpFormer.Tokenizers;
 /// <summary>How a pair (or a single text) is cut down to <c>max_length</c>, as HuggingFace's <c>truncation=</c>.</summary>
 public enum TruncationStrategy { LongestFirst, OnlyFirst, OnlySecond }
 
+/// <summary>Which end of a sequence truncation removes tokens from (tokenizer_config.json <c>truncation_side</c>: "right" keeps the start, "left" the end).</summary>
+public enum TruncationSide { Right, Left }
+
+public static class TruncationSides
+{
+    /// <summary>Parses tokenizer_config.json's <c>truncation_side</c> (absent: right, HF's default).</summary>
+    public static TruncationSide Parse(string? value, string file) => value switch
+    {
+        null or "right" => TruncationSide.Right,
+        "left" => TruncationSide.Left,
+        _ => throw new SharpFormerException($"{file}: truncation_side must be \"right\" or \"left\", not \"{value}\""),
+    };
+
+    /// <summary>Where the <paramref name="kept"/> tokens of a sequence of <paramref name="length"/> start.</summary>
+    public static int KeptStart(this TruncationSide side, int length, int kept) => side == TruncationSide.Left ? length - kept : 0;
+}
+
 /// <summary>
 /// One encoded input, special tokens included. <see cref="Offsets"/> are [start, end) UTF-16 indices into the
 /// original text (of the first text for token_type 0, of the pair for token_type 1); special tokens get (0, 0).

@@ -20,9 +20,12 @@ public static class TrainingModels
     /// <summary>
     /// A BERT with exactly <paramref name="heads"/>, from <paramref name="modelDir"/> or a new <paramref name="configPath"/>.
     /// With <paramref name="labels"/> the config's id2label/label2id become that set; a checkpoint classifier of a
-    /// different size is dropped (and re-initialised). <paramref name="initialised"/> lists what was initialised.
+    /// different size is dropped (and re-initialised). <paramref name="reinitTopLayers"/> &gt; 0 re-initialises that many
+    /// encoder layers at the top of a pretrained model (Zhang et al. 2021, "Revisiting few-sample BERT fine-tuning": the top
+    /// layers are the most specific to the pre-training objective). <paramref name="initialised"/> lists what the checkpoint lacked.
     /// </summary>
-    public static BertModel Bert(string? modelDir, string? configPath, BertHeads heads, IReadOnlyList<string>? labels, int seed, out IReadOnlyList<string> initialised)
+    public static BertModel Bert(string? modelDir, string? configPath, BertHeads heads, IReadOnlyList<string>? labels, int seed,
+                                 out IReadOnlyList<string> initialised, int reinitTopLayers = 0)
     {
         var config = LoadConfig(modelDir, configPath) as BertConfig
             ?? throw new SharpFormerException($"{modelDir ?? configPath}: not a BERT model (model_type is not \"bert\")");
@@ -38,7 +41,21 @@ public static class TrainingModels
             model = new BertModel(config, heads, reader, seed);
         }
         initialised = model.InitialisedParameters;
+        if (reinitTopLayers != 0) ReinitialiseTopLayers(model, modelDir, reinitTopLayers, seed);
         return model;
+    }
+
+    /// <summary>Overwrites the top <paramref name="n"/> encoder layers with a fresh initialisation (the same one a new model gets).</summary>
+    static void ReinitialiseTopLayers(BertModel model, string? modelDir, int n, int seed)
+    {
+        int layers = model.Config.NumHiddenLayers;
+        if (modelDir is null) throw new SharpFormerException("--reinit-layers re-initialises layers of a pretrained --model; a --config model is all new already");
+        if (n < 0 || n > layers) throw new SharpFormerException($"--reinit-layers must be between 0 and the model's {layers} layers, not {n}");
+        var fresh = new BertModel(model.Config, model.Heads, null, seed);
+        var prefixes = Enumerable.Range(layers - n, n).Select(i => $"bert.encoder.layer.{i}.").ToArray();
+        foreach (var (name, t) in fresh.Parameters.All)
+            if (prefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))) t.Data.CopyTo(model.Parameters[name].Data, 0);
+        model.WeightsChanged();
     }
 
     /// <summary>A GPT-2 LM from <paramref name="modelDir"/> or a new <paramref name="configPath"/> (random init).</summary>
