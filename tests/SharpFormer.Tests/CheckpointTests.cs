@@ -102,6 +102,15 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void SymlinkedWeightsLoad()
+    {
+        // HuggingFace's hub cache: snapshots/<rev>/model.safetensors is a link into blobs/.
+        var dir = Folder("linked", d => File.CreateSymbolicLink(Path.Combine(d, "model.safetensors"), Path.Combine(BertTiny, "model.safetensors")));
+        var inputs = new BertInputs([[101, 791, 1921, 102]]);
+        Assert.Equal(BertModel.Load(BertTiny).Forward(inputs).PredictionLogits!.Data, BertModel.Load(dir).Forward(inputs).PredictionLogits!.Data);
+    }
+
+    [Fact]
     public void ShardedSafetensorsLoad()
     {
         var dir = Folder("sharded", d =>

@@ -33,12 +33,18 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         Path = path;
         var name = System.IO.Path.GetFileName(path);
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
-        _length = new FileInfo(path).Length;
-        if (_length < 8) throw new SharpFormerException($"{name}: truncated safetensors file ({_length} bytes, no header)");
+        // The length of the opened file, not FileInfo's: a symbolic link (HuggingFace's cache snapshots are links into blobs/) has its own.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        _length = stream.Length;
+        if (_length < 8)
+        {
+            stream.Dispose();
+            throw new SharpFormerException($"{name}: truncated safetensors file ({_length} bytes, no header)");
+        }
         var metadata = new Dictionary<string, string>();
         Metadata = metadata;
 
-        _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
