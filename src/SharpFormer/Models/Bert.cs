@@ -60,7 +60,8 @@ public sealed class BertModel
     readonly Linear? _classifier;
     readonly Activation _act;
 
-    sealed record Layer(Linear Query, Linear Key, Linear Value, Linear AttentionOutput, LayerNormLayer AttentionLayerNorm,
+    /// <param name="QueryKeyValue">attention.self's query, key and value as one GEMM: each output row is q | k | v.</param>
+    sealed record Layer(StackedLinear QueryKeyValue, Linear AttentionOutput, LayerNormLayer AttentionLayerNorm,
                         Linear Intermediate, Linear Output, LayerNormLayer OutputLayerNorm);
 
     /// <summary>The heads HuggingFace's class of that name has.</summary>
@@ -114,9 +115,7 @@ public sealed class BertModel
         {
             var pre = $"bert.encoder.layer.{i}.";
             _layers[i] = new Layer(
-                Linear.Load(p, pre + "attention.self.query", h, h),
-                Linear.Load(p, pre + "attention.self.key", h, h),
-                Linear.Load(p, pre + "attention.self.value", h, h),
+                StackedLinear.Load(p, [pre + "attention.self.query", pre + "attention.self.key", pre + "attention.self.value"], h, h),
                 Linear.Load(p, pre + "attention.output.dense", h, h),
                 LayerNormLayer.Load(p, pre + "attention.output.LayerNorm", h, config.LayerNormEps),
                 Linear.Load(p, pre + "intermediate.dense", h, config.IntermediateSize),
@@ -148,7 +147,10 @@ public sealed class BertModel
     public void WeightsChanged()
     {
         foreach (var l in _layers)
-            foreach (var linear in new[] { l.Query, l.Key, l.Value, l.AttentionOutput, l.Intermediate, l.Output }) linear.WeightsChanged();
+        {
+            l.QueryKeyValue.WeightsChanged();
+            foreach (var linear in new[] { l.AttentionOutput, l.Intermediate, l.Output }) linear.WeightsChanged();
+        }
         foreach (var head in new[] { _pooler, _mlmTransform, _mlmDecoder, _nsp, _classifier }) head?.WeightsChanged();
     }
 
@@ -183,22 +185,21 @@ public sealed class BertModel
                 for (int j = 0; j < t; j++)
                     keyBias[i * t + j] = inputs.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
 
-        var q = new float[rows * h]; var k = new float[rows * h]; var v = new float[rows * h];
+        var qkv = new float[rows * 3 * h];
         var context = new float[rows * h]; var attnOut = new float[rows * h];
         var inter = new float[rows * Config.IntermediateSize];
         float scale = 1f / MathF.Sqrt(d);
         foreach (var layer in _layers)
         {
             // Self-attention (bidirectional: every token sees every unpadded token).
-            layer.Query.Forward(x, rows, q);
-            layer.Key.Forward(x, rows, k);
-            layer.Value.Forward(x, rows, v);
+            // q, k and v are read in place from the q | k | v rows (stride 3h).
+            layer.QueryKeyValue.Forward(x, rows, qkv);
             var probs = outputAttentions ? new Tensor(b, heads, t, t) : null;
             for (int i = 0; i < b; i++)
             {
-                int off = i * t * h;
-                Attention.Forward(q.AsSpan(off, t * h), h, k.AsSpan(off, t * h), v.AsSpan(off, t * h), h, t, t, heads, d, scale,
-                    causal: false, queryOffset: 0, keyBias.AsSpan(i * t, t), context.AsSpan(off, t * h), h,
+                var seq = qkv.AsSpan(i * t * 3 * h, t * 3 * h);
+                Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, t, t, heads, d, scale,
+                    causal: false, queryOffset: 0, keyBias.AsSpan(i * t, t), context.AsSpan(i * t * h, t * h), h,
                     probs is null ? default : probs.Span.Slice(i * heads * t * t, heads * t * t));
             }
             if (probs is not null) outputs.Attentions.Add(probs);

@@ -51,6 +51,7 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
 {
     readonly Random _rng = new(seed);
     public List<string> Initialised { get; } = new();
+    internal WeightPrecision Precision => weights.Precision;
 
     public Tensor Weight(string name, params int[] shape) => Get(name, shape, Init.Normal);
     public Tensor Bias(string name, params int[] shape) => Get(name, shape, Init.Zeros);
@@ -60,12 +61,26 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
     /// A dense layer's weight [rows, cols] (<paramref name="outIn"/>: nn.Linear's [out, in], else Conv1D's [in, out]):
     /// for inference packed straight from the checkpoint, else (or when the checkpoint lacks it) a parameter.
     /// </summary>
-    internal GemmWeight Matrix(string name, int rows, int cols, bool outIn)
+    internal GemmWeight Matrix(string name, int rows, int cols, bool outIn) =>
+        TryPack([name], rows, cols, outIn) is { } packed ? new GemmWeight(packed) : new GemmWeight([Weight(name, rows, cols)], outIn, weights.Precision);
+
+    /// <summary>
+    /// For an inference load whose checkpoint has every one of <paramref name="names"/> (each [rows, cols]): those
+    /// matrices stacked along the first dimension and packed straight from the checkpoint; else null (then they are parameters).
+    /// </summary>
+    internal PackedWeight? TryPack(IReadOnlyList<string> names, int rows, int cols, bool outIn)
     {
+        if (!weights.InferenceOnly || checkpoint is null || !names.All(checkpoint.Contains)) return null;
         var precision = weights.Precision;
-        if (weights.InferenceOnly && checkpoint?.TryUse(name, [rows, cols], w => GemmWeight.Pack(w, rows, cols, outIn, precision)) is { } packed)
-            return new GemmWeight(packed);
-        return new GemmWeight(Weight(name, rows, cols), outIn, precision);
+        if (names.Count == 1) return checkpoint.TryUse(names[0], [rows, cols], w => GemmWeight.Pack(w, rows, cols, outIn, precision));
+        // Several: concatenated into a transient buffer, packed once; no float32 copy outlives the load.
+        var stacked = new float[names.Count * rows * cols];
+        for (int i = 0; i < names.Count; i++)
+        {
+            int at = i * rows * cols;
+            checkpoint.TryUse(names[i], [rows, cols], w => { w.CopyTo(stacked.AsSpan(at)); return stacked; });
+        }
+        return GemmWeight.Pack(stacked, names.Count * rows, cols, outIn, precision);
     }
 
     /// <summary>
@@ -78,7 +93,7 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
             && checkpoint?.TryUse(name, [vocab, width], w => GemmWeight.Pack(w, vocab, width, outIn: true, WeightPrecision.Float32)) is { } packed)
             return new WordEmbeddings(new GemmWeight(packed));
         var table = Weight(name, vocab, width);
-        return new WordEmbeddings(table, new GemmWeight(table, outIn: true, weights.Precision));
+        return new WordEmbeddings(table, new GemmWeight([table], outIn: true, weights.Precision));
     }
 
     enum Init { Normal, Zeros, Ones }
@@ -108,8 +123,9 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
 }
 
 /// <summary>
-/// A dense layer's weight as the GEMM uses it: packed and, unless loaded for inference only, the float32 parameter
-/// it is packed from (packed on first use, and again after <see cref="Changed"/>).
+/// A dense layer's weight as the GEMM uses it: packed and, unless loaded for inference only, the float32 parameters
+/// it is packed from (packed on first use, and again after <see cref="Changed"/>). Usually one parameter; several are
+/// stacked along their first dimension (nn.Linear layers sharing an input, run as one GEMM: <see cref="StackedLinear"/>).
 /// </summary>
 sealed class GemmWeight
 {
@@ -117,17 +133,18 @@ sealed class GemmWeight
     readonly WeightPrecision _precision;
     PackedWeight? _packed;
 
-    /// <summary>The float32 parameter; null when the weight was packed straight from the checkpoint.</summary>
-    public Tensor? Parameter { get; }
+    /// <summary>The float32 parameters, each [rows, cols]; null when the weight was packed straight from the checkpoint.</summary>
+    public IReadOnlyList<Tensor>? Parameters { get; }
     public int In { get; }
     public int Out { get; }
 
-    public GemmWeight(Tensor parameter, bool outIn, WeightPrecision precision)
+    public GemmWeight(IReadOnlyList<Tensor> parameters, bool outIn, WeightPrecision precision)
     {
-        Parameter = parameter;
+        Parameters = parameters;
         _outIn = outIn;
         _precision = precision;
-        (Out, In) = outIn ? (parameter.Shape[0], parameter.Shape[1]) : (parameter.Shape[1], parameter.Shape[0]);
+        int rows = parameters.Sum(p => p.Shape[0]), cols = parameters[0].Shape[1];
+        (Out, In) = outIn ? (rows, cols) : (cols, rows);
     }
 
     public GemmWeight(PackedWeight packed)
@@ -136,14 +153,30 @@ sealed class GemmWeight
         (In, Out) = (packed.K, packed.N);
     }
 
-    public PackedWeight Packed => _packed ??= Pack(Parameter!.Data, Parameter.Shape[0], Parameter.Shape[1], _outIn, _precision);
+    public PackedWeight Packed => _packed ??= PackParameters();
+
+    PackedWeight PackParameters()
+    {
+        var w = Parameters is [var single] ? single.Data : Concatenate(Parameters!); // stacked: a transient buffer, packed once
+        var (rows, cols) = _outIn ? (Out, In) : (In, Out);
+        return Pack(w, rows, cols, _outIn, _precision);
+    }
+
+    /// <summary>The values of <paramref name="parts"/> one after another.</summary>
+    internal static float[] Concatenate(IReadOnlyList<Tensor> parts)
+    {
+        var all = new float[parts.Sum(p => p.Length)];
+        int at = 0;
+        foreach (var p in parts) { p.Data.CopyTo(all, at); at += p.Length; }
+        return all;
+    }
 
     /// <summary>Packs w [rows, cols]: nn.Linear's [out, in] when <paramref name="outIn"/>, else Conv1D's [in, out].</summary>
     public static PackedWeight Pack(ReadOnlySpan<float> w, int rows, int cols, bool outIn, WeightPrecision precision) => outIn
         ? PackedWeight.FromOutIn(w, rows, cols, precision) : PackedWeight.FromInOut(w, rows, cols, precision);
 
-    /// <summary>The parameter changed (training): repack on next use.</summary>
-    public void Changed() => _packed = Parameter is not null ? null
+    /// <summary>The parameters changed (training): repack on next use.</summary>
+    public void Changed() => _packed = Parameters is not null ? null
         : throw new InvalidOperationException("the model was loaded for inference only (WeightOptions.InferenceOnly): its weights are packed and cannot change");
 }
 
@@ -171,14 +204,14 @@ public sealed class Linear
 {
     readonly GemmWeight _weight;
     /// <summary>W [out, in]; null when loaded for inference only (then held packed only).</summary>
-    public Tensor? Weight => _weight.Parameter;
+    public Tensor? Weight => _weight.Parameters?[0];
     public Tensor? Bias { get; }
     public int In => _weight.In;
     public int Out => _weight.Out;
 
     /// <summary>A layer over a float32 weight, packed in <paramref name="precision"/> on first use.</summary>
     public Linear(Tensor weight, Tensor? bias, WeightPrecision precision = WeightPrecision.Float32)
-        : this(new GemmWeight(weight, outIn: true, precision), bias) { }
+        : this(new GemmWeight([weight], outIn: true, precision), bias) { }
 
     internal Linear(GemmWeight weight, Tensor? bias)
     {
@@ -197,18 +230,66 @@ public sealed class Linear
     public void WeightsChanged() => _weight.Changed();
 }
 
+/// <summary>
+/// Several nn.Linear layers over the same input [rows, In], run as one: y = x·[W₀; W₁; …]ᵀ + [b₀ | b₁ | …], each row of
+/// y holding the layers' outputs side by side (BERT's query | key | value). One GEMM packs the input once and is one
+/// parallel region instead of one per layer. The parameters stay the separate HuggingFace tensors; the stacked weight
+/// and bias are derived from them (again after <see cref="WeightsChanged"/>).
+/// </summary>
+public sealed class StackedLinear
+{
+    readonly GemmWeight _weight;
+    readonly Tensor[] _biases;
+    float[]? _bias; // stacked on first use, like the packed weight
+    public int In => _weight.In;
+    /// <summary>The layers' outputs together.</summary>
+    public int Out => _weight.Out;
+
+    StackedLinear(GemmWeight weight, Tensor[] biases)
+    {
+        _weight = weight;
+        _biases = biases;
+    }
+
+    /// <summary>The layers <paramref name="prefixes"/> (each .weight [outFeatures, inFeatures] and .bias [outFeatures]), in output order.</summary>
+    public static StackedLinear Load(ParameterLoader p, IReadOnlyList<string> prefixes, int inFeatures, int outFeatures)
+    {
+        var packed = p.TryPack(prefixes.Select(x => x + ".weight").ToArray(), outFeatures, inFeatures, outIn: true);
+        var weights = new Tensor[prefixes.Count];
+        var biases = new Tensor[prefixes.Count];
+        for (int i = 0; i < prefixes.Count; i++)
+        {
+            // Each weight just before its bias: the parameters keep the order of separate nn.Linear layers.
+            if (packed is null) weights[i] = p.Weight(prefixes[i] + ".weight", outFeatures, inFeatures);
+            biases[i] = p.Bias(prefixes[i] + ".bias", outFeatures);
+        }
+        return new(packed is not null ? new GemmWeight(packed) : new GemmWeight(weights, outIn: true, p.Precision), biases);
+    }
+
+    /// <summary>x [rows, In] → y [rows, Out].</summary>
+    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) =>
+        Gemm.Linear(x, rows, _weight.Packed, _bias ??= GemmWeight.Concatenate(_biases), y);
+
+    /// <summary>Call after the weights or biases change (training) so the stacked copies are rebuilt.</summary>
+    public void WeightsChanged()
+    {
+        _weight.Changed();
+        _bias = null;
+    }
+}
+
 /// <summary>GPT-2's Conv1D: y = x·W + b with W [in, out] (the transpose of nn.Linear's layout).</summary>
 public sealed class Conv1D
 {
     readonly GemmWeight _weight;
     /// <summary>W [in, out]; null when loaded for inference only (then held packed only).</summary>
-    public Tensor? Weight => _weight.Parameter;
+    public Tensor? Weight => _weight.Parameters?[0];
     public Tensor Bias { get; }
     public int In => _weight.In;
     public int Out => _weight.Out;
 
     public Conv1D(Tensor weight, Tensor bias, WeightPrecision precision = WeightPrecision.Float32)
-        : this(new GemmWeight(weight, outIn: false, precision), bias) { }
+        : this(new GemmWeight([weight], outIn: false, precision), bias) { }
 
     Conv1D(GemmWeight weight, Tensor bias)
     {
