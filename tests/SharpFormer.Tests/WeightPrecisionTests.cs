@@ -90,6 +90,61 @@ public sealed class WeightPrecisionTests(ITestOutputHelper log)
         }
     }
 
+    /// <summary>
+    /// BERT runs query, key and value as one GEMM over their stacked weights. After the three HuggingFace parameters
+    /// change in place and WeightsChanged(), layer 0's attention map is the one that three separate Linear layers over
+    /// the changed weights give, and the outputs are those of a model built from the changed parameters.
+    /// </summary>
+    [Theory]
+    [InlineData(WeightPrecision.Float32)]
+    [InlineData(WeightPrecision.BFloat16)]
+    [InlineData(WeightPrecision.Int8)]
+    public void Bert_stacked_query_key_value_follow_their_parameters(WeightPrecision precision)
+    {
+        var dir = Fixture("bert-tiny");
+        var inputs = BertBatch(dir);
+        var weights = new WeightOptions(precision);
+        var model = BertModel.Load(dir, weights: weights);
+        var before = model.Forward(inputs).LastHiddenState.Data; // packs the stacked weight
+        var rng = new Random(7);
+        foreach (var part in new[] { "query", "key", "value" })
+            foreach (var kind in new[] { "weight", "bias" })
+            {
+                var values = model.Parameters[$"bert.encoder.layer.0.attention.self.{part}.{kind}"].Data;
+                for (int i = 0; i < values.Length; i++) values[i] += 0.1f * (float)(rng.NextDouble() - 0.5);
+            }
+        model.WeightsChanged();
+        var after = model.Forward(inputs, outputHiddenStates: true, outputAttentions: true);
+        Assert.NotEqual(before, after.LastHiddenState.Data);
+
+        // Layer 0's attention map from q and k computed by separate Linear layers of the same precision.
+        var c = model.Config;
+        int b = inputs.Batch, t = inputs.Length, h = c.HiddenSize, heads = c.NumAttentionHeads, rows = b * t;
+        float[] Project(string part)
+        {
+            var pre = $"bert.encoder.layer.0.attention.self.{part}.";
+            var y = new float[rows * h];
+            new Linear(model.Parameters[pre + "weight"], model.Parameters[pre + "bias"], precision).Forward(after.HiddenStates[0].Data, rows, y);
+            return y;
+        }
+        var (q, k) = (Project("query"), Project("key"));
+        var probs = new float[b * heads * t * t];
+        for (int i = 0; i < b; i++)
+        {
+            var keyBias = inputs.AttentionMask![i].Select(m => m != 0 ? 0f : Attention.Masked).ToArray();
+            Attention.Forward(q.AsSpan(i * t * h, t * h), h, k.AsSpan(i * t * h, t * h), new float[t * h], h, t, t, heads, c.HeadDim,
+                1f / MathF.Sqrt(c.HeadDim), causal: false, queryOffset: 0, keyBias, new float[t * h], h, probs.AsSpan(i * heads * t * t, heads * t * t));
+        }
+        Assert.Equal(probs, after.Attentions[0].Data);
+
+        // A model built from the changed parameters (packed on first use) gives the very same outputs: v and the biases too.
+        var fresh = new BertModel(c, model.Heads, null, weights: weights);
+        foreach (var (name, p) in model.Parameters.All) p.Data.CopyTo(fresh.Parameters[name].Data, 0);
+        var expected = fresh.Forward(inputs, outputAttentions: true);
+        Assert.Equal(expected.LastHiddenState.Data, after.LastHiddenState.Data);
+        Assert.Equal(expected.Attentions[^1].Data, after.Attentions[^1].Data);
+    }
+
     [Fact]
     public void Gpt2_inference_loads_match_the_trainable_load_and_generate()
     {
