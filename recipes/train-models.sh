@@ -2,7 +2,7 @@
 # Trains the shipped Chinese models (models/*) from scratch with the sharpformer CLI, on 2 CPU cores.
 #
 #   recipes/train-models.sh                 # every stage
-#   recipes/train-models.sh gpt sentiment   # only some stages (data is always prepared first)
+#   recipes/train-models.sh gpt sentiment   # only some stages (data is prepared first if missing)
 #
 # Stages: data gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install
 #   install copies the final folders (config, F16 weights, tokenizer files; no checkpoints) into models/.
@@ -56,10 +56,6 @@ stage_data() {
   log "preparing text, fine-tuning files and the character vocabulary in $DATA"
   SF_MAX_VOCAB=7000 node "$REPO/recipes/prepare-data.mjs" "$SF_WORK/npm/node_modules/chinese-poetry/dist" "$SHARED" "$DATA"
   cp "$CFG/tokenizer_config.json" "$CFG/special_tokens_map.json" "$TOK/"
-  if [ -z "${SF_CLI:-}" ]; then
-    log "building the CLI (Release)"
-    dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
-  fi
 }
 
 # GPT-2: 4 layers, 192 hidden, 3 heads, 128 positions; Tang poems + the two novels; 1,000 steps × 16 blocks × 128 tokens.
@@ -80,7 +76,10 @@ stage_bert() {
   train bert-phase2 mlm --model "$RUNS/bert-phase1" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
     --output "$RUNS/bert-chinese-small" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
   train bert-phase3 mlm --model "$RUNS/bert-chinese-small" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-chinese-small-adapted" --max-steps 2400 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 200 --dtype f16 --seed 44
+    --output "$RUNS/bert-phase3" --max-steps 2400 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 200 --dtype f16 --seed 44
+  # Phase 4: the same text again, fresh optimizer, one thread (two one-thread jobs use 2 cores better than one two-thread job).
+  THREADS=1 train bert-phase4 mlm --model "$RUNS/bert-phase3" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small-adapted" --max-steps 6000 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 45
 }
 
 # Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline (same architecture,
@@ -139,8 +138,14 @@ stage_install() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install)
-stage_data
+[ ${#stages[@]} -eq 0 ] && stages=(data gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install)
+# Data is prepared when asked for or missing, so two stage lists can run side by side (THREADS=1 each, with SF_CLI set so
+# neither rebuilds the CLI under the other).
+if [ -z "${SF_CLI:-}" ]; then
+  log "building the CLI (Release)"
+  dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
+fi
+if [[ " ${stages[*]} " == *" data "* ]] || [ ! -f "$TOK/vocab.txt" ]; then stage_data; fi
 for s in "${stages[@]}"; do
   [ "$s" = data ] && continue
   "stage_$s"
