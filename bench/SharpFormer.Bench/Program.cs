@@ -18,6 +18,7 @@ namespace SharpFormer.Bench;
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- batching [--model DIR]   length-sorted vs padded batches, real texts
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8       int8 vs bf16 vs f32 GEMM, same shapes, one run
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8-bert DIR    BERT 1×128 f32 vs int8: latency and error
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- profile DIR [TOKENS] [f32|bf16|int8]   BERT batch-1 forward time per kernel
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]
 /// </summary>
 public static class Program
@@ -38,6 +39,7 @@ public static class Program
             case "train-step": TrainStep.Run(); return 0;
             case "int8": Int8Bench.Gemm(); return 0;
             case "int8-bert": Int8Bench.Bert(args[1]); return 0;
+            case "profile": ProfileBench.Run(args[1..]); return 0;
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], DefaultConfig.Instance.AddColumn(new GflopsColumn()));
                 return 0;

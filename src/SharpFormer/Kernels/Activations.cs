@@ -35,6 +35,7 @@ public static unsafe class Activations
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Apply(Activation act, Span<float> x)
     {
+        using var profile = KernelProfile.Time(ProfiledKernel.Activation);
         switch (act)
         {
             case Activation.Relu:

@@ -40,6 +40,7 @@ public static unsafe class Attention
         int tq, int tk, int heads, int headDim, float scale, bool causal, int queryOffset,
         ReadOnlySpan<float> keyBias, Span<float> output, int outStride, Span<float> probs)
     {
+        using var profile = KernelProfile.Time(ProfiledKernel.Attention);
         if (tq <= 0 || heads <= 0 || headDim <= 0) return;
         if (!keyBias.IsEmpty && keyBias.Length < tk) throw new ArgumentException("Attention: keyBias shorter than tk");
         if (!probs.IsEmpty && probs.Length < (long)heads * tq * tk) throw new ArgumentException("Attention: probs too small");

@@ -189,6 +189,7 @@ public static unsafe class Gemm
     /// <summary>y[m, n] = Σ_k x[m, k]·W[n, k] + bias[n] for m rows (bias may be empty).</summary>
     public static void Linear(ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y)
     {
+        using var profile = KernelProfile.Time(ProfiledKernel.Gemm);
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
         if (x.Length < (long)m * w.K || y.Length < (long)m * w.N) throw new ArgumentException("Gemm.Linear: buffer too small");
         if (!bias.IsEmpty && bias.Length < w.N) throw new ArgumentException("Gemm.Linear: bias too small");

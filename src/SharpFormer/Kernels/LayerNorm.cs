@@ -11,6 +11,7 @@ public static class LayerNorm
     /// </summary>
     public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y)
     {
+        using var profile = KernelProfile.Time(ProfiledKernel.LayerNorm);
         int n = gamma.Length;
         if (n == 0) return;
         if (beta.Length < n) throw new ArgumentException("LayerNorm: beta shorter than gamma");
