@@ -5,20 +5,21 @@ using SharpFormer.Models;
 namespace SharpFormer.Bench;
 
 /// <summary>
-/// <c>profile DIR [TOKENS] [f32|bf16|int8]</c>: where a BERT forward pass at batch 1 spends its time, per kernel
+/// <c>profile DIR [TOKENS] [f32|bf16|int8] [THREADS]</c>: where a BERT forward pass at batch 1 spends its time, per kernel
 /// (<see cref="KernelProfile"/>), with GEMM GFLOP/s; "other" is the rest (embeddings, residual adds, copies, heads).
 /// </summary>
 static class ProfileBench
 {
     public static void Run(string[] args)
     {
-        if (args.Length < 1) throw new ArgumentException("usage: profile DIR [TOKENS] [f32|bf16|int8]");
+        if (args.Length < 1) throw new ArgumentException("usage: profile DIR [TOKENS] [f32|bf16|int8] [THREADS]");
         int t = args.Length > 1 ? int.Parse(args[1]) : 128;
         var precision = args.Length > 2 ? args[2] switch
         {
             "f32" => WeightPrecision.Float32, "bf16" => WeightPrecision.BFloat16, "int8" => WeightPrecision.Int8,
             var s => throw new ArgumentException($"unknown dtype {s}"),
         } : WeightPrecision.Float32;
+        if (args.Length > 3) Threading.Threads = int.Parse(args[3]);
         var model = BertModel.Load(args[0], weights: WeightOptions.Inference(precision));
         var c = model.Config;
         var r = new Random(1);

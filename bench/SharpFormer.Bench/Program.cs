@@ -18,7 +18,7 @@ namespace SharpFormer.Bench;
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- batching [--model DIR]   length-sorted vs padded batches, real texts
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8       int8 vs bf16 vs f32 GEMM, same shapes, one run
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8-bert DIR    BERT 1×128 f32 vs int8: latency and error
-///   dotnet run -c Release --project bench/SharpFormer.Bench -- profile DIR [TOKENS] [f32|bf16|int8]   BERT batch-1 forward time per kernel
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- profile DIR [TOKENS] [f32|bf16|int8] [THREADS]   BERT batch-1 forward time per kernel
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]
 /// </summary>
 public static class Program

@@ -264,13 +264,24 @@ public static unsafe class Gemm
             int kc = Math.Min(PackedWeight.KBlock, K - k0);
             byte* bblk = j.B + (long)k0 * j.PaddedN * TPanel.ElementBytes;
             bool add = k0 > 0;
+            long slab = (long)PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
+            // The slab after this thread's last one in this K block: its first one in the next block.
+            int kcNext = Math.Min(PackedWeight.KBlock, K - k0 - kc);
+            byte* nextBlockFirst = kcNext <= 0 ? null
+                : bblk + (long)kc * j.PaddedN * TPanel.ElementBytes + (long)p0 * PackedWeight.PanelWidth * kcNext * TPanel.ElementBytes;
             for (int i0 = m0; i0 < m1; i0 += mc)
             {
                 int mcur = Math.Min(mc, m1 - i0);
                 PackA(j.X + (long)i0 * K + k0, K, mcur, kc, mr, abuf);
                 for (int p = p0; p < p1; p++)
                 {
-                    byte* bp = bblk + (long)p * PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
+                    byte* bp = bblk + (long)p * slab;
+                    // A weight slab is read from DRAM once per forward pass, at first use faster than one core streams
+                    // it: while the row blocks run on this slab, pull the next one into L2, a share per row block.
+                    byte* next = p + 1 < p1 ? bp + slab : i0 + mc >= m1 ? nextBlockFirst : null;
+                    long nextBytes = p + 1 < p1 ? slab : (long)PackedWeight.PanelWidth * kcNext * TPanel.ElementBytes;
+                    int rowBlocks = (mcur + mr - 1) / mr;
+                    long share = next == null ? 0 : (nextBytes / rowBlocks + 63) & ~63L;
                     for (int s = 0; s < PackedWeight.PanelWidth; s += nr)
                     {
                         int col0 = p * PackedWeight.PanelWidth + s;
@@ -280,6 +291,7 @@ public static unsafe class Gemm
                         float* cbase = j.Y + (long)i0 * N + col0;
                         for (int ir = 0; ir < mcur; ir += mr)
                         {
+                            if (s == 0 && share > 0) PrefetchL2(next, (ir / mr) * share, share, nextBytes);
                             int rows = Math.Min(mr, mcur - ir);
                             float* a = abuf + (long)ir * kc;
                             float* c = cbase + (long)ir * N;
@@ -291,6 +303,15 @@ public static unsafe class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>Prefetches bytes [from, from + count) ∩ [0, limit) of <paramref name="p"/> into L2, a cache line at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchL2(byte* p, long from, long count, long limit)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        long end = Math.Min(from + count, limit);
+        for (long o = from; o < end; o += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch1(p + o);
     }
 
     /// <summary>Packs rows [0, mcur) × cols [0, kc) of A (leading dimension lda) into mr-tall panels, zero-padded.</summary>
