@@ -281,7 +281,8 @@ public static unsafe class Gemm
                     byte* next = p + 1 < p1 ? bp + slab : i0 + mc >= m1 ? nextBlockFirst : null;
                     long nextBytes = p + 1 < p1 ? slab : (long)PackedWeight.PanelWidth * kcNext * TPanel.ElementBytes;
                     int rowBlocks = (mcur + mr - 1) / mr;
-                    long share = next == null ? 0 : (nextBytes / rowBlocks + 63) & ~63L;
+                    // A few rows (batched decoding) stream faster than the prefetches would spread: left to the hardware.
+                    long share = next == null || rowBlocks < 4 ? 0 : (nextBytes / rowBlocks + 63) & ~63L;
                     for (int s = 0; s < PackedWeight.PanelWidth; s += nr)
                     {
                         int col0 = p * PackedWeight.PanelWidth + s;
