@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 
 namespace SharpFormer.Kernels;
 
-public static class LayerNorm
+public static unsafe class LayerNorm
 {
     /// <summary>
     /// y[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta over each row of width gamma.Length (biased variance,
@@ -19,8 +19,27 @@ public static class LayerNorm
         if (y.Length < rows * n) throw new ArgumentException("LayerNorm: output too small");
         fixed (float* px = x, py = y, pg = gamma, pb = beta)
         {
-            for (int r = 0; r < rows; r++) Row(px + (long)r * n, py + (long)r * n, pg, pb, n, eps);
+            // Rows are independent: chunks of rows across the worker pool (a row costs ~10 flops per element).
+            var job = new Job { X = px, Y = py, G = pg, B = pb, N = n, Rows = rows, Eps = eps, Chunk = Math.Max(1, RowsPerChunk / Math.Max(1, n / 256)) };
+            int chunks = (rows + job.Chunk - 1) / job.Chunk;
+            WorkerPool.Run(chunks, WorkerPool.ThreadsFor(10L * rows * n, chunks), &RunChunk, &job);
         }
+    }
+
+    const int RowsPerChunk = 64;
+
+    struct Job
+    {
+        public float* X, Y, G, B;
+        public int N, Rows, Chunk;
+        public float Eps;
+    }
+
+    static void RunChunk(void* ctx, int i)
+    {
+        ref Job j = ref *(Job*)ctx;
+        int r1 = Math.Min(j.Rows, (i + 1) * j.Chunk);
+        for (int r = i * j.Chunk; r < r1; r++) Row(j.X + (long)r * j.N, j.Y + (long)r * j.N, j.G, j.B, j.N, j.Eps);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
