@@ -122,6 +122,8 @@ public class KernelTests
             CheckLinear(300, 520, 300, inOut: false, withBias: true, 11);
             CheckLinear(260, 300, 70, inOut: true, withBias: false, 12);
             CheckLinear(4, 1030, 200, inOut: false, withBias: true, 13);
+            // A wide weight (≥ 8192 columns, an LM head) takes 256-row A blocks: 600 rows = two full blocks and a partial one.
+            CheckLinear(600, 300, 8200, inOut: true, withBias: true, 14);
         });
     }
 
