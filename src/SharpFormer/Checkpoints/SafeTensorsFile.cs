@@ -35,16 +35,20 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
         // The length of the opened file, not FileInfo's: a symbolic link (HuggingFace's cache snapshots are links into blobs/) has its own.
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        _length = stream.Length;
-        if (_length < 8)
+        try
         {
-            stream.Dispose();
-            throw new SharpFormerException($"{name}: truncated safetensors file ({_length} bytes, no header)");
+            _length = stream.Length;
+            if (_length < 8) throw new SharpFormerException($"{name}: truncated safetensors file ({_length} bytes, no header)");
+            _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+        }
+        catch
+        {
+            stream.Dispose();   // until the map owns it
+            throw;
         }
         var metadata = new Dictionary<string, string>();
         Metadata = metadata;
 
-        _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
