@@ -32,6 +32,12 @@ public static class TrainingModels
         if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.NextSentence)) heads |= BertHeads.Pooler;
         config = config with { Architectures = [BertArchitecture(heads)] };
         if (labels is not null) config = config with { Id2Label = labels.Select((l, i) => (l, i)).ToDictionary(p => p.i, p => p.l) };
+        if (reinitTopLayers != 0)   // checked before the weights are read
+        {
+            if (modelDir is null) throw new SharpFormerException("--reinit-layers re-initialises layers of a pretrained --model; a --config model is all new already");
+            if (reinitTopLayers < 0 || reinitTopLayers > config.NumHiddenLayers)
+                throw new SharpFormerException($"--reinit-layers must be between 0 and the model's {config.NumHiddenLayers} layers, not {reinitTopLayers}");
+        }
         BertModel model;
         if (modelDir is null) model = new BertModel(config, heads, null, seed);
         else
@@ -41,16 +47,14 @@ public static class TrainingModels
             model = new BertModel(config, heads, reader, seed);
         }
         initialised = model.InitialisedParameters;
-        if (reinitTopLayers != 0) ReinitialiseTopLayers(model, modelDir, reinitTopLayers, seed);
+        if (reinitTopLayers != 0) ReinitialiseTopLayers(model, reinitTopLayers, seed);
         return model;
     }
 
     /// <summary>Overwrites the top <paramref name="n"/> encoder layers with a fresh initialisation (the same one a new model gets).</summary>
-    static void ReinitialiseTopLayers(BertModel model, string? modelDir, int n, int seed)
+    static void ReinitialiseTopLayers(BertModel model, int n, int seed)
     {
         int layers = model.Config.NumHiddenLayers;
-        if (modelDir is null) throw new SharpFormerException("--reinit-layers re-initialises layers of a pretrained --model; a --config model is all new already");
-        if (n < 0 || n > layers) throw new SharpFormerException($"--reinit-layers must be between 0 and the model's {layers} layers, not {n}");
         var fresh = new BertModel(model.Config, model.Heads, null, seed);
         var prefixes = Enumerable.Range(layers - n, n).Select(i => $"bert.encoder.layer.{i}.").ToArray();
         foreach (var (name, t) in fresh.Parameters.All)
