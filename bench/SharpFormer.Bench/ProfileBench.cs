@@ -14,11 +14,7 @@ static class ProfileBench
     {
         if (args.Length < 1) throw new ArgumentException("usage: profile DIR [TOKENS] [f32|bf16|int8] [THREADS]");
         int t = args.Length > 1 ? int.Parse(args[1]) : 128;
-        var precision = args.Length > 2 ? args[2] switch
-        {
-            "f32" => WeightPrecision.Float32, "bf16" => WeightPrecision.BFloat16, "int8" => WeightPrecision.Int8,
-            var s => throw new ArgumentException($"unknown dtype {s}"),
-        } : WeightPrecision.Float32;
+        var precision = args.Length > 2 ? WeightPrecisions.FromName(args[2]) ?? throw new ArgumentException($"unknown dtype {args[2]}") : WeightPrecision.Float32;
         if (args.Length > 3) Threading.Threads = int.Parse(args[3]);
         var model = BertModel.Load(args[0], weights: WeightOptions.Inference(precision));
         var c = model.Config;

@@ -32,13 +32,8 @@ public static class CommonOptions
     };
 
     /// <summary>The value of a <see cref="DType"/> option; anything else is a one-line user error.</summary>
-    public static WeightPrecision Precision(this ParseResult r, Option<string> dtype) => r.GetValue(dtype) switch
-    {
-        "f32" => WeightPrecision.Float32,
-        "bf16" => WeightPrecision.BFloat16,
-        "int8" => WeightPrecision.Int8,
-        var s => throw new SharpFormerException($"--dtype must be f32, bf16 or int8 (got '{s}')"),
-    };
+    public static WeightPrecision Precision(this ParseResult r, Option<string> dtype) =>
+        WeightPrecisions.FromName(r.GetValue(dtype)) ?? throw new SharpFormerException($"--dtype must be f32, bf16 or int8 (got '{r.GetValue(dtype)}')");
 
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON object instead of human-readable text." };
 

@@ -14,6 +14,18 @@ public enum WeightPrecision
     Int8,
 }
 
+public static class WeightPrecisions
+{
+    /// <summary>The short name used by <c>--dtype</c> (f32, bf16, int8), or null for any other text.</summary>
+    public static WeightPrecision? FromName(string? name) => name switch
+    {
+        "f32" => WeightPrecision.Float32,
+        "bf16" => WeightPrecision.BFloat16,
+        "int8" => WeightPrecision.Int8,
+        _ => null,
+    };
+}
+
 /// <summary>
 /// A weight matrix W (N outputs × K inputs) packed once at load for <see cref="Gemm.Linear"/>.
 /// Layout (internal, may change): K is cut into blocks of <see cref="KBlock"/>; block b (rows k0 .. k0+kc-1 of
