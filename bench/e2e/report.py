@@ -21,8 +21,20 @@ def load(path):
             line = line.strip()
             if line.startswith("{"):
                 o = json.loads(line)
-                r[(o["engine"], o["workload"])] = o
+                key = (o["engine"], o["workload"])
+                r[key] = pool(r[key], o) if key in r else o
     return r
+
+
+def pool(a, b):
+    """One workload measured by several processes (run.sh --rounds): the median over all their timed runs."""
+    if "error" in a or "error" in b or "all_s" not in a or "all_s" not in b:
+        return b if "error" in a else a
+    xs = a["all_s"] + b["all_s"]
+    o = dict(a, all_s=xs, median_s=float(np.median(xs)))
+    if "tokens_per_s" in a:
+        o["tokens_per_s"] = a["tokens_per_s"] * a["median_s"] / o["median_s"]  # same token count in every run
+    return o
 
 
 def main():

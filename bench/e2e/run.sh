@@ -3,8 +3,10 @@
 # BERT-base (bert-base-chinese shape) and GPT-2 124M checkpoints, identical inputs. See README.md beside this file.
 #
 #   bench/e2e/run.sh [--threads N] [--quick] [--reps R] [--warmup W] [--no-bf16] [--no-int8] [--no-ort] [--no-coldstart]
-#                    [--omp-active]
+#                    [--omp-active] [--rounds N]
 #
+# --rounds N runs SharpFormer and ONNX Runtime (fp32) N times, alternating, and pools their timed runs: on a shared host
+# the load drifts over minutes, so alternating rounds compare the two engines under the same conditions.
 # Prints one Markdown table (also written to bench/e2e/.cache/last-run.md); exits non-zero if an engine failed
 # or the fp32 engines disagree by more than 1e-3.
 set -uo pipefail
@@ -14,7 +16,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="$HERE/.cache"
 PY=/usr/bin/python3   # Debian's python3 (has python3-torch); the pyenv python3 on PATH has no torch
 
-THREADS=2 QUICK=0 REPS="" WARMUP="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE
+THREADS=2 QUICK=0 REPS="" WARMUP="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE ROUNDS=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
@@ -26,10 +28,12 @@ while [[ $# -gt 0 ]]; do
     --no-ort) ORT=0; shift ;;
     --no-coldstart) COLD=0; shift ;;
     --omp-active) OMP_POLICY=ACTIVE; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer, got '$ROUNDS'" >&2; exit 64; }
 if [[ $QUICK == 1 ]]; then REPS="${REPS:-2}"; WARMUP="${WARMUP:-1}"; BF16=0; INT8=0; else REPS="${REPS:-5}"; WARMUP="${WARMUP:-1}"; fi
 QFLAG=(); [[ $QUICK == 1 ]] && QFLAG=(--quick)
 
@@ -92,6 +96,10 @@ for model in bert gpt2; do
   run "sharpformer-$model" "$E2E" --engine sharp --model "$model" "${COMMON[@]}"
   run "torch-$model" "$PY" "$HERE/torch_bench.py" --model "$model" "${COMMON[@]}"
   [[ $ORT == 1 ]] && run "ort-$model" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
+  for ((round = 2; round <= ROUNDS; round++)); do
+    run "sharpformer-$model-round$round" "$E2E" --engine sharp --model "$model" "${COMMON[@]}"
+    [[ $ORT == 1 ]] && run "ort-$model-round$round" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
+  done
   [[ $BF16 == 1 ]] && run "torch-bf16-$model" "$PY" "$HERE/torch_bench.py" --model "$model" --bf16 "${COMMON[@]}"
   [[ $BF16 == 1 ]] && run "sharpformer-bf16-$model" "$E2E" --engine sharp --bf16 --model "$model" "${COMMON[@]}"
   [[ $INT8 == 1 ]] && run "sharpformer-int8-$model" "$E2E" --engine sharp --int8 --model "$model" "${COMMON[@]}"
@@ -106,7 +114,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '))"
 TORCHV="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 HEADER="End-to-end bench, $STARTED: $CPU, $(nproc) cores, threads = $THREADS for every engine; \
-$([[ $QUICK == 1 ]] && echo 'QUICK mode, ')$REPS timed runs after $WARMUP warm-up run(s); .NET $(dotnet --version), \
+$([[ $QUICK == 1 ]] && echo 'QUICK mode, ')$REPS timed runs after $WARMUP warm-up run(s)\
+$([[ $ROUNDS -gt 1 ]] && echo " per process; SharpFormer and ONNX Runtime fp32 in $ROUNDS alternating rounds, their timed runs pooled"); .NET $(dotnet --version), \
 PyTorch $TORCHV (Debian, OpenBLAS, OMP_WAIT_POLICY=$OMP_POLICY), ONNX Runtime 1.31.1 (C# API, CPU provider). Load average before/after: \
 $LOAD_BEFORE / $LOAD_AFTER (a shared host: other work running concurrently makes the figures noisy)."
 "$PY" "$HERE/report.py" --results "$RES" --cache "$CACHE" --md "$CACHE/last-run.md" --header "$HEADER"
