@@ -124,6 +124,9 @@ public class KernelTests
             CheckLinear(4, 1030, 200, inOut: false, withBias: true, 13);
             // A wide weight (≥ 8192 columns, an LM head) takes 256-row A blocks: 600 rows = two full blocks and a partial one.
             CheckLinear(600, 300, 8200, inOut: true, withBias: true, 14);
+            // Columns in chunks of 1,024 (128-row blocks) finished over all K blocks one chunk at a time: 1,100 columns =
+            // a full chunk and a partial one, 600 = three K blocks, 140 rows = a full row block and a partial one.
+            CheckLinear(140, 600, 1100, inOut: false, withBias: true, 15);
         });
     }
 

@@ -265,54 +265,81 @@ public static unsafe class Gemm
     }
 
     [ThreadStatic] static float* _aBuffer;
+    [ThreadStatic] static long _aBufferFloats;
 
+    /// <summary>This thread's buffer for a packed row block of A: at least <paramref name="floats"/>, 64-byte aligned.</summary>
+    static float* ABuffer(long floats)
+    {
+        if (_aBufferFloats < floats)
+        {
+            if (_aBuffer != null) NativeMemory.AlignedFree(_aBuffer);
+            _aBuffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+            _aBufferFloats = floats;
+        }
+        return _aBuffer;
+    }
+
+    // Bytes of C that one column chunk × row block may take: the tile stays in L2 while every K block accumulates into it.
+    const int CTileBytes = 512 * 1024;
+
+    /// <remarks>
+    /// Loops: row block (A packed once for all of K) → column chunk → K block → panel → micro-tiles. C is written
+    /// chunk by chunk, each chunk finished over all of K while it is in L2: with K outermost (the textbook order for a
+    /// pre-packed B) C made a round trip to DRAM per K block once M·N outgrew the caches (32 × 128 tokens, LM heads).
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Blocked<TPanel>(ref Job j, int m0, int m1, int p0, int p1) where TPanel : struct, IPanel
     {
         int isa = j.Isa, mr = MR(isa), nr = NR(isa), mc = MC(isa, j.N);
-        float* abuf = _aBuffer;
-        if (abuf == null) _aBuffer = abuf = (float*)NativeMemory.AlignedAlloc((nuint)(MCMax * PackedWeight.KBlock * sizeof(float)), 64);
-        int K = j.K, N = j.N;
-        for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
+        int K = j.K, N = j.N, eb = TPanel.ElementBytes, pw = PackedWeight.PanelWidth, kb = PackedWeight.KBlock;
+        float* abuf = ABuffer((long)MCMax * K);
+        int chunk = Math.Max(1, CTileBytes / (mc * pw * sizeof(float)));
+        for (int i0 = m0; i0 < m1; i0 += mc)
         {
-            int kc = Math.Min(PackedWeight.KBlock, K - k0);
-            byte* bblk = j.B + (long)k0 * j.PaddedN * TPanel.ElementBytes;
-            bool add = k0 > 0;
-            long slab = (long)PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
-            // The slab after this thread's last one in this K block: its first one in the next block.
-            int kcNext = Math.Min(PackedWeight.KBlock, K - k0 - kc);
-            byte* nextBlockFirst = kcNext <= 0 ? null
-                : bblk + (long)kc * j.PaddedN * TPanel.ElementBytes + (long)p0 * PackedWeight.PanelWidth * kcNext * TPanel.ElementBytes;
-            for (int i0 = m0; i0 < m1; i0 += mc)
+            int mcur = Math.Min(mc, m1 - i0), mpad = (mcur + mr - 1) / mr * mr, rowBlocks = mpad / mr;
+            for (int k0 = 0; k0 < K; k0 += kb) PackA(j.X + (long)i0 * K + k0, K, mcur, Math.Min(kb, K - k0), mr, abuf + (long)mpad * k0);
+            for (int c0 = p0; c0 < p1; c0 += chunk)
             {
-                int mcur = Math.Min(mc, m1 - i0);
-                PackA(j.X + (long)i0 * K + k0, K, mcur, kc, mr, abuf);
-                for (int p = p0; p < p1; p++)
+                int c1 = Math.Min(p1, c0 + chunk);
+                for (int k0 = 0; k0 < K; k0 += kb)
                 {
-                    byte* bp = bblk + (long)p * slab;
-                    // A weight slab is read from DRAM once per forward pass, at first use faster than one core streams
-                    // it: while the row blocks run on this slab, pull the next one into L2, a share per row block.
-                    byte* next = p + 1 < p1 ? bp + slab : i0 + mc >= m1 ? nextBlockFirst : null;
-                    long nextBytes = p + 1 < p1 ? slab : (long)PackedWeight.PanelWidth * kcNext * TPanel.ElementBytes;
-                    int rowBlocks = (mcur + mr - 1) / mr;
-                    // A few rows (batched decoding) stream faster than the prefetches would spread: left to the hardware.
-                    long share = next == null || rowBlocks < 4 ? 0 : (nextBytes / rowBlocks + 63) & ~63L;
-                    for (int s = 0; s < PackedWeight.PanelWidth; s += nr)
+                    int kc = Math.Min(kb, K - k0), kcNext = Math.Min(kb, K - k0 - kc);
+                    byte* bblk = j.B + (long)k0 * j.PaddedN * eb;
+                    long slab = (long)pw * kc * eb;
+                    float* ablk = abuf + (long)mpad * k0;
+                    bool add = k0 > 0;
+                    for (int p = c0; p < c1; p++)
                     {
-                        int col0 = p * PackedWeight.PanelWidth + s;
-                        if (col0 >= N) break;
-                        int cols = Math.Min(nr, N - col0);
-                        float* bias = add || j.Bias == null ? null : j.Bias + col0;
-                        float* cbase = j.Y + (long)i0 * N + col0;
-                        for (int ir = 0; ir < mcur; ir += mr)
+                        byte* bp = bblk + (long)p * slab;
+                        // A weight slab comes from DRAM at its first use in a pass, faster than one core streams it: while
+                        // the row blocks run on this slab, pull the next one into L2, a share per row block. A few rows
+                        // (batched decoding) stream faster than the prefetches would spread: left to the hardware.
+                        byte* next = null;
+                        long nextBytes = 0;
+                        if (rowBlocks >= 4)
                         {
-                            if (s == 0 && share > 0) PrefetchL2(next, (ir / mr) * share, share, nextBytes);
-                            int rows = Math.Min(mr, mcur - ir);
-                            float* a = abuf + (long)ir * kc;
-                            float* c = cbase + (long)ir * N;
-                            if (isa == 2) Kernel8x32<TPanel>(a, bp, kc, c, N, rows, cols, add, bias);
-                            else if (isa == 1) Kernel6x16<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
-                            else Kernel4x8<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
+                            if (p + 1 < c1) { next = bp + slab; nextBytes = slab; }
+                            else if (kcNext > 0) { nextBytes = (long)pw * kcNext * eb; next = bblk + (long)kc * j.PaddedN * eb + c0 * nextBytes; }
+                            else if (c1 < p1) { nextBytes = (long)pw * Math.Min(kb, K) * eb; next = j.B + c1 * nextBytes; }
+                        }
+                        long share = next == null ? 0 : (nextBytes / rowBlocks + 63) & ~63L;
+                        for (int s = 0; s < pw; s += nr)
+                        {
+                            int col0 = p * pw + s;
+                            if (col0 >= N) break;
+                            int cols = Math.Min(nr, N - col0);
+                            float* bias = add || j.Bias == null ? null : j.Bias + col0;
+                            float* cbase = j.Y + (long)i0 * N + col0;
+                            for (int ir = 0; ir < mcur; ir += mr)
+                            {
+                                if (s == 0 && share > 0) PrefetchL2(next, (ir / mr) * share, share, nextBytes);
+                                int rows = Math.Min(mr, mcur - ir);
+                                float* a = ablk + (long)ir * kc;
+                                float* c = cbase + (long)ir * N;
+                                if (isa == 2) Kernel8x32<TPanel>(a, bp, kc, c, N, rows, cols, add, bias);
+                                else if (isa == 1) Kernel6x16<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
+                                else Kernel4x8<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
+                            }
                         }
                     }
                 }
