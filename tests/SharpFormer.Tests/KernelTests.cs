@@ -224,6 +224,46 @@ public class KernelTests
         Assert.All(y, v => Assert.Equal(0f, v));
     }
 
+    /// <summary>
+    /// Linear with an activation gives what Linear then Activations.Apply gives: bit for bit when the rows are a whole
+    /// number of 8-float vectors; otherwise a row's last few columns may take the scalar reference instead of the vector
+    /// lanes (both within the activation's stated accuracy). Every path: fused tiles, skinny rows, unfused activations.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    [InlineData(2, 1)]
+    [InlineData(1, 0)]
+    public void Linear_with_activation_matches_linear_then_activation(int threads, int isa)
+    {
+        KernelRef.With(threads, isa, () =>
+        {
+            int seed = 40;
+            foreach (var act in new[] { Activation.GeluErf, Activation.GeluTanh, Activation.Silu, Activation.Relu, Activation.Tanh, Activation.Identity })
+                foreach (var (m, k, n) in new[] { (1, 40, 48), (3, 300, 64), (5, 300, 100), (130, 520, 1100), (9, 33, 31), (140, 600, 1056) })
+                {
+                    var x = KernelRef.Random(m * k, seed++);
+                    var w = KernelRef.Random(n * k, seed++);
+                    var b = KernelRef.Random(n, seed++);
+                    for (int i = 0; i < x.Length; i++) x[i] *= 4f; // pre-activations over roughly [−8, 8]
+                    var pw = PackedWeight.FromOutIn(w, n, k);
+                    var fused = new float[m * n];
+                    var separate = new float[m * n];
+                    Gemm.Linear(x, m, pw, b, fused, act);
+                    Gemm.Linear(x, m, pw, b, separate);
+                    var pre = (float[])separate.Clone();
+                    Activations.Apply(act, separate);
+                    for (int i = 0; i < fused.Length; i++)
+                    {
+                        bool exact = n % 8 == 0;
+                        double tol = exact ? 0 : 1e-6 * Math.Max(Math.Abs(pre[i]), 1e-3);
+                        if (!(Math.Abs(fused[i] - separate[i]) <= tol))
+                            Assert.Fail($"{act} m={m} k={k} n={n} isa={isa} threads={threads}: [{i / n},{i % n}] fused {fused[i]:R}, separate {separate[i]:R}");
+                    }
+                }
+        });
+    }
+
     // ------------------------------------------------------------------ attention
     static void NaiveAttention(float[] q, int qStride, float[] k, float[] v, int kvStride, int tq, int tk, int heads, int d,
         float scale, bool causal, int qo, float[]? bias, double[] outp, int outStride, double[] probs)

@@ -93,6 +93,16 @@ public static unsafe class Activations
         WorkerPool.Run((n + job.Chunk - 1) / job.Chunk, threads, &RunChunk, &job);
     }
 
+    /// <summary>Whether <see cref="ApplyTile"/> can apply this activation (the ones <see cref="Range"/> vectorises).</summary>
+    internal static bool HasTileForm(Activation act) =>
+        act is Activation.GeluErf or Activation.GeluTanh or Activation.GeluFast or Activation.QuickGelu or Activation.Silu or Activation.Sigmoid;
+
+    /// <summary>
+    /// <see cref="Apply"/> on n floats in place on the calling thread, for a GEMM tile just written: the same values as
+    /// <see cref="Apply"/> (same lane formulas) except that a tail of fewer than 8 uses the scalar reference.
+    /// </summary>
+    internal static void ApplyTile(Activation act, float* p, int n) => Range(act, p, n);
+
     static void RunChunk(void* ctx, int i)
     {
         ref Job j = ref *(Job*)ctx;

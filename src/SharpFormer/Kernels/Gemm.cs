@@ -198,10 +198,17 @@ public static unsafe class Gemm
         public byte* B;
         public int M, K, N, PaddedN, Panels, Isa, Tasks;
         public bool SplitM, BFloat16;
+        /// <summary>Applied to each finished C tile while it is in L1 (Identity: none).</summary>
+        public Activation Activation;
     }
 
-    /// <summary>y[m, n] = Σ_k x[m, k]·W[n, k] + bias[n] for m rows (bias may be empty).</summary>
-    public static void Linear(ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y)
+    /// <summary>
+    /// y[m, n] = act(Σ_k x[m, k]·W[n, k] + bias[n]) for m rows (bias may be empty). The activation gives the same values
+    /// as <see cref="Activations.Apply"/> on y afterwards; the vectorised ones (the GELUs, SiLU, sigmoid) are applied
+    /// to each tile as it is finished, which saves a pass over y.
+    /// </summary>
+    public static void Linear(ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y,
+                              Activation activation = Activation.Identity)
     {
         using var profile = KernelProfile.Time(ProfiledKernel.Gemm);
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
@@ -213,15 +220,23 @@ public static unsafe class Gemm
         {
             for (int r = 0; r < m; r++)
                 if (bias.IsEmpty) y.Slice(r * n, n).Clear(); else bias.Slice(0, n).CopyTo(y.Slice(r * n, n));
+            Activations.Apply(activation, y[..(m * n)]);
             return;
         }
-        if (w.Precision == WeightPrecision.Int8) { GemmInt8.Linear(x, m, w, bias, y); return; }
+        if (w.Precision == WeightPrecision.Int8)
+        {
+            GemmInt8.Linear(x, m, w, bias, y);
+            Activations.Apply(activation, y[..(m * n)]);
+            return;
+        }
+        bool fused = m > SmallM && Activations.HasTileForm(activation);
         fixed (float* px = x, py = y, pb = bias)
         {
             var job = new Job
             {
                 X = px, Y = py, Bias = bias.IsEmpty ? null : pb, B = w.Pointer,
                 M = m, K = k, N = n, PaddedN = w.PaddedN, Panels = w.PanelCount, Isa = Isa, BFloat16 = w.Precision == WeightPrecision.BFloat16,
+                Activation = fused ? activation : Activation.Identity,
             };
             int mr = MR(job.Isa);
             int rowBlocks = (m + mr - 1) / mr;
@@ -235,6 +250,7 @@ public static unsafe class Gemm
             job.Tasks = Math.Max(1, t);
             WorkerPool.Run(job.Tasks, job.Tasks, &Task, &job);
         }
+        if (!fused) Activations.Apply(activation, y[..(m * n)]);
         // The workers read the packed weight through a raw pointer: keep its (pinned) array alive until they finish.
         GC.KeepAlive(w);
     }
@@ -308,6 +324,7 @@ public static unsafe class Gemm
                     long slab = (long)pw * kc * eb;
                     float* ablk = abuf + (long)mpad * k0;
                     bool add = k0 > 0;
+                    var act = k0 + kc >= K ? j.Activation : Activation.Identity;
                     for (int p = c0; p < c1; p++)
                     {
                         byte* bp = bblk + (long)p * slab;
@@ -339,6 +356,8 @@ public static unsafe class Gemm
                                 if (isa == 2) Kernel8x32<TPanel>(a, bp, kc, c, N, rows, cols, add, bias);
                                 else if (isa == 1) Kernel6x16<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
                                 else Kernel4x8<TPanel>(a, bp, s, kc, c, N, rows, cols, add, bias);
+                                if (act != Activation.Identity)
+                                    for (int r = 0; r < rows; r++) Activations.ApplyTile(act, c + (long)r * N, cols);
                             }
                         }
                     }

@@ -208,8 +208,7 @@ public sealed class BertModel
             System.Numerics.Tensors.TensorPrimitives.Add(attnOut, x, attnOut);
             layer.AttentionLayerNorm.Forward(attnOut, attnOut);
             // Feed-forward: intermediate dense + activation, output dense, residual, LayerNorm.
-            layer.Intermediate.Forward(attnOut, rows, inter);
-            Activations.Apply(_act, inter);
+            layer.Intermediate.Forward(attnOut, rows, inter, _act);
             layer.Output.Forward(inter, rows, x);
             System.Numerics.Tensors.TensorPrimitives.Add(x, attnOut, x);
             layer.OutputLayerNorm.Forward(x, x);
@@ -265,8 +264,7 @@ public sealed class BertModel
         if (_mlmDecoder is not null)
         {
             var transformed = new float[rows * h];
-            _mlmTransform!.Forward(seq, rows, transformed);
-            Activations.Apply(_act, transformed);
+            _mlmTransform!.Forward(seq, rows, transformed, _act);
             _mlmLayerNorm!.Forward(transformed, transformed);
             o.PredictionLogits = new Tensor(b, t, Config.VocabSize);
             _mlmDecoder.Forward(transformed, rows, o.PredictionLogits.Span);

@@ -349,8 +349,7 @@ public sealed class Gpt2Model
             TensorPrimitives.Add(x, h, x);
             // MLP: ln_2 → c_fc → activation → c_proj, residual.
             blk.Ln2.Forward(x, h);
-            blk.CFc.Forward(h, rows, mlp);
-            Activations.Apply(_act, mlp);
+            blk.CFc.Forward(h, rows, mlp, _act);
             blk.MlpProj.Forward(mlp, rows, h);
             TensorPrimitives.Add(x, h, x);
         }

@@ -222,9 +222,9 @@ public sealed class Linear
     public static Linear Load(ParameterLoader p, string prefix, int inFeatures, int outFeatures, bool bias = true) =>
         new(p.Matrix(prefix + ".weight", outFeatures, inFeatures, outIn: true), bias ? p.Bias(prefix + ".bias", outFeatures) : null);
 
-    /// <summary>x [rows, In] → y [rows, Out].</summary>
-    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) =>
-        Gemm.Linear(x, rows, _weight.Packed, Bias is null ? default : Bias.Data, y);
+    /// <summary>x [rows, In] → y [rows, Out], then the activation, if any (applied inside the GEMM).</summary>
+    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y, Activation activation = Activation.Identity) =>
+        Gemm.Linear(x, rows, _weight.Packed, Bias is null ? default : Bias.Data, y, activation);
 
     /// <summary>Call after the weight changes (training) so the packed copy is rebuilt.</summary>
     public void WeightsChanged() => _weight.Changed();
@@ -300,7 +300,8 @@ public sealed class Conv1D
     public static Conv1D Load(ParameterLoader p, string prefix, int inFeatures, int outFeatures) =>
         new(p.Matrix(prefix + ".weight", inFeatures, outFeatures, outIn: false), p.Bias(prefix + ".bias", outFeatures));
 
-    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) => Gemm.Linear(x, rows, _weight.Packed, Bias.Data, y);
+    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y, Activation activation = Activation.Identity) =>
+        Gemm.Linear(x, rows, _weight.Packed, Bias.Data, y, activation);
 
     public void WeightsChanged() => _weight.Changed();
 }
