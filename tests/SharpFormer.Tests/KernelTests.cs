@@ -431,6 +431,33 @@ public class KernelTests
         }
     }
 
+    /// <summary>x += delta then LayerNorm, in one pass: the same bits as the two steps, for every aliasing the models use.</summary>
+    [Theory]
+    [InlineData(1, 7)]
+    [InlineData(3, 33)]
+    [InlineData(130, 768)]
+    public void LayerNorm_after_residual_add_equals_add_then_layernorm(int rows, int n)
+    {
+        var x = KernelRef.Random(rows * n, 31, -3, 5);
+        var delta = KernelRef.Random(rows * n, 32, -2, 2);
+        var g = KernelRef.Random(n, 33, 0.5f, 1.5f); var b = KernelRef.Random(n, 34);
+        var sum = new float[rows * n];
+        System.Numerics.Tensors.TensorPrimitives.Add(x, delta, sum);
+        var expected = new float[rows * n];
+        LayerNorm.Forward(sum, g, b, 1e-5f, expected);
+
+        var x1 = (float[])x.Clone(); var y1 = new float[rows * n];
+        LayerNorm.AddAndNormalise(x1, delta, g, b, 1e-5f, y1);          // separate output
+        Assert.Equal(sum, x1); Assert.Equal(expected, y1);
+        var x2 = (float[])x.Clone();
+        LayerNorm.AddAndNormalise(x2, delta, g, b, 1e-5f, x2);          // in place (BERT's post-LN)
+        Assert.Equal(expected, x2);
+        var x3 = (float[])x.Clone(); var d3 = (float[])delta.Clone();
+        LayerNorm.AddAndNormalise(x3, d3, g, b, 1e-5f, d3);             // output over the residual branch (GPT-2's pre-LN)
+        Assert.Equal(sum, x3); Assert.Equal(expected, d3);
+        Assert.Throws<ArgumentException>(() => LayerNorm.AddAndNormalise(new float[n], new float[2 * n], g, b, 1e-5f, new float[n]));
+    }
+
     // ------------------------------------------------------------------ erf / GELU
     /// <summary>math.erf from Python 3.</summary>
     public static TheoryData<double, double> ErfTable => new()

@@ -9,7 +9,20 @@ public static unsafe class LayerNorm
     /// y[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta over each row of width gamma.Length (biased variance,
     /// like torch). Mean and variance are accumulated in double lanes (two passes); y may alias x.
     /// </summary>
-    public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y)
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y) =>
+        Run(x, default, gamma, beta, eps, y);
+
+    /// <summary>
+    /// A residual connection and the LayerNorm after it in one pass over the rows: x += delta, then y = LayerNorm(x)
+    /// (y may alias x or delta). The same values as TensorPrimitives.Add then <see cref="Forward"/>.
+    /// </summary>
+    public static void AddAndNormalise(Span<float> x, ReadOnlySpan<float> delta, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y)
+    {
+        if (delta.Length != x.Length) throw new ArgumentException("LayerNorm: the residual and the input differ in length");
+        Run(x, delta, gamma, beta, eps, y);
+    }
+
+    static unsafe void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> delta, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y)
     {
         using var profile = KernelProfile.Time(ProfiledKernel.LayerNorm);
         int n = gamma.Length;
@@ -17,10 +30,14 @@ public static unsafe class LayerNorm
         if (beta.Length < n) throw new ArgumentException("LayerNorm: beta shorter than gamma");
         int rows = x.Length / n;
         if (y.Length < rows * n) throw new ArgumentException("LayerNorm: output too small");
-        fixed (float* px = x, py = y, pg = gamma, pb = beta)
+        fixed (float* px = x, pd = delta, py = y, pg = gamma, pb = beta)
         {
             // Rows are independent: chunks of rows across the worker pool (a row costs ~10 flops per element).
-            var job = new Job { X = px, Y = py, G = pg, B = pb, N = n, Rows = rows, Eps = eps, Chunk = Math.Max(1, RowsPerChunk / Math.Max(1, n / 256)) };
+            var job = new Job
+            {
+                X = px, Delta = delta.IsEmpty ? null : pd, Y = py, G = pg, B = pb, N = n, Rows = rows, Eps = eps,
+                Chunk = Math.Max(1, RowsPerChunk / Math.Max(1, n / 256)),
+            };
             int chunks = (rows + job.Chunk - 1) / job.Chunk;
             WorkerPool.Run(chunks, WorkerPool.ThreadsFor(10L * rows * n, chunks), &RunChunk, &job);
         }
@@ -30,7 +47,7 @@ public static unsafe class LayerNorm
 
     struct Job
     {
-        public float* X, Y, G, B;
+        public float* X, Delta, Y, G, B;
         public int N, Rows, Chunk;
         public float Eps;
     }
@@ -39,7 +56,20 @@ public static unsafe class LayerNorm
     {
         ref Job j = ref *(Job*)ctx;
         int r1 = Math.Min(j.Rows, (i + 1) * j.Chunk);
-        for (int r = i * j.Chunk; r < r1; r++) Row(j.X + (long)r * j.N, j.Y + (long)r * j.N, j.G, j.B, j.N, j.Eps);
+        for (int r = i * j.Chunk; r < r1; r++)
+        {
+            float* x = j.X + (long)r * j.N;
+            if (j.Delta != null) Add(x, j.Delta + (long)r * j.N, j.N);
+            Row(x, j.Y + (long)r * j.N, j.G, j.B, j.N, j.Eps);
+        }
+    }
+
+    static void Add(float* x, float* delta, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16) (Vector512.Load(x + i) + Vector512.Load(delta + i)).Store(x + i);
+        for (; i < n; i++) x[i] += delta[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -205,13 +205,11 @@ public sealed class BertModel
             if (probs is not null) outputs.Attentions.Add(probs);
             // attention.output: dense, residual, LayerNorm (post-LN).
             layer.AttentionOutput.Forward(context, rows, attnOut);
-            System.Numerics.Tensors.TensorPrimitives.Add(attnOut, x, attnOut);
-            layer.AttentionLayerNorm.Forward(attnOut, attnOut);
+            layer.AttentionLayerNorm.AddAndForward(attnOut, x, attnOut);
             // Feed-forward: intermediate dense + activation, output dense, residual, LayerNorm.
             layer.Intermediate.Forward(attnOut, rows, inter, _act);
             layer.Output.Forward(inter, rows, x);
-            System.Numerics.Tensors.TensorPrimitives.Add(x, attnOut, x);
-            layer.OutputLayerNorm.Forward(x, x);
+            layer.OutputLayerNorm.AddAndForward(x, attnOut, x);
             if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
         }
         x.CopyTo(outputs.LastHiddenState.Data);

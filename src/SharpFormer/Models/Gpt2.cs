@@ -323,8 +323,9 @@ public sealed class Gpt2Model
         {
             var blk = _blocks[l];
             if (hidden) outputs!.HiddenStates.Add(new Tensor([b, t, e], x.ToArray()));
-            // Attention: ln_1 → c_attn (q | k | v) → keys and values appended to the cache → causal attention → c_proj.
-            blk.Ln1.Forward(x, h);
+            // Attention: ln_1 (for l > 0 applied by the previous block, with its residual) → c_attn (q | k | v) → keys and
+            // values appended to the cache → causal attention → c_proj.
+            if (l == 0) blk.Ln1.Forward(x, h);
             blk.CAttn.Forward(h, rows, qkv);
             var keys = cache.Keys[l];
             var values = cache.Values[l];
@@ -346,14 +347,14 @@ public sealed class Gpt2Model
             }
             if (probs is not null) outputs!.Attentions.Add(probs);
             blk.AttnProj.Forward(ctx, rows, h);
-            TensorPrimitives.Add(x, h, x);
-            // MLP: ln_2 → c_fc → activation → c_proj, residual.
-            blk.Ln2.Forward(x, h);
+            // Residual, then MLP: ln_2 → c_fc → activation → c_proj; residual and the next LayerNorm (ln_1 or ln_f).
+            blk.Ln2.AddAndForward(x, h, h);
             blk.CFc.Forward(h, rows, mlp, _act);
             blk.MlpProj.Forward(mlp, rows, h);
-            TensorPrimitives.Add(x, h, x);
+            if (l + 1 < _blocks.Length) _blocks[l + 1].Ln1.AddAndForward(x, h, h);
+            else _lnF.AddAndForward(x, h, x);
         }
-        _lnF.Forward(x, x);
+        if (_blocks.Length == 0) _lnF.Forward(x, x);
         if (hidden) outputs!.HiddenStates.Add(new Tensor([b, t, e], x.ToArray()));
         cache.Length = tk;
 

@@ -316,4 +316,6 @@ public sealed class LayerNormLayer(Tensor weight, Tensor bias, float eps)
         new(p.Ones(prefix + ".weight", size), p.Bias(prefix + ".bias", size), eps);
 
     public void Forward(ReadOnlySpan<float> x, Span<float> y) => LayerNorm.Forward(x, Weight.Data, Bias.Data, Eps, y);
+    /// <summary>The residual connection before this LayerNorm: x += delta, then y = LayerNorm(x).</summary>
+    public void AddAndForward(Span<float> x, ReadOnlySpan<float> delta, Span<float> y) => LayerNorm.AddAndNormalise(x, delta, Weight.Data, Bias.Data, Eps, y);
 }
