@@ -17,6 +17,12 @@ public sealed class Tensor
 
     public Tensor(params int[] shape) : this(shape, new float[ElementCount(shape)]) { }
 
+    /// <summary>
+    /// A tensor whose memory is not cleared first: for outputs that a kernel overwrites in full (logits, activations),
+    /// where clearing 100 MB costs more than a few percent of the pass that fills it.
+    /// </summary>
+    public static Tensor Uninitialized(params int[] shape) => new(shape, GC.AllocateUninitializedArray<float>(checked((int)ElementCount(shape))));
+
     public int Rank => Shape.Length;
     public int Length => Data.Length;
     public Span<float> Span => Data;

@@ -161,10 +161,11 @@ public sealed class BertModel
         if (b == 0 || t == 0) throw new SharpFormerException("the input is empty: BERT needs at least one token");
         ValidateInputs(inputs);
         int rows = b * t;
-        var outputs = new BertOutputs { LastHiddenState = new Tensor(b, t, h) };
+        // The residual stream x becomes the last hidden state. Every buffer here is written in full before it is read.
+        var outputs = new BertOutputs { LastHiddenState = Tensor.Uninitialized(b, t, h) };
+        var x = outputs.LastHiddenState.Data;
 
         // Embeddings: word + position + token type, then LayerNorm.
-        var x = new float[rows * h];
         for (int i = 0; i < b; i++)
             for (int j = 0; j < t; j++)
             {
@@ -185,9 +186,10 @@ public sealed class BertModel
                 for (int j = 0; j < t; j++)
                     keyBias[i * t + j] = inputs.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
 
-        var qkv = new float[rows * 3 * h];
-        var context = new float[rows * h]; var attnOut = new float[rows * h];
-        var inter = new float[rows * Config.IntermediateSize];
+        var qkv = GC.AllocateUninitializedArray<float>(rows * 3 * h);
+        var context = GC.AllocateUninitializedArray<float>(rows * h);
+        var attnOut = GC.AllocateUninitializedArray<float>(rows * h);
+        var inter = GC.AllocateUninitializedArray<float>(rows * Config.IntermediateSize);
         float scale = 1f / MathF.Sqrt(d);
         foreach (var layer in _layers)
         {
@@ -212,7 +214,6 @@ public sealed class BertModel
             layer.OutputLayerNorm.AddAndForward(x, attnOut, x);
             if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
         }
-        x.CopyTo(outputs.LastHiddenState.Data);
         RunHeads(outputs, b, t);
         return outputs;
     }
@@ -264,7 +265,7 @@ public sealed class BertModel
             var transformed = new float[rows * h];
             _mlmTransform!.Forward(seq, rows, transformed, _act);
             _mlmLayerNorm!.Forward(transformed, transformed);
-            o.PredictionLogits = new Tensor(b, t, Config.VocabSize);
+            o.PredictionLogits = Tensor.Uninitialized(b, t, Config.VocabSize);
             _mlmDecoder.Forward(transformed, rows, o.PredictionLogits.Span);
         }
         if (Heads.HasFlag(BertHeads.TokenClassification))

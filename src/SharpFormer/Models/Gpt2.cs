@@ -46,8 +46,9 @@ public sealed class Gpt2KvCache
         Keys = new float[Layers][]; Values = new float[Layers][];
         for (int l = 0; l < Layers; l++)
         {
-            Keys[l] = new float[(long)batch * cap * Width];
-            Values[l] = new float[(long)batch * cap * Width];
+            // Positions past Length are never read: no need to clear them.
+            Keys[l] = GC.AllocateUninitializedArray<float>(checked(batch * cap * Width));
+            Values[l] = GC.AllocateUninitializedArray<float>(checked(batch * cap * Width));
         }
         KeyBias = new float[batch * cap];
     }
@@ -106,10 +107,11 @@ public sealed class Gpt2Model
         {
             if (X.Length < rows * width)
             {
-                X = new float[rows * width]; H = new float[rows * width]; Ctx = new float[rows * width];
-                Qkv = new float[rows * 3 * width];
+                // Scratch: written before read.
+                X = GC.AllocateUninitializedArray<float>(rows * width); H = GC.AllocateUninitializedArray<float>(rows * width);
+                Ctx = GC.AllocateUninitializedArray<float>(rows * width); Qkv = GC.AllocateUninitializedArray<float>(rows * 3 * width);
             }
-            if (Inner.Length < rows * inner) Inner = new float[rows * inner];
+            if (Inner.Length < rows * inner) Inner = GC.AllocateUninitializedArray<float>(rows * inner);
         }
     }
 
@@ -196,7 +198,7 @@ public sealed class Gpt2Model
         Validate(inputIds, attentionMask, positionIds, t, past, cache?.Capacity);
         cache ??= new Gpt2KvCache(Config, b, t);
         int v = Config.VocabSize;
-        var outputs = new Gpt2Outputs { Logits = new Tensor(b, allLogits ? t : 1, v) };
+        var outputs = new Gpt2Outputs { Logits = Tensor.Uninitialized(b, allLogits ? t : 1, v) };
         Run(inputIds, attentionMask, positionIds, cache, b, t, outputs, outputHiddenStates, outputAttentions, allLogits, outputs.Logits.Span);
         if (outputPresents)
             for (int l = 0; l < Config.NLayer; l++)
