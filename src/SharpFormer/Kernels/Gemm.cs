@@ -55,11 +55,12 @@ public sealed partial class PackedWeight
         if (k < 0 || n < 0) throw new ArgumentOutOfRangeException(nameof(k), "PackedWeight: negative size");
         K = k; N = n; Precision = precision;
         int len = checked((int)((long)PaddedN * k + 32));
+        // Not cleared: packing writes every panel in full, zero padding included (a BERT-base is 400 MB of weights).
         _storage = precision switch
         {
-            WeightPrecision.BFloat16 => GC.AllocateArray<ushort>(len, pinned: true),
+            WeightPrecision.BFloat16 => GC.AllocateUninitializedArray<ushort>(len, pinned: true),
             WeightPrecision.Int8 => Int8Storage(),
-            _ => GC.AllocateArray<float>(len, pinned: true),
+            _ => GC.AllocateUninitializedArray<float>(len, pinned: true),
         };
         nint addr = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         _offsetBytes = (int)((64 - (addr & 63)) & 63);
