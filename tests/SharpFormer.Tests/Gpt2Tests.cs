@@ -79,6 +79,23 @@ public class Gpt2Tests
         TensorAssert.Close(full.Data.AsSpan((t - 1) * v, v), last.Data, Tol, "last logits");
     }
 
+    /// <summary>
+    /// Without presents the forward reads keys and values where c_attn wrote them instead of copying them into a cache:
+    /// the same logits, bit for bit, for a left-padded batch of two.
+    /// </summary>
+    [Fact]
+    public void ForwardWithoutPresentsEqualsForwardWithPresents()
+    {
+        int[][] ids = [[0, 0, 11, 12, 13], [21, 22, 23, 24, 25]];
+        int[][] mask = [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]];
+        var pos = Gpt2Model.PositionIdsFromMask(mask);
+        var with = Model.Forward(ids, mask, pos, outputPresents: true);
+        var without = Model.Forward(ids, mask, pos, outputPresents: false);
+        Assert.Equal(Model.Config.NLayer, with.Presents.Count);
+        Assert.Empty(without.Presents);
+        Assert.Equal(with.Logits.Data, without.Logits.Data);
+    }
+
     [Fact]
     public void IncrementalCachedLogitsEqualFullForward()
     {

@@ -31,20 +31,28 @@ public sealed class Gpt2KvCache
     public int Width { get; }
     /// <summary>Positions already cached (the same for every sequence of the batch).</summary>
     public int Length { get; internal set; }
+    internal bool StoresKeysAndValues { get; }
     internal float[][] Keys { get; }
     internal float[][] Values { get; }
     /// <summary>[B · capacity]: 0 for attended keys, <see cref="Attention.Masked"/> for padding.</summary>
     internal float[] KeyBias { get; }
     internal Gpt2Model.Workspace Work { get; } = new();
 
-    public Gpt2KvCache(Gpt2Config config, int batch, int? capacity = null)
+    public Gpt2KvCache(Gpt2Config config, int batch, int? capacity = null) : this(config, batch, capacity, storesKeysAndValues: true) { }
+
+    /// <summary>
+    /// Without <paramref name="storesKeysAndValues"/>: a cache for one forward pass whose keys and values nobody reads
+    /// afterwards (no presents, no decoding): attention then reads them where c_attn wrote them.
+    /// </summary>
+    internal Gpt2KvCache(Gpt2Config config, int batch, int? capacity, bool storesKeysAndValues)
     {
         if (batch < 1) throw new SharpFormerException($"a KV cache needs at least one sequence (got {batch})");
         int cap = capacity ?? config.NPositions;
         if (cap < 1 || cap > config.NPositions) throw new SharpFormerException($"KV cache capacity {cap} is outside [1, n_positions = {config.NPositions}]");
         Batch = batch; Capacity = cap; Layers = config.NLayer; Width = config.NEmbd;
+        StoresKeysAndValues = storesKeysAndValues;
         Keys = new float[Layers][]; Values = new float[Layers][];
-        for (int l = 0; l < Layers; l++)
+        for (int l = 0; l < Layers && storesKeysAndValues; l++)
         {
             // Positions past Length are never read: no need to clear them.
             Keys[l] = GC.AllocateUninitializedArray<float>(checked(batch * cap * Width));
@@ -196,7 +204,7 @@ public sealed class Gpt2Model
         if (cache is not null && cache.Batch != b) throw new SharpFormerException($"the KV cache holds {cache.Batch} sequences, the input has {b}");
         int past = cache?.Length ?? 0;
         Validate(inputIds, attentionMask, positionIds, t, past, cache?.Capacity);
-        cache ??= new Gpt2KvCache(Config, b, t);
+        cache ??= new Gpt2KvCache(Config, b, t, storesKeysAndValues: outputPresents);
         int v = Config.VocabSize;
         var outputs = new Gpt2Outputs { Logits = Tensor.Uninitialized(b, allLogits ? t : 1, v) };
         Run(inputIds, attentionMask, positionIds, cache, b, t, outputs, outputHiddenStates, outputAttentions, allLogits, outputs.Logits.Span);
@@ -238,7 +246,7 @@ public sealed class Gpt2Model
         if (t < 2) throw new SharpFormerException("scoring needs at least 2 tokens (one to condition on, one to predict)");
         if (firstTarget < 1 || firstTarget >= t) throw new ArgumentOutOfRangeException(nameof(firstTarget));
         Validate([ids], null, null, t, 0, null);
-        var cache = new Gpt2KvCache(Config, 1, t);
+        var cache = new Gpt2KvCache(Config, 1, t, storesKeysAndValues: false);
         var w = cache.Work;
         RunCore(j => ids[j], j => j, null, cache, 1, t, null, false, false, false, default, logitsNone: true);
         // w.X holds ln_f(hidden) for all t rows.
@@ -329,20 +337,26 @@ public sealed class Gpt2Model
             // values appended to the cache → causal attention → c_proj.
             if (l == 0) blk.Ln1.Forward(x, h);
             blk.CAttn.Forward(h, rows, qkv);
-            var keys = cache.Keys[l];
-            var values = cache.Values[l];
-            for (int r = 0; r < rows; r++)
+            // Keys and values: appended to the cache and read from there, or (a one-pass cache) read where c_attn wrote them.
+            Span<float> keys = qkv[e..], values = qkv[(2 * e)..];
+            int kvStride = 3 * e, kvSeq = t * 3 * e;
+            if (cache.StoresKeysAndValues)
             {
-                int dst = ((r / t) * cap + past + r % t) * e;
-                qkv.Slice(r * 3 * e + e, e).CopyTo(keys.AsSpan(dst, e));
-                qkv.Slice(r * 3 * e + 2 * e, e).CopyTo(values.AsSpan(dst, e));
+                keys = cache.Keys[l]; values = cache.Values[l];
+                kvStride = e; kvSeq = cap * e;
+                for (int r = 0; r < rows; r++)
+                {
+                    int dst = ((r / t) * cap + past + r % t) * e;
+                    qkv.Slice(r * 3 * e + e, e).CopyTo(keys.Slice(dst, e));
+                    qkv.Slice(r * 3 * e + 2 * e, e).CopyTo(values.Slice(dst, e));
+                }
             }
             float scale = (Config.ScaleAttnWeights ? 1f / MathF.Sqrt(d) : 1f) / (Config.ScaleAttnByInverseLayerIdx ? l + 1 : 1);
             var probs = attn ? new Tensor(b, heads, t, tk) : null;
             for (int i = 0; i < b; i++)
             {
                 Attention.Forward(qkv.Slice(i * t * 3 * e, t * 3 * e), 3 * e,
-                    keys.AsSpan(i * cap * e, tk * e), values.AsSpan(i * cap * e, tk * e), e,
+                    keys.Slice(i * kvSeq, (tk - 1) * kvStride + e), values.Slice(i * kvSeq, (tk - 1) * kvStride + e), kvStride,
                     t, tk, heads, d, scale, causal: true, queryOffset: past, cache.KeyBias.AsSpan(i * cap, tk),
                     ctx.Slice(i * t * e, t * e), e,
                     probs is null ? default : probs.Span.Slice(i * heads * t * tk, heads * t * tk));
