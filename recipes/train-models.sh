@@ -58,11 +58,15 @@ stage_data() {
   cp "$CFG/tokenizer_config.json" "$CFG/special_tokens_map.json" "$TOK/"
 }
 
-# GPT-2: 4 layers, 192 hidden, 3 heads, 128 positions; Tang poems + the two novels; 1,000 steps × 16 blocks × 128 tokens.
+# GPT-2: 4 layers, 192 hidden, 3 heads, 128 positions; Tang poems + the two novels; 16 blocks × 128 tokens per step:
+# 1,000 steps, then 4,000 more from those weights with a fresh optimizer and schedule (one thread).
 stage_gpt() {
   train gpt2 clm --config "$CFG/gpt2-chinese-small.json" --tokenizer "$TOK" --data "$DATA/clm-train.txt" --eval "$DATA/clm-eval-poems.txt" \
-    --output "$RUNS/gpt2-chinese-poems-small" --max-steps 1000 --batch-size 16 --max-length 128 --lr 1e-3 --warmup-steps 50 \
+    --output "$RUNS/gpt2-phase1" --max-steps 1000 --batch-size 16 --max-length 128 --lr 1e-3 --warmup-steps 50 \
     --schedule cosine --save-steps 200 --dtype f16 --seed 42
+  THREADS=1 train gpt2-phase2 clm --model "$RUNS/gpt2-phase1" --data "$DATA/clm-train.txt" --eval "$DATA/clm-eval-poems.txt" \
+    --output "$RUNS/gpt2-chinese-poems-small" --max-steps 4000 --batch-size 16 --max-length 128 --lr 1e-3 --warmup-steps 100 \
+    --schedule cosine --save-steps 500 --dtype f16 --seed 43
 }
 
 # BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels in two phases (phase 2
@@ -81,15 +85,20 @@ stage_bert() {
   # neighbours (林黛[MASK] → "，"); during this phase it starts to (宋[MASK]道 → 江). One thread: two one-thread jobs
   # use the 2 cores better than one two-thread job.
   THREADS=1 train bert-phase4 mlm --model "$RUNS/bert-phase3" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-chinese-small-adapted" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 45
+    --output "$RUNS/bert-phase4" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 45
+  # Phase 5: the same once more (fresh optimizer, new seed): the fine-tuned models start from here.
+  THREADS=1 train bert-phase5 mlm --model "$RUNS/bert-phase4" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small-adapted" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 46
 }
 
 # Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline (same architecture,
 # same options, no pre-training).
 SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 4 --batch-size 32 --max-length 128 --lr 1.5e-4 --warmup-steps 100 --dtype f16 --seed 42)
 
+# From phase 4, not 5: phase 5's base gave the same dev accuracy (89.1 vs 89.2 %) but read every 太…了 exclamation of
+# praise in the model card's checks as a complaint (0 of 3 right; phase 4's: 3 of 3).
 stage_sentiment() {
-  train sentiment classify --model "$RUNS/bert-chinese-small-adapted" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
+  train sentiment classify --model "$RUNS/bert-phase4" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
 }
 
 stage_sentiment-scratch() {
