@@ -69,17 +69,19 @@ stage_gpt() {
     --schedule cosine --save-steps 500 --dtype f16 --seed 43
 }
 
-# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels in two phases (phase 2
-# restarts the optimizer from phase 1's weights): the shipped base model, public-domain text only.
-# Phase 3 continues it task-adaptively on the novels plus the unlabelled text of the fine-tuning train splits
-# (mlm-adapt-train.txt, see prepare-data.mjs; no dev text). That model is the starting point of the fine-tuned
+# BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels (public-domain text only) in
+# three phases, each restarting the optimizer from the previous one's weights; phase 2b's output is the shipped base.
+# Phase 3 continues phase 2's weights task-adaptively on the novels plus the unlabelled text of the fine-tuning train
+# splits (mlm-adapt-train.txt, see prepare-data.mjs; no dev text). That chain is the starting point of the fine-tuned
 # models and is not shipped by itself: its text is research/teaching-only data, unlike the base model's.
 stage_bert() {
   train bert-phase1 mlm --config "$CFG/bert-chinese-small.json" --tokenizer "$TOK" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
     --output "$RUNS/bert-phase1" --max-steps 400 --batch-size 32 --max-length 128 --lr 7e-4 --warmup-steps 40 --save-steps 100 --dtype f32 --seed 42
   train bert-phase2 mlm --model "$RUNS/bert-phase1" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-chinese-small" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
-  train bert-phase3 mlm --model "$RUNS/bert-chinese-small" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-phase2" --max-steps 600 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 20 --save-steps 100 --dtype f16 --seed 43
+  train bert-phase2b mlm --model "$RUNS/bert-phase2" --data "$DATA/mlm-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small" --max-steps 3000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 47
+  train bert-phase3 mlm --model "$RUNS/bert-phase2" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
     --output "$RUNS/bert-phase3" --max-steps 2400 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 200 --dtype f16 --seed 44
   # Phase 4: the same text again, fresh optimizer, twice the peak LR. Until here the masked LM barely looks at its
   # neighbours (林黛[MASK] → "，"); during this phase it starts to (宋[MASK]道 → 江). One thread: two one-thread jobs
