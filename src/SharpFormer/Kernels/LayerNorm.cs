@@ -59,17 +59,10 @@ public static unsafe class LayerNorm
         for (int r = i * j.Chunk; r < r1; r++)
         {
             float* x = j.X + (long)r * j.N;
-            if (j.Delta != null) Add(x, j.Delta + (long)r * j.N, j.N);
+            if (j.Delta != null)
+                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(x, j.N), new ReadOnlySpan<float>(j.Delta + (long)r * j.N, j.N), new Span<float>(x, j.N));
             Row(x, j.Y + (long)r * j.N, j.G, j.B, j.N, j.Eps);
         }
-    }
-
-    static void Add(float* x, float* delta, int n)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16) (Vector512.Load(x + i) + Vector512.Load(delta + i)).Store(x + i);
-        for (; i < n; i++) x[i] += delta[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
