@@ -70,7 +70,7 @@ stage_gpt() {
 }
 
 # BERT: 4 layers, 192 hidden, 3 heads; masked LM + next-sentence prediction on the novels (public-domain text only) in
-# three phases, each restarting the optimizer from the previous one's weights; phase 2b's output is the shipped base.
+# phases, each restarting the optimizer from the previous one's weights; phase 2b's output is the shipped base.
 # Phase 3 continues phase 2's weights task-adaptively on the novels plus the unlabelled text of the fine-tuning train
 # splits (mlm-adapt-train.txt, see prepare-data.mjs; no dev text). That chain is the starting point of the fine-tuned
 # models and is not shipped by itself: its text is research/teaching-only data, unlike the base model's.
@@ -88,17 +88,22 @@ stage_bert() {
   # use the 2 cores better than one two-thread job.
   THREADS=1 train bert-phase4 mlm --model "$RUNS/bert-phase3" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
     --output "$RUNS/bert-phase4" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 45
-  # Phase 5: the same once more (fresh optimizer, new seed): the fine-tuned models start from here.
+  # Phases 5 and 6: the same twice more (fresh optimizer, new seed each; held-out MLM perplexity 183 → 69 → 42), then a
+  # shorter phase 7 at half the peak LR (perplexity unchanged): NER and LCQMC are fine-tuned from its output.
   THREADS=1 train bert-phase5 mlm --model "$RUNS/bert-phase4" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
-    --output "$RUNS/bert-chinese-small-adapted" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 46
+    --output "$RUNS/bert-phase5" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 46
+  THREADS=1 train bert-phase6 mlm --model "$RUNS/bert-phase5" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-phase6" --max-steps 5000 --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 --save-steps 500 --dtype f16 --seed 48
+  THREADS=1 train bert-phase7 mlm --model "$RUNS/bert-phase6" --data "$DATA/mlm-adapt-train.txt" --eval "$DATA/mlm-eval.txt" \
+    --output "$RUNS/bert-chinese-small-adapted" --max-steps 1500 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 --save-steps 500 --dtype f16 --seed 49
 }
 
 # Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline (same architecture,
 # same options, no pre-training).
-SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 4 --batch-size 32 --max-length 128 --lr 1.5e-4 --warmup-steps 100 --dtype f16 --seed 42)
+SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 5 --batch-size 32 --max-length 128 --lr 3e-4 --warmup-steps 100 --dtype f16 --seed 42)
 
-# From phase 4, not 5: phase 5's base gave the same dev accuracy (89.1 vs 89.2 %) but read every 太…了 exclamation of
-# praise in the model card's checks as a complaint (0 of 3 right; phase 4's: 3 of 3).
+# From phase 4: with these options it reached 91.25 % on dev, the phase-6 base 90.7 % (and misread "这本书写得非常好，值得一读，
+# 强烈推荐。"). The options (5 epochs at 3e-4, was 4 at 1.5e-4: 89.2 %) were chosen on dev: see the model card.
 stage_sentiment() {
   train sentiment classify --model "$RUNS/bert-phase4" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
 }
