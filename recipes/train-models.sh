@@ -100,10 +100,10 @@ stage_bert() {
 
 # Fine-tuning hyper-parameters are shared by the pre-trained model and the from-scratch baseline (same architecture,
 # same options, no pre-training).
-SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 5 --batch-size 32 --max-length 128 --lr 3e-4 --warmup-steps 100 --dtype f16 --seed 42)
+SENTI_ARGS=(--data "$DATA/sentiment-train.jsonl" --eval "$DATA/sentiment-dev.jsonl" --epochs 5 --batch-size 32 --max-length 128 --lr 1.5e-4 --warmup-steps 100 --dtype f16 --seed 42)
 
-# From phase 4: with these options it reached 91.25 % on dev, the phase-6 base 90.7 % (and misread "这本书写得非常好，值得一读，
-# 强烈推荐。"). The options (5 epochs at 3e-4, was 4 at 1.5e-4: 89.2 %) were chosen on dev: see the model card.
+# From phase 4, 5 epochs at 1.5e-4 (was 4: 89.2 %): 90.7 % on dev. Chosen on dev among the runs the model card lists; the
+# higher LRs scored up to 91.25 % but read 太精彩了 praise as complaints (the demo's first review).
 stage_sentiment() {
   train sentiment classify --model "$RUNS/bert-phase4" --output "$RUNS/bert-chinese-small-sentiment" "${SENTI_ARGS[@]}"
 }
