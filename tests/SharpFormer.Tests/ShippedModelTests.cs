@@ -156,6 +156,29 @@ public class ShippedModelTests
     }
 
     [Fact]
+    public void Evaluate_without_model_scores_the_shipped_model_of_the_task()
+    {
+        var dir = Directory.CreateTempSubdirectory("sf-eval-default").FullName;
+        try
+        {
+            var tsv = Path.Combine(dir, "senti.tsv");
+            File.WriteAllText(tsv, "房间干净整洁，服务热情周到，非常满意，下次还会再来！\tpositive\n");
+            var pairs = Path.Combine(dir, "pairs.txt");
+            File.WriteAllText(pairs, "人和畜生的区别是什么？\t人与畜生的区别是什么！\t1\n");
+            var ner = Path.Combine(dir, "ner.json");
+            File.WriteAllText(ner, "{\"text\": \"他在杭州市工作\", \"label\": {\"address\": {\"杭州市\": [[2, 4]]}}}\n");
+            foreach (var (task, data, expected) in new[] { ("classify", tsv, Sentiment), ("ner", ner, Ner), ("pairs", pairs, Lcqmc) })
+            {
+                if (!Shipped(expected)) continue;
+                var r = CliHarness.Run("evaluate", "--threads", "1", "--task", task, "--data", data, "--json");
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                Assert.Equal(expected, Path.GetFileName(JsonNode.Parse(r.Stdout)!["model"]!.GetValue<string>().TrimEnd('/', '\\')));
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void Evaluate_command_scores_the_shipped_heads()
     {
         var dir = Directory.CreateTempSubdirectory("sf-eval-cli").FullName;

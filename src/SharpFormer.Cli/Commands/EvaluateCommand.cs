@@ -15,7 +15,9 @@ public static class EvaluateCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model();
+        var model = CommonOptions.Model(required: false);
+        model.Description = "A HuggingFace model folder; default: the shipped model for --task (classify → " + ShippedModels.Sentiment
+                            + ", ner → " + ShippedModels.Ner + ", pairs and sts → " + ShippedModels.PairClassifier + ").";
         var dtype = CommonOptions.DType();
         var task = new Option<string>("--task", "-t") { Description = "classify (accuracy, macro-F1), ner (entity-level P/R/F1, seqeval), pairs (accuracy at --threshold), sts (Spearman).", Required = true };
         task.AcceptOnlyFromAmong("classify", "ner", "pairs", "sts");
@@ -30,7 +32,13 @@ public static class EvaluateCommand
             { model, dtype, task, data, threshold, decode, limit, batch, json };
         cmd.SetAction(r =>
         {
-            string dir = r.GetValue(model)!, path = r.GetValue(data)!;
+            string path = r.GetValue(data)!;
+            string dir = r.GetValue(model) ?? ShippedModels.PathOf(r.GetValue(task) switch
+            {
+                "classify" => ShippedModels.Sentiment,
+                "ner" => ShippedModels.Ner,
+                _ => ShippedModels.PairClassifier,
+            });
             var decoding = r.Decoding(decode);   // checked for every task, so a bad value is never silently ignored
             int lim = r.GetValue(limit), bs = r.GetValue(batch);
             var clock = Stopwatch.StartNew();
