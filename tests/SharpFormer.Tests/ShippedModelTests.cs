@@ -156,32 +156,16 @@ public class ShippedModelTests
     }
 
     [Fact]
-    public void Evaluate_without_model_scores_the_shipped_model_of_the_task()
-    {
-        var dir = Directory.CreateTempSubdirectory("sf-eval-default").FullName;
-        try
-        {
-            var tsv = Path.Combine(dir, "senti.tsv");
-            File.WriteAllText(tsv, "房间干净整洁，服务热情周到，非常满意，下次还会再来！\tpositive\n");
-            var pairs = Path.Combine(dir, "pairs.txt");
-            File.WriteAllText(pairs, "人和畜生的区别是什么？\t人与畜生的区别是什么！\t1\n");
-            var ner = Path.Combine(dir, "ner.json");
-            File.WriteAllText(ner, "{\"text\": \"他在杭州市工作\", \"label\": {\"address\": {\"杭州市\": [[2, 4]]}}}\n");
-            foreach (var (task, data, expected) in new[] { ("classify", tsv, Sentiment), ("ner", ner, Ner), ("pairs", pairs, Lcqmc) })
-            {
-                if (!Shipped(expected)) continue;
-                var r = CliHarness.Run("evaluate", "--threads", "1", "--task", task, "--data", data, "--json");
-                Assert.True(r.ExitCode == 0, r.Stderr);
-                Assert.Equal(expected, Path.GetFileName(JsonNode.Parse(r.Stdout)!["model"]!.GetValue<string>().TrimEnd('/', '\\')));
-            }
-        }
-        finally { Directory.Delete(dir, recursive: true); }
-    }
-
-    [Fact]
     public void Evaluate_command_scores_the_shipped_heads()
     {
         var dir = Directory.CreateTempSubdirectory("sf-eval-cli").FullName;
+        // Without --model, evaluate scores the shipped model of its task.
+        static void AssertDefaultsTo(string expected, string task, string data)
+        {
+            var r = CliHarness.Run("evaluate", "--threads", "1", "--task", task, "--data", data, "--json");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Equal(expected, Path.GetFileName(JsonNode.Parse(r.Stdout)!["model"]!.GetValue<string>().TrimEnd('/', '\\')));
+        }
         try
         {
             if (Shipped(Sentiment))
@@ -193,6 +177,7 @@ public class ShippedModelTests
                 var o = JsonNode.Parse(r.Stdout)!.AsObject();
                 Assert.Equal(2, o["examples"]!.GetValue<int>());
                 Assert.InRange(o["accuracy"]!.GetValue<double>(), 0, 1);
+                AssertDefaultsTo(Sentiment, "classify", tsv);
             }
             if (Shipped(Ner))
             {
@@ -203,6 +188,7 @@ public class ShippedModelTests
                 var o = JsonNode.Parse(r.Stdout)!.AsObject();
                 Assert.Equal(1, o["sentences"]!.GetValue<int>());
                 Assert.InRange(o["f1"]!.GetValue<double>(), 0, 1);
+                AssertDefaultsTo(Ner, "ner", json);
             }
             if (Shipped(Lcqmc))
             {
@@ -211,6 +197,7 @@ public class ShippedModelTests
                 var r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Lcqmc), "--task", "pairs", "--data", txt, "--threshold", "0.5", "--json");
                 Assert.True(r.ExitCode == 0, r.Stderr);
                 Assert.Equal(2, JsonNode.Parse(r.Stdout)!["examples"]!.GetValue<int>());
+                AssertDefaultsTo(Lcqmc, "pairs", txt);
                 var sts = Path.Combine(dir, "sts.txt");
                 File.WriteAllText(sts, "a||一个小孩在骑马。||孩子在骑马。||4\nb||一个女人在弹吉他。||一个男人在切菜。||0\nc||一个男人在跳舞。||一个人在跳舞。||3\n");
                 r = CliHarness.Run("evaluate", "--threads", "1", "-m", Model(Lcqmc), "--task", "sts", "--data", sts, "--json");

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -60,7 +61,7 @@ public static unsafe class LayerNorm
         {
             float* x = j.X + (long)r * j.N;
             if (j.Delta != null)
-                System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(x, j.N), new ReadOnlySpan<float>(j.Delta + (long)r * j.N, j.N), new Span<float>(x, j.N));
+                TensorPrimitives.Add(new ReadOnlySpan<float>(x, j.N), new ReadOnlySpan<float>(j.Delta + (long)r * j.N, j.N), new Span<float>(x, j.N));
             Row(x, j.Y + (long)r * j.N, j.G, j.B, j.N, j.Eps);
         }
     }
