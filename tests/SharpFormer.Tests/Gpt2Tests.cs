@@ -88,7 +88,7 @@ public class Gpt2Tests
     {
         int[][] ids = [[0, 0, 11, 12, 13], [21, 22, 23, 24, 25]];
         int[][] mask = [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]];
-        var pos = Gpt2Model.PositionIdsFromMask(mask);
+        var pos = DecoderPositions.FromMask(mask);
         var with = Model.Forward(ids, mask, pos, outputPresents: true);
         var without = Model.Forward(ids, mask, pos, outputPresents: false);
         Assert.Equal(Model.Config.NLayer, with.Presents.Count);
@@ -198,7 +198,7 @@ public class Gpt2Tests
         var ids = Matrix(c.GetProperty("input_ids"));
         var mask = Matrix(c.GetProperty("attention_mask"));
         var pos = Matrix(c.GetProperty("position_ids"));
-        Assert.Equal(pos, Gpt2Model.PositionIdsFromMask(mask));
+        Assert.Equal(pos, DecoderPositions.FromMask(mask));
         var o = Model.Forward(ids, mask, pos, outputHiddenStates: true, outputAttentions: true);
         int b = 2, t = 8, e = 32, v = Model.VocabSize, heads = 4;
         var lastLogits = g.ReadFloat32("batch_left_padded.last_logits");

@@ -56,7 +56,7 @@ public static class ForwardCommand
         if (o.Logits is not null) w.Add($"{name}.logits", o.Logits);
     }
 
-    static void WriteGpt2(SafeTensorsWriter w, string name, Gpt2Outputs o)
+    static void WriteGpt2(SafeTensorsWriter w, string name, CausalLMOutputs o)
     {
         w.Add($"{name}.logits", o.Logits);
         for (int i = 0; i < o.HiddenStates.Count; i++) w.Add($"{name}.hidden_states.{i}", o.HiddenStates[i]);

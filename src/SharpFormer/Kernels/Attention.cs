@@ -23,7 +23,7 @@ public static unsafe class Attention
     struct Job
     {
         public float* Q, K, V, Bias, Out, Probs;
-        public int QStride, KvStride, OutStride, Tq, Tk, HeadDim, QueryOffset;
+        public int QStride, KvStride, OutStride, Tq, Tk, HeadDim, QueryOffset, Group;
         public float Scale;
         public bool Causal;
     }
@@ -35,11 +35,17 @@ public static unsafe class Attention
     /// <param name="keyBias">Empty, or tk additive biases (0 or <see cref="Masked"/>) from the attention mask.</param>
     /// <param name="output">[tq, outStride]; head h written to columns [h·D, (h+1)·D).</param>
     /// <param name="probs">Empty, or [heads, tq, tk] to receive the attention probabilities.</param>
+    /// <param name="kvHeads">
+    /// Grouped-query attention: the keys and values hold this many heads (0: as many as the queries), and query head h
+    /// reads key/value head h / (heads / kvHeads) (HuggingFace's repeat_kv).
+    /// </param>
     public static void Forward(
         ReadOnlySpan<float> q, int qStride, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int kvStride,
         int tq, int tk, int heads, int headDim, float scale, bool causal, int queryOffset,
-        ReadOnlySpan<float> keyBias, Span<float> output, int outStride, Span<float> probs)
+        ReadOnlySpan<float> keyBias, Span<float> output, int outStride, Span<float> probs, int kvHeads = 0)
     {
+        if (kvHeads == 0) kvHeads = heads;
+        if (kvHeads < 0 || heads % kvHeads != 0) throw new ArgumentException($"Attention: {heads} query heads cannot share {kvHeads} key/value heads");
         using var profile = KernelProfile.Time(ProfiledKernel.Attention);
         if (tq <= 0 || heads <= 0 || headDim <= 0) return;
         if (!keyBias.IsEmpty && keyBias.Length < tk) throw new ArgumentException("Attention: keyBias shorter than tk");
@@ -50,7 +56,7 @@ public static unsafe class Attention
             {
                 Q = pq, K = pk, V = pv, Bias = keyBias.IsEmpty ? null : pb, Out = po, Probs = probs.IsEmpty ? null : pp,
                 QStride = qStride, KvStride = kvStride, OutStride = outStride, Tq = tq, Tk = tk, HeadDim = headDim,
-                QueryOffset = queryOffset, Scale = scale, Causal = causal,
+                QueryOffset = queryOffset, Scale = scale, Causal = causal, Group = heads / kvHeads,
             };
             int threads = WorkerPool.ThreadsFor(4L * tq * tk * headDim * heads, heads);
             WorkerPool.Run(heads, threads, &Head, &job);
@@ -78,7 +84,8 @@ public static unsafe class Attention
     {
         ref Job j = ref *(Job*)ctx;
         int D = j.HeadDim, tq = j.Tq, tk = j.Tk;
-        float* qh = j.Q + (long)h * D, kh = j.K + (long)h * D, vh = j.V + (long)h * D, oh = j.Out + (long)h * D;
+        int kvh = h / j.Group;
+        float* qh = j.Q + (long)h * D, kh = j.K + (long)kvh * D, vh = j.V + (long)kvh * D, oh = j.Out + (long)h * D;
         float* probs = j.Probs == null ? null : j.Probs + (long)h * tq * tk;
         // Keys any query of this call can see.
         int kLimit = tk == 0 ? 0 : Visible(ref j, tq - 1);

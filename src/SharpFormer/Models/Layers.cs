@@ -68,19 +68,24 @@ public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet p
     /// For an inference load whose checkpoint has every one of <paramref name="names"/> (each [rows, cols]): those
     /// matrices stacked along the first dimension and packed straight from the checkpoint; else null (then they are parameters).
     /// </summary>
-    internal PackedWeight? TryPack(IReadOnlyList<string> names, int rows, int cols, bool outIn)
+    internal PackedWeight? TryPack(IReadOnlyList<string> names, int rows, int cols, bool outIn) =>
+        TryPack(names, names.Select(_ => rows).ToArray(), cols, outIn);
+
+    /// <summary>As above, with each matrix's own number of rows (nn.Linear layers of different widths over one input).</summary>
+    internal PackedWeight? TryPack(IReadOnlyList<string> names, IReadOnlyList<int> rows, int cols, bool outIn)
     {
         if (!weights.InferenceOnly || checkpoint is null || !names.All(checkpoint.Contains)) return null;
         var precision = weights.Precision;
-        if (names.Count == 1) return checkpoint.TryUse(names[0], [rows, cols], w => GemmWeight.Pack(w, rows, cols, outIn, precision));
+        if (names.Count == 1) return checkpoint.TryUse(names[0], [rows[0], cols], w => GemmWeight.Pack(w, rows[0], cols, outIn, precision));
         // Several: concatenated into a transient buffer, packed once; no float32 copy outlives the load.
-        var stacked = new float[names.Count * rows * cols];
-        for (int i = 0; i < names.Count; i++)
+        int total = rows.Sum();
+        var stacked = new float[total * cols];
+        for (int i = 0, at = 0; i < names.Count; at += rows[i] * cols, i++)
         {
-            int at = i * rows * cols;
-            checkpoint.TryUse(names[i], [rows, cols], w => { w.CopyTo(stacked.AsSpan(at)); return stacked; });
+            int start = at;
+            checkpoint.TryUse(names[i], [rows[i], cols], w => { w.CopyTo(stacked.AsSpan(start)); return stacked; });
         }
-        return GemmWeight.Pack(stacked, names.Count * rows, cols, outIn, precision);
+        return GemmWeight.Pack(stacked, total, cols, outIn, precision);
     }
 
     /// <summary>
@@ -200,7 +205,7 @@ sealed class WordEmbeddings(Tensor? table, GemmWeight head)
 }
 
 /// <summary>nn.Linear: y = x·Wᵀ + b with W [out, in].</summary>
-public sealed class Linear
+public sealed class Linear : IDense
 {
     readonly GemmWeight _weight;
     /// <summary>W [out, in]; null when loaded for inference only (then held packed only).</summary>
@@ -232,43 +237,48 @@ public sealed class Linear
 
 /// <summary>
 /// Several nn.Linear layers over the same input [rows, In], run as one: y = x·[W₀; W₁; …]ᵀ + [b₀ | b₁ | …], each row of
-/// y holding the layers' outputs side by side (BERT's query | key | value). One GEMM packs the input once and is one
-/// parallel region instead of one per layer. The parameters stay the separate HuggingFace tensors; the stacked weight
-/// and bias are derived from them (again after <see cref="WeightsChanged"/>).
+/// y holding the layers' outputs side by side (BERT's query | key | value, Llama's q | k | v projections, its gate | up).
+/// One GEMM packs the input once and is one parallel region instead of one per layer. The parameters stay the separate
+/// HuggingFace tensors; the stacked weight and bias are derived from them (again after <see cref="WeightsChanged"/>).
 /// </summary>
-public sealed class StackedLinear
+public sealed class StackedLinear : IDense
 {
     readonly GemmWeight _weight;
-    readonly Tensor[] _biases;
+    readonly Tensor[]? _biases;
     float[]? _bias; // stacked on first use, like the packed weight
+    /// <summary>Input features.</summary>
     public int In => _weight.In;
     /// <summary>The layers' outputs together.</summary>
     public int Out => _weight.Out;
 
-    StackedLinear(GemmWeight weight, Tensor[] biases)
+    StackedLinear(GemmWeight weight, Tensor[]? biases)
     {
         _weight = weight;
         _biases = biases;
     }
 
     /// <summary>The layers <paramref name="prefixes"/> (each .weight [outFeatures, inFeatures] and .bias [outFeatures]), in output order.</summary>
-    public static StackedLinear Load(ParameterLoader p, IReadOnlyList<string> prefixes, int inFeatures, int outFeatures)
+    public static StackedLinear Load(ParameterLoader p, IReadOnlyList<string> prefixes, int inFeatures, int outFeatures) =>
+        Load(p, prefixes, inFeatures, prefixes.Select(_ => outFeatures).ToArray(), bias: true);
+
+    /// <summary>The layers <paramref name="prefixes"/>, layer i with <paramref name="outFeatures"/>[i] outputs; biases when <paramref name="bias"/>.</summary>
+    public static StackedLinear Load(ParameterLoader p, IReadOnlyList<string> prefixes, int inFeatures, IReadOnlyList<int> outFeatures, bool bias)
     {
         var packed = p.TryPack(prefixes.Select(x => x + ".weight").ToArray(), outFeatures, inFeatures, outIn: true);
         var weights = new Tensor[prefixes.Count];
-        var biases = new Tensor[prefixes.Count];
+        var biases = bias ? new Tensor[prefixes.Count] : null;
         for (int i = 0; i < prefixes.Count; i++)
         {
             // Each weight just before its bias: the parameters keep the order of separate nn.Linear layers.
-            if (packed is null) weights[i] = p.Weight(prefixes[i] + ".weight", outFeatures, inFeatures);
-            biases[i] = p.Bias(prefixes[i] + ".bias", outFeatures);
+            if (packed is null) weights[i] = p.Weight(prefixes[i] + ".weight", outFeatures[i], inFeatures);
+            if (biases is not null) biases[i] = p.Bias(prefixes[i] + ".bias", outFeatures[i]);
         }
         return new(packed is not null ? new GemmWeight(packed) : new GemmWeight(weights, outIn: true, p.Precision), biases);
     }
 
-    /// <summary>x [rows, In] → y [rows, Out].</summary>
-    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) =>
-        Gemm.Linear(x, rows, _weight.Packed, _bias ??= GemmWeight.Concatenate(_biases), y);
+    /// <summary>x [rows, In] → y [rows, Out], then the activation, if any.</summary>
+    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y, Activation activation = Activation.Identity) =>
+        Gemm.Linear(x, rows, _weight.Packed, _biases is null ? default : _bias ??= GemmWeight.Concatenate(_biases), y, activation);
 
     /// <summary>Call after the weights or biases change (training) so the stacked copies are rebuilt.</summary>
     public void WeightsChanged()
@@ -279,7 +289,7 @@ public sealed class StackedLinear
 }
 
 /// <summary>GPT-2's Conv1D: y = x·W + b with W [in, out] (the transpose of nn.Linear's layout).</summary>
-public sealed class Conv1D
+public sealed class Conv1D : IDense
 {
     readonly GemmWeight _weight;
     /// <summary>W [in, out]; null when loaded for inference only (then held packed only).</summary>
@@ -306,7 +316,8 @@ public sealed class Conv1D
     public void WeightsChanged() => _weight.Changed();
 }
 
-public sealed class LayerNormLayer(Tensor weight, Tensor bias, float eps)
+/// <summary>nn.LayerNorm over the last dimension, with weight and bias.</summary>
+public sealed class LayerNormLayer(Tensor weight, Tensor bias, float eps) : INorm
 {
     public Tensor Weight { get; } = weight;
     public Tensor Bias { get; } = bias;

@@ -42,13 +42,10 @@ public abstract record ModelConfig
         var type = Str(raw, "model_type", source);
         try
         {
-            return type switch
-            {
-                "bert" => BertConfig.FromJson(raw),
-                "gpt2" => Gpt2Config.FromJson(raw),
-                null => throw new SharpFormerException($"{source}: no \"model_type\"; SharpFormer runs \"bert\" and \"gpt2\" models"),
-                _ => throw new SharpFormerException($"{source}: unknown model_type \"{type}\"; SharpFormer runs \"bert\" and \"gpt2\" models"),
-            };
+            if (type is null) throw new SharpFormerException($"{source}: no \"model_type\"; SharpFormer runs {ModelFamilies.Names} models");
+            var family = ModelFamilies.Find(type)
+                ?? throw new SharpFormerException($"{source}: unknown model_type \"{type}\"; SharpFormer runs {ModelFamilies.Names} models");
+            return family.ParseConfig(raw, source);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or OverflowException)
         {

@@ -110,7 +110,7 @@ public sealed record GenerationResult(IReadOnlyList<int[]> PromptIds, IReadOnlyL
 }
 
 /// <summary>
-/// HuggingFace <c>generate()</c> for a GPT-2 model: greedy search or multinomial sampling, one KV cache (prefill
+/// HuggingFace <c>generate()</c> for a causal language model (GPT-2, Llama, Qwen2, …): greedy search or multinomial sampling, one KV cache (prefill
 /// once, then one position per step), logits processors in HF's order: repetition penalty → no-repeat n-gram →
 /// min length / min new tokens → (sampling only) temperature → top-k → top-p.
 /// </summary>
@@ -118,14 +118,14 @@ public static class Generation
 {
     /// <summary>Generates from token-id prompts (batched: rows are left-padded, positions follow the attention mask).</summary>
     /// <param name="onToken">Called as (row, id) for every token a still-running row produces; row = prompt·N + k.</param>
-    public static GenerationResult Generate(Gpt2Model model, IReadOnlyList<int[]> prompts, GenerationOptions options, Action<int, int>? onToken = null) =>
+    public static GenerationResult Generate(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Action<int, int>? onToken = null) =>
         Run(model, prompts, options, onToken, null);
 
     /// <summary>
     /// Tokenizes the prompt with the model folder's tokenizer, generates, and streams text chunks as (row, chunk)
     /// — only whole characters: bytes of a character split across tokens are held back until it is complete.
     /// </summary>
-    public static GenerationResult Generate(Gpt2Model model, ITokenizer tokenizer, string prompt, GenerationOptions options, Action<int, string>? onText = null)
+    public static GenerationResult Generate(ICausalLM model, ITokenizer tokenizer, string prompt, GenerationOptions options, Action<int, string>? onText = null)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         if (prompt.Length == 0) throw new SharpFormerException("the prompt is empty");
@@ -172,12 +172,12 @@ public static class Generation
         }
     }
 
-    static GenerationResult Run(Gpt2Model model, IReadOnlyList<int[]> prompts, GenerationOptions o, Action<int, int>? onToken,
+    static GenerationResult Run(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions o, Action<int, int>? onToken,
                                 (ITokenizer Tok, Action<int, string>? OnText)? text)
     {
         o.Validate();
-        var cfg = model.Config;
-        int vocab = cfg.VocabSize, ctx = cfg.NPositions;
+        var shape = model.Shape;
+        int vocab = shape.VocabSize, ctx = shape.ContextLength;
         if (prompts.Count == 0) throw new SharpFormerException("no prompt given");
         foreach (var p in prompts)
         {
@@ -185,14 +185,14 @@ public static class Generation
             foreach (var id in p)
                 if ((uint)id >= (uint)vocab) throw new SharpFormerException($"prompt token id {id} is outside the vocabulary [0, {vocab})");
         }
-        var eos = (o.EosTokenIds ?? [cfg.EosTokenId]).Where(e => (uint)e < (uint)vocab).ToArray();
+        var eos = (o.EosTokenIds ?? shape.EosTokenIds).Where(e => (uint)e < (uint)vocab).ToArray();
         int pad = o.PadTokenId is int pd && (uint)pd < (uint)vocab ? pd : eos.Length > 0 ? eos[0] : 0;
 
         // Expand (repeat_interleave) and left-pad.
         int n = o.NumReturnSequences, b = prompts.Count * n;
         int promptLen = prompts.Max(p => p.Length);
         if (promptLen >= ctx)
-            throw new SharpFormerException($"the prompt has {promptLen} tokens; the model's context is {ctx} (n_positions), which leaves no room to generate");
+            throw new SharpFormerException($"the prompt has {promptLen} tokens; the model's context is {ctx} positions, which leaves no room to generate");
         int maxTotal = o.MaxNewTokens is int mnt ? promptLen + mnt : o.MaxLength ?? GenerationOptions.DefaultMaxLength;
         bool notAbove = maxTotal <= promptLen;
         if (notAbove) maxTotal = promptLen + 1;                  // HF warns and still generates one token
@@ -212,7 +212,7 @@ public static class Generation
             mask[r].AsSpan(offset).Fill(1);
         }
         var inputIds = seqs.Select(s => s[..promptLen]).ToArray();
-        var positions = Gpt2Model.PositionIdsFromMask(mask);
+        var positions = DecoderPositions.FromMask(mask);
         var nextPos = positions.Select(row => row[^1] + 1).ToArray();
         var cache = model.CreateCache(b, capacity: maxTotal);
 

@@ -21,7 +21,7 @@ public sealed record PerplexityResult(double Perplexity, double Loss, int Tokens
 /// </summary>
 public static class Perplexity
 {
-    public static PerplexityResult Compute(Gpt2Model model, ITokenizer tokenizer, string text, int? stride = null)
+    public static PerplexityResult Compute(ICausalLM model, ITokenizer tokenizer, string text, int? stride = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0) throw new SharpFormerException("the text is empty");
@@ -30,9 +30,9 @@ public static class Perplexity
 
     /// <param name="stride">Tokens between window starts, in [1, maxLength]; default maxLength / 2 (the guide's 512 of 1024).</param>
     /// <param name="maxLength">Window length; default (and at most) the model's n_positions.</param>
-    public static PerplexityResult Compute(Gpt2Model model, int[] ids, int? stride = null, int? maxLength = null)
+    public static PerplexityResult Compute(ICausalLM model, int[] ids, int? stride = null, int? maxLength = null)
     {
-        int ctx = model.Config.NPositions;
+        int ctx = model.Shape.ContextLength;
         int max = maxLength ?? ctx;
         if (max < 2 || max > ctx) throw new SharpFormerException($"the window length must be in [2, n_positions = {ctx}] (got {max})");
         int s = stride ?? Math.Max(1, max / 2);

@@ -1,0 +1,184 @@
+using System.Text.Json;
+using SharpFormer.Checkpoints;
+using SharpFormer.Models;
+using SharpFormer.Tasks;
+
+namespace SharpFormer.Tests;
+
+/// <summary>
+/// Qwen2 (BF16, tied, GQA, q/k/v biases) and Llama (F32, untied, GQA) against HuggingFace transformers 4.40.2 on
+/// qwen2-tiny and llama-tiny: hidden states, attentions, presents, logits, incremental decoding, greedy generation,
+/// the left-padded batch and losses (tolerances from the fixtures' README).
+/// </summary>
+public class ModernDecoderTests
+{
+    const float Tol = 1e-4f;
+    public static TheoryData<string> Models() => new() { "qwen2-tiny", "llama-tiny" };
+    public static TheoryData<string, string> ModelPrompts()
+    {
+        var d = new TheoryData<string, string>();
+        foreach (var m in new[] { "qwen2-tiny", "llama-tiny" })
+            foreach (var p in new[] { "prompt_zh", "prompt_en", "prompt_mixed" }) d.Add(m, p);
+        return d;
+    }
+
+    static readonly Dictionary<string, Lazy<LlamaModel>> Loaded = new()
+    {
+        ["qwen2-tiny"] = new(() => LlamaModel.Load(SharedPaths.Fixture("qwen2-tiny"))),
+        ["llama-tiny"] = new(() => LlamaModel.Load(SharedPaths.Fixture("llama-tiny"))),
+    };
+    static LlamaModel Model(string m) => Loaded[m].Value;
+    static JsonElement G(string m) => JsonDocument.Parse(File.ReadAllBytes(SharedPaths.Fixture(m, "goldens.json"))).RootElement;
+    static SafeTensorsFile Goldens(string m) => new(SharedPaths.Fixture(m, "goldens.safetensors"));
+    static int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+    static int[][] Matrix(JsonElement e) => e.EnumerateArray().Select(Ints).ToArray();
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Loads_every_parameter_through_the_registry(string m)
+    {
+        var model = AutoModel.LoadCausalLM(SharedPaths.Fixture(m));
+        Assert.IsType<LlamaModel>(model);
+        Assert.Empty(model.InitialisedParameters);
+        Assert.Equal(2, model.Shape.KvHeads);
+        Assert.True(model.Shape.Heads > model.Shape.KvHeads);
+        // Qwen2 ties lm_head to the embeddings (absent from the file), Llama stores its own.
+        Assert.Equal(m == "llama-tiny", model.Parameters.Contains("lm_head.weight"));
+    }
+
+    [Theory]
+    [MemberData(nameof(ModelPrompts))]
+    public void Forward_matches_hidden_states_attentions_presents_and_logits(string m, string p)
+    {
+        var g = G(m);
+        using var t = Goldens(m);
+        var model = Model(m);
+        int layers = model.Shape.Layers;
+        var ids = Ints(g.GetProperty("prompts").GetProperty(p).GetProperty("input_ids"));
+        var o = model.Forward([ids], outputHiddenStates: true, outputAttentions: true);
+        Assert.Equal(layers + 1, o.HiddenStates.Count);
+        for (int i = 0; i <= layers; i++) TensorAssert.Close(t.ReadFloat32($"{p}.hidden_states.{i}"), o.HiddenStates[i], Tol, $"{m} {p} hidden_states.{i}");
+        for (int l = 0; l < layers; l++)
+        {
+            TensorAssert.Close(t.ReadFloat32($"{p}.attentions.{l}"), o.Attentions[l], Tol, $"{m} {p} attentions.{l}");
+            TensorAssert.Close(t.ReadFloat32($"{p}.present.{l}.key"), o.Presents[l].Key, Tol, $"{m} {p} present.{l}.key");
+            TensorAssert.Close(t.ReadFloat32($"{p}.present.{l}.value"), o.Presents[l].Value, Tol, $"{m} {p} present.{l}.value");
+        }
+        int v = model.Shape.VocabSize, n = ids.Length;
+        if (t.Entries.ContainsKey($"{p}.logits")) TensorAssert.Close(t.ReadFloat32($"{p}.logits"), o.Logits, Tol, $"{m} {p} logits");
+        else TensorAssert.Close(t.ReadFloat32($"{p}.logits_last").Data, o.Logits.Span.Slice((n - 1) * v, v), Tol, $"{m} {p} logits_last");
+        // Top-20 per position: our logits at the stored ids equal the stored values, and no other id beats the 20th.
+        var topIds = t.ReadInt64($"{p}.logits_top20_ids");
+        var topValues = t.ReadFloat32($"{p}.logits_top20_values").Data;
+        for (int pos = 0; pos < n; pos++)
+        {
+            var row = o.Logits.Span.Slice(pos * v, v);
+            var stored = new HashSet<long>();
+            for (int k = 0; k < 20; k++)
+            {
+                long id = topIds[pos * 20 + k];
+                stored.Add(id);
+                Assert.True(MathF.Abs(row[(int)id] - topValues[pos * 20 + k]) <= Tol, $"{m} {p} position {pos}: logit of {id}");
+            }
+            float twentieth = topValues[pos * 20 + 19];
+            for (int id = 0; id < v; id++)
+                Assert.True(stored.Contains(id) || row[id] <= twentieth + Tol, $"{m} {p} position {pos}: id {id} beats the stored top 20");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Incremental_decoding_equals_the_full_forward(string m)
+    {
+        var g = G(m).GetProperty("incremental");
+        using var t = Goldens(m);
+        var model = Model(m);
+        var ids = Ints(g.GetProperty("input_ids"));
+        int prefix = g.GetProperty("prefix_length").GetInt32(), v = model.Shape.VocabSize;
+        var full = t.ReadFloat32("prompt_en.logits");
+        var cache = model.CreateCache(1);
+        model.Forward([ids[..prefix]], cache: cache, outputPresents: false);
+        var logits = new float[v];
+        for (int pos = prefix; pos < ids.Length; pos++)
+        {
+            model.DecodeStep([ids[pos]], [pos], cache, logits);
+            TensorAssert.Close(full.Span.Slice(pos * v, v), logits, Tol, $"{m} step at {pos}");
+        }
+        // The final cache equals the full forward's presents.
+        for (int l = 0; l < model.Shape.Layers; l++)
+            TensorAssert.Close(t.ReadFloat32($"prompt_en.present.{l}.key"), cache.Present(l, false, model.Shape.KvHeads), Tol, $"{m} cache key {l}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Greedy_generation_ids_are_exact(string m)
+    {
+        var model = Model(m);
+        var options = GenerationOptions.FromModelFolder(SharedPaths.Fixture(m)) with { MaxNewTokens = 12, DoSample = false };
+        foreach (var c in G(m).GetProperty("generation").GetProperty("cases").EnumerateObject())
+        {
+            var result = Generation.Generate(model, [Ints(c.Value.GetProperty("prompt_ids"))], options);
+            Assert.Equal(Ints(c.Value.GetProperty("new_ids")), result.Sequences[0].NewIds);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Left_padded_batch_matches_generate(string m)
+    {
+        var g = G(m).GetProperty("batch_left_padded");
+        using var t = Goldens(m);
+        var model = Model(m);
+        var ids = Matrix(g.GetProperty("input_ids"));
+        var mask = Matrix(g.GetProperty("attention_mask"));
+        var positions = DecoderPositions.FromMask(mask);
+        Assert.Equal(Matrix(g.GetProperty("position_ids")), positions);
+        var o = model.Forward(ids, mask, positions, outputHiddenStates: true, outputAttentions: true, allLogits: false);
+        TensorAssert.Close(t.ReadFloat32("batch_left_padded.logits_last"), new Tensor([o.Logits.Shape[0], o.Logits.Shape[2]], o.Logits.Data), Tol, $"{m} logits_last");
+        // Only the real (attended) rows are meaningful.
+        int layers = model.Shape.Layers, e = model.Shape.Hidden, n = ids[0].Length, heads = model.Shape.Heads;
+        var hidden = t.ReadFloat32($"batch_left_padded.hidden_states.{layers}");
+        var attn = Enumerable.Range(0, layers).Select(l => t.ReadFloat32($"batch_left_padded.attentions.{l}")).ToArray();
+        for (int b = 0; b < ids.Length; b++)
+            for (int q = 0; q < n; q++)
+            {
+                if (mask[b][q] == 0) continue;
+                TensorAssert.Close(hidden.Span.Slice((b * n + q) * e, e), o.HiddenStates[layers].Span.Slice((b * n + q) * e, e), Tol, $"{m} hidden row {b},{q}");
+                for (int l = 0; l < layers; l++)
+                    for (int h = 0; h < heads; h++)
+                    {
+                        int at = ((b * heads + h) * n + q) * n;
+                        TensorAssert.Close(attn[l].Span.Slice(at, n), o.Attentions[l].Span.Slice(at, n), Tol, $"{m} attention {l} row {b},{h},{q}");
+                    }
+            }
+        // Batched greedy generation: HF's ids, pads and all.
+        var prompts = ids.Select((row, b) => row.Where((_, j) => mask[b][j] != 0).ToArray()).ToArray();
+        var options = GenerationOptions.FromModelFolder(SharedPaths.Fixture(m)) with { MaxNewTokens = 12, DoSample = false };
+        var result = Generation.Generate(model, prompts, options);
+        var expected = Matrix(g.GetProperty("generated_ids"));
+        for (int b = 0; b < prompts.Length; b++)
+        {
+            var newIds = expected[b][n..];
+            Assert.Equal(newIds[..result.Sequences[b].NewIds.Length], result.Sequences[b].NewIds);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Losses_match(string m)
+    {
+        var model = Model(m);
+        foreach (var c in G(m).GetProperty("loss").EnumerateObject())
+        {
+            var ids = Ints(c.Value.GetProperty("input_ids"));
+            var nll = model.TokenNll(ids);
+            var expected = c.Value.GetProperty("token_nll").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+            Assert.Equal(expected.Length, nll.Length);
+            for (int i = 0; i < nll.Length; i++) Assert.True(Math.Abs(nll[i] - expected[i]) <= 1e-5 * Math.Abs(expected[i]) + 1e-5, $"{m} {c.Name} nll[{i}] {nll[i]} vs {expected[i]}");
+            double loss = c.Value.GetProperty("loss").GetDouble();
+            Assert.True(Math.Abs(nll.Average() - loss) <= 1e-5 * loss, $"{m} {c.Name} loss {nll.Average()} vs {loss}");
+            var ppl = Perplexity.Compute(model, ids);
+            Assert.True(Math.Abs(ppl.Perplexity / c.Value.GetProperty("perplexity").GetDouble() - 1) <= 1e-5, $"{m} {c.Name} perplexity {ppl.Perplexity}");
+        }
+    }
+}
