@@ -182,3 +182,139 @@ public class ModernDecoderTests
         }
     }
 }
+
+/// <summary>
+/// Checkpoint layouts the fixtures do not ship, made in the test from them: sharded safetensors (an index over two
+/// files) and F16 weights. Both are compared at tolerance 0 against a single-file load holding the same values, which
+/// checks the readers exactly; the F16 model is also within 2e-2 of the goldens (measured 4e-3: the weights' F16
+/// rounding, a relative 2⁻¹¹, moves logits of magnitude ≤ 7 by a few thousandths).
+/// </summary>
+public class ModernDecoderCheckpointTests
+{
+    static readonly string[] ModelFiles = ["config.json", "generation_config.json", "tokenizer_config.json", "vocab.json", "merges.txt"];
+
+    static string CopyFolderWithout(string model, string tmp)
+    {
+        Directory.CreateDirectory(tmp);
+        foreach (var f in ModelFiles)
+            if (File.Exists(SharedPaths.Fixture(model, f))) File.Copy(SharedPaths.Fixture(model, f), Path.Combine(tmp, f));
+        return tmp;
+    }
+
+    static float[] LastLogits(ICausalLM m, int[] ids) => m.Forward([ids], allLogits: false, outputPresents: false).Logits.Data;
+
+    [Theory]
+    [InlineData("qwen2-tiny")]
+    [InlineData("llama-tiny")]
+    public void Sharded_checkpoint_gives_the_single_file_logits(string model)
+    {
+        var tmp = CopyFolderWithout(model, Path.Combine(Path.GetTempPath(), "sf-shard-" + Guid.NewGuid().ToString("N")));
+        try
+        {
+            using (var src = new SafeTensorsFile(SharedPaths.Fixture(model, "model.safetensors")))
+            {
+                var names = src.Names.OrderBy(n => n, StringComparer.Ordinal).ToList();
+                var shards = new[] { new SafeTensorsWriter(), new SafeTensorsWriter() };
+                var map = new System.Text.Json.Nodes.JsonObject();
+                for (int i = 0; i < names.Count; i++)
+                {
+                    var e = src.Entries[names[i]];
+                    string shard = $"model-0000{i % 2 + 1}-of-00002.safetensors";
+                    shards[i % 2].Add(names[i], e.DType, e.Shape, src.RawBytes(e).ToArray());
+                    map[names[i]] = shard;
+                }
+                for (int s = 0; s < 2; s++) shards[s].Save(Path.Combine(tmp, $"model-0000{s + 1}-of-00002.safetensors"));
+                File.WriteAllText(Path.Combine(tmp, "model.safetensors.index.json"),
+                    new System.Text.Json.Nodes.JsonObject { ["metadata"] = new System.Text.Json.Nodes.JsonObject(), ["weight_map"] = map }.ToJsonString());
+            }
+            int[] ids = [1, 2, 3, 4, 5];
+            var expected = LastLogits(LlamaModel.Load(SharedPaths.Fixture(model)), ids);
+            var sharded = AutoModel.LoadCausalLM(tmp);
+            Assert.Empty(sharded.InitialisedParameters);
+            Assert.Equal(expected, LastLogits(sharded, ids));
+            // Inference loads pack straight from the shards too.
+            Assert.Equal(expected, LastLogits(AutoModel.LoadCausalLM(tmp, WeightOptions.Inference()), ids));
+        }
+        finally { Directory.Delete(tmp, true); }
+    }
+
+    [Fact]
+    public void F16_checkpoint_reads_exactly_what_it_stores()
+    {
+        var tmp = Path.Combine(Path.GetTempPath(), "sf-f16-" + Guid.NewGuid().ToString("N"));
+        var f16Dir = CopyFolderWithout("llama-tiny", Path.Combine(tmp, "f16"));
+        var f32Dir = CopyFolderWithout("llama-tiny", Path.Combine(tmp, "f32"));
+        try
+        {
+            var f16 = new SafeTensorsWriter();
+            var f32 = new SafeTensorsWriter();
+            using (var src = new SafeTensorsFile(SharedPaths.Fixture("llama-tiny", "model.safetensors")))
+                foreach (var name in src.Names)
+                {
+                    var t = src.ReadFloat32(name);
+                    var half = t.Data.Select(x => (Half)x).ToArray();
+                    f16.Add(name, DType.F16, t.Shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(half.AsSpan()).ToArray());
+                    f32.Add(name, new Tensor(t.Shape, half.Select(h => (float)h).ToArray()));
+                }
+            f16.Save(Path.Combine(f16Dir, "model.safetensors"));
+            f32.Save(Path.Combine(f32Dir, "model.safetensors"));
+            var g = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(SharedPaths.Fixture("llama-tiny", "goldens.json"))).RootElement;
+            var ids = g.GetProperty("prompts").GetProperty("prompt_mixed").GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+            var fromF16 = LastLogits(AutoModel.LoadCausalLM(f16Dir), ids);
+            Assert.Equal(LastLogits(AutoModel.LoadCausalLM(f32Dir), ids), fromF16);
+            using var goldens = new SafeTensorsFile(SharedPaths.Fixture("llama-tiny", "goldens.safetensors"));
+            TensorAssert.Close(goldens.ReadFloat32("prompt_mixed.logits_last").Data, fromF16, 2e-2f, "F16 llama-tiny logits_last");
+        }
+        finally { Directory.Delete(tmp, true); }
+    }
+
+    [Fact]
+    public void Bad_configs_are_one_line_errors()
+    {
+        var tmp = CopyFolderWithout("llama-tiny", Path.Combine(Path.GetTempPath(), "sf-badcfg-" + Guid.NewGuid().ToString("N")));
+        try
+        {
+            var path = Path.Combine(tmp, "config.json");
+            var original = File.ReadAllText(path);
+            void Expect(string field, string value, string message)
+            {
+                var o = System.Text.Json.Nodes.JsonNode.Parse(original)!.AsObject();
+                o[field] = System.Text.Json.Nodes.JsonNode.Parse(value);
+                File.WriteAllText(path, o.ToJsonString());
+                var e = Assert.Throws<SharpFormerException>(() => ModelConfig.Load(tmp));
+                Assert.Contains(message, e.Message);
+                Assert.DoesNotContain('\n', e.Message);
+            }
+            Expect("rope_scaling", """{"type": "yarn", "factor": 4.0}""", "rope_scaling type \"yarn\" is not supported");
+            Expect("rope_scaling", """{"type": "linear", "factor": 0.5}""", "factor must be a number greater than 1");
+            Expect("num_key_value_heads", "4", "num_attention_heads 6 is not a multiple of num_key_value_heads 4");
+            Expect("num_attention_heads", "5", "hidden_size 48 is not a multiple of num_attention_heads 5");
+            Expect("model_type", "\"falcon\"", "unknown model_type \"falcon\"");
+        }
+        finally { Directory.Delete(tmp, true); }
+    }
+
+    [Fact]
+    public void Linear_rope_scaling_divides_positions_by_the_factor()
+    {
+        // With factor f, position p rotates as p / f does without scaling: a model whose positions are all multiplied by
+        // f must give the unscaled model's outputs (HF's LlamaLinearScalingRotaryEmbedding; positions exact in float32).
+        var tmp = CopyFolderWithout("llama-tiny", Path.Combine(Path.GetTempPath(), "sf-rope-" + Guid.NewGuid().ToString("N")));
+        try
+        {
+            File.Copy(SharedPaths.Fixture("llama-tiny", "model.safetensors"), Path.Combine(tmp, "model.safetensors"));
+            var o = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tmp, "config.json")))!.AsObject();
+            o["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse("""{"type": "linear", "factor": 4.0}""");
+            File.WriteAllText(Path.Combine(tmp, "config.json"), o.ToJsonString());
+            var scaled = AutoModel.LoadCausalLM(tmp);
+            var plain = AutoModel.LoadCausalLM(SharedPaths.Fixture("llama-tiny"));
+            int[] ids = [464, 2068, 7586, 21831, 18045];
+            var a = plain.Forward([ids], positionIds: [[0, 1, 2, 3, 4]], allLogits: false, outputPresents: false).Logits.Data;
+            var b = scaled.Forward([ids], positionIds: [[0, 4, 8, 12, 16]], allLogits: false, outputPresents: false).Logits.Data;
+            TensorAssert.Close(a, b, 1e-5f, "linear rope scaling");
+            var unscaledFar = plain.Forward([ids], positionIds: [[0, 4, 8, 12, 16]], allLogits: false, outputPresents: false).Logits.Data;
+            Assert.True(a.Zip(unscaledFar).Max(p => MathF.Abs(p.First - p.Second)) > 1e-3f, "spreading the positions must change an unscaled model's output");
+        }
+        finally { Directory.Delete(tmp, true); }
+    }
+}

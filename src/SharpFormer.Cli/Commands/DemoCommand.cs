@@ -33,7 +33,7 @@ public static class DemoCommand
             var gptDir = ShippedModels.PathOf(ShippedModels.Gpt2);
             var precision = r.Precision(dtype);
             Section("GPT-2 (decoder: reads left to right, writes the next character)", $"{ShippedModels.Gpt2}, sampling with seed {r.GetValue(seed)}");
-            var gpt = Gpt2Model.Load(gptDir, weights: WeightOptions.Inference(precision));
+            var gpt = AutoModel.LoadCausalLM(gptDir, WeightOptions.Inference(precision));
             var options = GenerationOptions.FromModelFolder(gptDir) with { Seed = r.GetValue(seed) };
             Console.Write(PoemPrompt);
             Generation.Generate(gpt, AutoTokenizer.FromFolder(gptDir), PoemPrompt, options, (_, text) => Console.Write(text));

@@ -27,16 +27,15 @@ public static class ForwardCommand
                     Warnings.ForInitialised(bert.InitialisedParameters);
                     foreach (var (name, c) in cases) WriteBert(writer, name, bert.Forward(c, outputHiddenStates: true, outputAttentions: true));
                     break;
-                case Gpt2Config:
-                    var gpt2 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
+                default:
+                    var lm = AutoModel.LoadCausalLM(dir, WeightOptions.Inference(r.Precision(dtype)));
+                    Warnings.ForInitialised(lm.InitialisedParameters);
                     foreach (var (name, c) in cases)
                     {
-                        if (c.TokenTypeIds is not null) throw new SharpFormerException($"case '{name}': GPT-2 takes no token_type_ids");
-                        WriteGpt2(writer, name, gpt2.Forward(c.InputIds, c.AttentionMask, c.PositionIds, outputHiddenStates: true, outputAttentions: true));
+                        if (c.TokenTypeIds is not null) throw new SharpFormerException($"case '{name}': a causal LM takes no token_type_ids");
+                        WriteCausalLM(writer, name, lm.Forward(c.InputIds, c.AttentionMask, c.PositionIds, outputHiddenStates: true, outputAttentions: true));
                     }
                     break;
-                default:
-                    throw new SharpFormerException($"{dir}: forward supports BERT and GPT-2 models");
             }
             writer.Save(r.GetValue(output)!.FullName);
             Console.WriteLine($"wrote {cases.Count} case(s) to {r.GetValue(output)!.FullName}");
@@ -56,7 +55,7 @@ public static class ForwardCommand
         if (o.Logits is not null) w.Add($"{name}.logits", o.Logits);
     }
 
-    static void WriteGpt2(SafeTensorsWriter w, string name, CausalLMOutputs o)
+    static void WriteCausalLM(SafeTensorsWriter w, string name, CausalLMOutputs o)
     {
         w.Add($"{name}.logits", o.Logits);
         for (int i = 0; i < o.HiddenStates.Count; i++) w.Add($"{name}.hidden_states.{i}", o.HiddenStates[i]);

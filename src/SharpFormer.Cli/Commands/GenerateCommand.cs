@@ -25,7 +25,7 @@ public static class GenerateCommand
         var numReturn = new Option<int?>("--num-return-sequences") { Description = "How many continuations to sample (needs sampling when > 1)." };
         var json = CommonOptions.Json();
         var prompt = new Argument<string[]>("prompt") { Description = "The prompt (words are joined with spaces; put -- before it if it starts with '-').", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("generate", "Continue a prompt with a GPT-2 model, streaming the generated text.")
+        var cmd = new Command("generate", "Continue a prompt with a causal language model (GPT-2, Qwen2, Llama, Mistral), streaming the generated text.")
         {
             model, dtype, maxNewTokens, maxLength, greedy, temperature, topK, topP, repetitionPenalty, noRepeat, seed, numReturn, json, prompt,
         };
@@ -56,16 +56,16 @@ public static class GenerateCommand
             o.Validate();                                          // option errors before the model is loaded
 
             var tokenizer = AutoTokenizer.FromFolder(dir);
-            var gpt2 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
-            Warnings.ForInitialised(gpt2.InitialisedParameters);
+            var lm = AutoModel.LoadCausalLM(dir, WeightOptions.Inference(r.Precision(dtype)));
+            Warnings.ForInitialised(lm.InitialisedParameters);
             bool asJson = r.GetValue(json);
             bool stream = !asJson && o.NumReturnSequences == 1;
             var stdout = Console.Out;
-            var result = Generation.Generate(gpt2, tokenizer, text, o, stream ? (_, chunk) => { stdout.Write(chunk); stdout.Flush(); } : null);
+            var result = Generation.Generate(lm, tokenizer, text, o, stream ? (_, chunk) => { stdout.Write(chunk); stdout.Flush(); } : null);
             if (result.MaxLengthNotAbovePrompt)
                 Console.Error.WriteLine($"warning: max_length is not longer than the prompt ({result.PromptIds[0].Length} tokens); generated one token as HuggingFace does. Use --max-new-tokens.");
             if (result.StoppedAtContextLimit)
-                Console.Error.WriteLine($"warning: stopped at the model's context of {gpt2.Config.NPositions} positions (n_positions).");
+                Console.Error.WriteLine($"warning: stopped at the model's context of {lm.Shape.ContextLength} positions.");
 
             if (asJson)
             {

@@ -18,7 +18,7 @@ public static class PerplexityCommand
         var file = new Option<FileInfo?>("--file") { Description = "Read the text from this UTF-8 file instead of the argument." };
         var json = CommonOptions.Json();
         var text = new Argument<string?>("text") { Description = "The text to score (or use --file; put -- before it if it starts with '-').", Arity = ArgumentArity.ZeroOrOne };
-        var cmd = new Command("perplexity", "Perplexity of a text under a GPT-2 model: exp of the mean next-token negative log-likelihood.") { model, dtype, stride, file, json, text };
+        var cmd = new Command("perplexity", "Perplexity of a text under a causal language model: exp of the mean next-token negative log-likelihood.") { model, dtype, stride, file, json, text };
         cmd.SetAction(r =>
         {
             var arg = r.GetValue(text);
@@ -37,9 +37,9 @@ public static class PerplexityCommand
 
             var dir = r.GetValue(model)!;
             var tokenizer = AutoTokenizer.FromFolder(dir);
-            var gpt2 = Gpt2Model.Load(dir, weights: WeightOptions.Inference(r.Precision(dtype)));
-            Warnings.ForInitialised(gpt2.InitialisedParameters);
-            var res = Perplexity.Compute(gpt2, tokenizer, input, r.GetValue(stride));
+            var lm = AutoModel.LoadCausalLM(dir, WeightOptions.Inference(r.Precision(dtype)));
+            Warnings.ForInitialised(lm.InitialisedParameters);
+            var res = Perplexity.Compute(lm, tokenizer, input, r.GetValue(stride));
             if (r.GetValue(json))
             {
                 var obj = new { perplexity = res.Perplexity, loss = res.Loss, tokens = res.Tokens, windows = res.Windows };

@@ -50,7 +50,7 @@ public static class AttentionHtml
             ["text"] = map.Text, ["tokens"] = new JsonArray(map.Tokens.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
             ["labels"] = new JsonArray(map.Labels.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
             ["inputIds"] = new JsonArray(map.InputIds.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
-            ["layers"] = map.Layers, ["heads"] = map.Heads, ["length"] = map.Length,
+            ["layers"] = map.Layers, ["heads"] = map.Heads, ["length"] = map.Length, ["kvHeads"] = map.KvHeads > 0 ? map.KvHeads : map.Heads,
             ["sinkName"] = map.SinkName, ["sinks"] = new JsonArray(map.SinkPositions.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
             ["initialLayer"] = layer ?? 0, ["initialHead"] = head ?? 0,
             ["stats"] = stats,
@@ -186,7 +186,9 @@ public static class AttentionHtml
 
   const layerSel = document.getElementById("layer"), headSel = document.getElementById("head"), allHeads = document.getElementById("allheads");
   for (let l = 0; l < L; l++) layerSel.appendChild(el("option", { value: l }, String(l)));
-  for (let h = 0; h < H; h++) headSel.appendChild(el("option", { value: h }, String(h)));
+  // Grouped-query attention: each option names the key/value head the query head reads.
+  const G = H / (D.kvHeads || H);
+  for (let h = 0; h < H; h++) headSel.appendChild(el("option", { value: h }, G > 1 ? `${h} (kv ${Math.floor(h / G)})` : String(h)));
 
   const state = { layer: D.initialLayer, head: D.initialHead, hover: null };
   function readHash() {

@@ -23,7 +23,7 @@ public enum AttentionKind
 public sealed class AttentionMap
 {
     public required string ModelName { get; init; }
-    /// <summary>"bert" or "gpt2" (config.json model_type).</summary>
+    /// <summary>config.json's model_type ("bert", "gpt2", "qwen2", "llama", …).</summary>
     public required string ModelType { get; init; }
     public required AttentionKind Kind { get; init; }
     public required string Text { get; init; }
@@ -38,6 +38,15 @@ public sealed class AttentionMap
     public required int[] SinkPositions { get; init; }
     /// <summary>How the sink positions are named in reports: "[CLS]/[SEP]" or "first token".</summary>
     public required string SinkName { get; init; }
+
+    /// <summary>Key/value heads: fewer than <see cref="Heads"/> with grouped-query attention, where query head h reads kv head h / (Heads / KvHeads).</summary>
+    public int KvHeads { get; init; }
+
+    /// <summary>How the heads share keys and values, for titles: "" for multi-head attention.</summary>
+    public string HeadGrouping => KvHeads > 0 && KvHeads < Heads ? $"grouped-query: {Heads} query heads share {KvHeads} key/value heads" : "";
+
+    /// <summary>The key/value head a query head reads (itself for multi-head attention).</summary>
+    public int KvHeadOf(int head) => KvHeads > 0 && KvHeads < Heads ? head / (Heads / KvHeads) : head;
 
     public int Layers => Attentions.Count;
     public int Heads => Attentions[0].Shape[1];
@@ -107,24 +116,22 @@ public sealed class AttentionMap
                     Attentions = o.Attentions, SinkPositions = sinks, SinkName = $"{cls}/{sep}",
                 };
             }
-            case Gpt2Config gc:
+            default:
             {
+                var model = AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference());
                 var ids = AutoTokenizer.EncodeForCausalLm(tokenizer, text);
                 if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
-                if (ids.Length > gc.NPositions)
-                    throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({gc.NPositions}); shorten it");
-                var model = Gpt2Model.Load(modelDir, weights: WeightOptions.Inference());
+                if (ids.Length > model.Shape.ContextLength)
+                    throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({model.Shape.ContextLength}); shorten it");
                 var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
                 var tokens = ids.Select(tokenizer.IdToToken).ToArray();
                 return new AttentionMap
                 {
-                    ModelName = name, ModelType = "gpt2", Kind = AttentionKind.Causal, Text = text,
+                    ModelName = name, ModelType = config.ModelType, Kind = AttentionKind.Causal, Text = text,
                     InputIds = ids, Tokens = tokens, Labels = ReadableLabels(tokenizer, ids),
-                    Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token",
+                    Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token", KvHeads = model.Shape.KvHeads,
                 };
             }
-            default:
-                throw new SharpFormerException($"{modelDir}: attention views support BERT and GPT-2 models, not \"{config.ModelType}\"");
         }
     }
 

@@ -21,6 +21,7 @@ public static class AttentionReport
         if (head is int h0) map.CheckHead(h0);
         var sb = new StringBuilder();
         sb.AppendLine($"{map.ModelName}: {map.ModelType} · attention {map.KindName} · {map.Layers} layers × {map.Heads} heads · {map.Length} tokens");
+        if (map.HeadGrouping.Length > 0) sb.AppendLine($"heads: {map.HeadGrouping} (query head h reads key/value head h / {map.Heads / map.KvHeads})");
         sb.AppendLine($"text: {map.Text}");
         sb.AppendLine("tokens: " + string.Join(" ", map.Labels.Select((s, i) => $"{i}:{s}")));
         var layers = layer is int l ? new[] { l } : Enumerable.Range(0, map.Layers).ToArray();
@@ -33,7 +34,8 @@ public static class AttentionReport
             foreach (var hi in heads)
             {
                 sb.AppendLine();
-                sb.AppendLine($"-- layer {li}, head {hi}: top {topK} keys per query --");
+                string kv = map.HeadGrouping.Length > 0 ? $" (key/value head {map.KvHeadOf(hi)})" : "";
+                sb.AppendLine($"-- layer {li}, head {hi}{kv}: top {topK} keys per query --");
                 sb.Append(TopK(map, li, hi, topK));
                 sb.AppendLine($"-- layer {li}, head {hi}: keys with weight ≥ {minWeight.ToString("0.###", Inv)} --");
                 sb.Append(AboveThreshold(map, li, hi, minWeight));

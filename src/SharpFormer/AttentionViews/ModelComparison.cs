@@ -22,10 +22,12 @@ public sealed record ParameterBreakdown(long Embeddings, long Attention, long Fe
             name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("lm_head.", StringComparison.Ordinal) ||
             name.StartsWith("score.", StringComparison.Ordinal) || name.StartsWith("qa_outputs.", StringComparison.Ordinal))
             return "heads";
-        if (name.Contains("LayerNorm.", StringComparison.Ordinal) || name.Contains(".ln_", StringComparison.Ordinal)) return "layernorm";
-        if (name.Contains("embeddings.", StringComparison.Ordinal) || name.Contains(".wte.", StringComparison.Ordinal) || name.Contains(".wpe.", StringComparison.Ordinal))
+        if (name.Contains("LayerNorm.", StringComparison.Ordinal) || name.Contains(".ln_", StringComparison.Ordinal) ||
+            name.Contains("layernorm.", StringComparison.Ordinal) || name.StartsWith("model.norm.", StringComparison.Ordinal)) return "layernorm";
+        if (name.Contains("embeddings.", StringComparison.Ordinal) || name.Contains(".wte.", StringComparison.Ordinal) || name.Contains(".wpe.", StringComparison.Ordinal) ||
+            name.Contains("embed_tokens.", StringComparison.Ordinal))
             return "embeddings";
-        if (name.Contains(".attention.", StringComparison.Ordinal) || name.Contains(".attn.", StringComparison.Ordinal)) return "attention";
+        if (name.Contains(".attention.", StringComparison.Ordinal) || name.Contains(".attn.", StringComparison.Ordinal) || name.Contains(".self_attn.", StringComparison.Ordinal)) return "attention";
         if (name.Contains(".intermediate.", StringComparison.Ordinal) || name.Contains(".output.dense.", StringComparison.Ordinal) || name.Contains(".mlp.", StringComparison.Ordinal))
             return "ffn";
         return "other";
@@ -61,6 +63,10 @@ public sealed record ModelSummary(
     public string HeadsPresent { get; init; } = "";
     /// <summary>id2label in id order, when the config names labels.</summary>
     public IReadOnlyList<string> Labels { get; init; } = [];
+    /// <summary>Key/value heads (fewer than <see cref="Heads"/> with grouped-query attention).</summary>
+    public int KvHeads { get; init; }
+    /// <summary>The feed-forward block's form, e.g. "GELU MLP" or "gated SiLU MLP (gate · up → down)".</summary>
+    public string Mlp { get; init; } = "";
 
     /// <summary>Reads the config, the tokenizer and the weights of a model folder.</summary>
     public static ModelSummary Load(string dir)
@@ -81,7 +87,8 @@ public sealed record ModelSummary(
                     c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
                     tokenizer, c.MaxPositionEmbeddings, $"learned absolute ({c.MaxPositionEmbeddings}) + token type ({c.TypeVocabSize})",
                     ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c))
-                    { Untrained = model.InitialisedParameters, Labels = labels, HeadsPresent = model.Heads.ToString() };
+                    { Untrained = model.InitialisedParameters, Labels = labels, HeadsPresent = model.Heads.ToString(),
+                      KvHeads = c.NumAttentionHeads, Mlp = $"{c.HiddenAct} MLP (dense → act → dense)" };
             }
             case Gpt2Config c:
             {
@@ -95,11 +102,32 @@ public sealed record ModelSummary(
                     ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
                     "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
                     "text generation and continuation, perplexity scoring, prompting / few-shot tasks")
-                    { Untrained = model.InitialisedParameters, Labels = labels,
+                    { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NHead, Mlp = $"{c.ActivationFunction} MLP (c_fc → act → c_proj)",
                       HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to wte)" };
             }
+            case LlamaConfig c:
+            {
+                var model = LlamaModel.Load(dir);
+                var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
+                var arch = c.Architecture == "" ? "LlamaModel" : c.Architecture;
+                string family = c.ModelType switch { "qwen2" => "Qwen2", "mistral" => "Mistral", _ => "Llama" };
+                string attention = c.NumKeyValueHeads == c.NumAttentionHeads ? "causal, multi-head"
+                    : $"causal, grouped-query: {c.NumAttentionHeads / c.NumKeyValueHeads} query heads share each key/value head";
+                string rope = $"rotary (RoPE, θ = {c.RopeTheta.ToString("G", CultureInfo.InvariantCulture)}" +
+                    (c.RopeScaling is { } rs ? $", {rs.Type.ToString().ToLowerInvariant()} scaling ×{rs.Factor.ToString(CultureInfo.InvariantCulture)}" : "") + ")";
+                return new ModelSummary(name, c.ModelType, $"{family}: decoder-only Transformer", arch, attention,
+                    "pre-norm RMSNorm (before each sub-layer, final norm)",
+                    c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
+                    tokenizer, c.ContextLength, rope,
+                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
+                    "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
+                    "chat and instruction following, text generation, perplexity scoring")
+                    { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NumKeyValueHeads,
+                      Mlp = $"gated {c.HiddenAct} MLP (down(act(gate) · up))" + (c.QkvBias ? "; q/k/v biases" : ""),
+                      HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to embed_tokens)" };
+            }
             default:
-                throw new SharpFormerException($"{dir}: compare supports BERT and GPT-2 models, not \"{config.ModelType}\"");
+                throw new SharpFormerException($"{dir}: compare does not describe \"{config.ModelType}\" models yet");
         }
     }
 
@@ -150,8 +178,10 @@ public sealed class ModelComparison
             Row("attention", m => m.AttentionType),
             Row("layers", m => m.Layers.ToString(Inv)),
             Row("attention heads", m => $"{m.Heads} (head dim {m.HeadDim})"),
+            Row("key/value heads", m => m.KvHeads.ToString(Inv)),
             Row("hidden size", m => m.HiddenSize.ToString(Inv)),
             Row("FFN size", m => $"{m.FfnSize} ({m.Activation})"),
+            Row("MLP", m => m.Mlp),
             Row("normalisation", m => m.Normalisation),
             Row("vocabulary", m => m.VocabSize.ToString("N0", Inv)),
             Row("tokenizer", m => m.Tokenizer),
@@ -160,7 +190,7 @@ public sealed class ModelComparison
             Row("params: embeddings", m => N(m.Parameters.Embeddings) + Share(m.Parameters.Embeddings, m.TotalParameters)),
             Row("params: attention", m => N(m.Parameters.Attention) + Share(m.Parameters.Attention, m.TotalParameters)),
             Row("params: FFN", m => N(m.Parameters.FeedForward) + Share(m.Parameters.FeedForward, m.TotalParameters)),
-            Row("params: LayerNorm", m => N(m.Parameters.LayerNorm) + Share(m.Parameters.LayerNorm, m.TotalParameters)),
+            Row("params: norms", m => N(m.Parameters.LayerNorm) + Share(m.Parameters.LayerNorm, m.TotalParameters)),
             Row("params: heads", m => N(m.Parameters.Heads) + Share(m.Parameters.Heads, m.TotalParameters)),
             .. Models.Any(m => m.Parameters.Other > 0) ? [Row("params: other", m => N(m.Parameters.Other))] : Array.Empty<(string, string[])>(),
             Row("params: total", m => N(m.TotalParameters)),
@@ -201,7 +231,7 @@ public sealed class ModelComparison
         ["models"] = new JsonArray(Models.Select(m => (JsonNode)new JsonObject
         {
             ["name"] = m.Name, ["model_type"] = m.ModelType, ["family"] = m.Family, ["architecture"] = m.Architecture,
-            ["attention"] = m.AttentionType, ["layers"] = m.Layers, ["heads"] = m.Heads, ["head_dim"] = m.HeadDim,
+            ["attention"] = m.AttentionType, ["layers"] = m.Layers, ["heads"] = m.Heads, ["kv_heads"] = m.KvHeads, ["head_dim"] = m.HeadDim, ["mlp"] = m.Mlp,
             ["hidden_size"] = m.HiddenSize, ["ffn_size"] = m.FfnSize, ["activation"] = m.Activation, ["normalisation"] = m.Normalisation,
             ["vocab_size"] = m.VocabSize, ["tokenizer"] = m.Tokenizer, ["context_length"] = m.ContextLength, ["positions"] = m.PositionEmbeddings,
             ["parameters"] = new JsonObject
