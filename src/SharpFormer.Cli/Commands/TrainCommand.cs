@@ -272,7 +272,7 @@ internal sealed class InterruptSignal : IDisposable
     {
         if (_cts.IsCancellationRequested) return;
         ctx.Cancel = true;
-        Console.Error.WriteLine();
+        if (!Console.IsErrorRedirected) Console.Error.WriteLine();   // ends the progress line redrawn in place
         Console.Error.WriteLine("stopping after this step to write a checkpoint (Ctrl-C again to quit without one)");
         _cts.Cancel();
     });
