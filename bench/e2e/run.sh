@@ -2,8 +2,12 @@
 # End-to-end comparison: SharpFormer vs PyTorch (fp32, optional bf16) vs ONNX Runtime on full-size random-weight
 # BERT-base (bert-base-chinese shape) and GPT-2 124M checkpoints, identical inputs. See README.md beside this file.
 #
-#   bench/e2e/run.sh [--threads N] [--quick] [--reps R] [--warmup W] [--no-bf16] [--no-int8] [--no-ort] [--no-coldstart]
-#                    [--omp-active] [--rounds N]
+#   bench/e2e/run.sh [--threads N] [--quick] [--warmup W] [--reps R] [--min-reps M] [--budget S] [--max-time T]
+#                    [--no-bf16] [--no-int8] [--no-ort] [--no-coldstart] [--omp-active] [--rounds N]
+#
+# Timing (set in ONE place below and passed unchanged to every engine): per workload W warm-up runs (default 3), then
+# timed runs until there are at least R (default 20) and they took at least S seconds (default 3); a slow workload stops
+# once its timed runs took T seconds (default 15), but never before M runs (default 5).
 #
 # --rounds N runs SharpFormer and ONNX Runtime (fp32) N times, alternating, and pools their timed runs: on a shared host
 # the load drifts over minutes, so alternating rounds compare the two engines under the same conditions.
@@ -16,25 +20,42 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="$HERE/.cache"
 PY=/usr/bin/python3   # Debian's python3 (has python3-torch); the pyenv python3 on PATH has no torch
 
-THREADS=2 QUICK=0 REPS="" WARMUP="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE ROUNDS=1
+THREADS=2 QUICK=0 REPS="" WARMUP="" MIN_REPS="" BUDGET_S="" MAX_TIME_S="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE ROUNDS=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --reps) REPS="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
+    --min-reps) MIN_REPS="$2"; shift 2 ;;
+    --budget) BUDGET_S="$2"; shift 2 ;;
+    --max-time) MAX_TIME_S="$2"; shift 2 ;;
     --no-bf16) BF16=0; shift ;;
     --no-int8) INT8=0; shift ;;
     --no-ort) ORT=0; shift ;;
     --no-coldstart) COLD=0; shift ;;
     --omp-active) OMP_POLICY=ACTIVE; shift ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer, got '$ROUNDS'" >&2; exit 64; }
-if [[ $QUICK == 1 ]]; then REPS="${REPS:-2}"; WARMUP="${WARMUP:-1}"; BF16=0; INT8=0; else REPS="${REPS:-5}"; WARMUP="${WARMUP:-1}"; fi
+# ---- timing: the one place that decides how every engine is timed ------------------------------------------------
+# The same warm-up and stopping rule for SharpFormer, ONNX Runtime and PyTorch (they implement the rule, run.sh sets
+# its numbers). 3 warm-ups: ORT was still warming up after 1 (issue 15: 64 → 57 ms on BERT 1×128 with 3 warm-ups and
+# 30 runs). --quick is a smoke test of the harness, not a measurement.
+if [[ $QUICK == 1 ]]; then
+  WARMUP="${WARMUP:-1}" REPS="${REPS:-2}" MIN_REPS="${MIN_REPS:-2}" BUDGET_S="${BUDGET_S:-0}" MAX_TIME_S="${MAX_TIME_S:-0}" COLD_REPS=2
+  BF16=0; INT8=0
+else
+  WARMUP="${WARMUP:-3}" REPS="${REPS:-20}" MIN_REPS="${MIN_REPS:-5}" BUDGET_S="${BUDGET_S:-3}" MAX_TIME_S="${MAX_TIME_S:-15}" COLD_REPS=5
+fi
+for o in warmup:WARMUP reps:REPS min-reps:MIN_REPS budget:BUDGET_S max-time:MAX_TIME_S; do
+  v="${o#*:}"; [[ "${!v}" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "--${o%%:*} must be a non-negative number, got '${!v}'" >&2; exit 64; }
+done
+[[ "$WARMUP$REPS$MIN_REPS" =~ ^[0-9]+$ && $MIN_REPS -ge 1 ]] || { echo "--warmup, --reps and --min-reps must be integers, --min-reps at least 1" >&2; exit 64; }
+TIMING=(--warmup "$WARMUP" --reps "$REPS" --min-reps "$MIN_REPS" --budget "$BUDGET_S" --max-time "$MAX_TIME_S")
 QFLAG=(); [[ $QUICK == 1 ]] && QFLAG=(--quick)
 
 log() { echo "[e2e $(date +%H:%M:%S)] $*" >&2; }
@@ -91,7 +112,7 @@ run() {  # run NAME COMMAND...: appends the command's JSON lines to $RES; its st
     failures=$((failures + 1)); log "$name FAILED (see $CACHE/$name.log)"; tail -5 "$CACHE/$name.log" >&2
   fi
 }
-COMMON=(--cache "$CACHE" --threads "$THREADS" --reps "$REPS" --warmup "$WARMUP" "${QFLAG[@]}")
+COMMON=(--cache "$CACHE" --threads "$THREADS" "${TIMING[@]}" "${QFLAG[@]}")
 for model in bert gpt2; do
   run "sharpformer-$model" "$E2E" --engine sharp --model "$model" "${COMMON[@]}"
   run "torch-$model" "$PY" "$HERE/torch_bench.py" --model "$model" "${COMMON[@]}"
@@ -106,7 +127,7 @@ for model in bert gpt2; do
 done
 if [[ $COLD == 1 ]]; then
   E2E_ARG=(); [[ $ORT == 1 ]] && E2E_ARG=(--e2e "$E2E")
-  run coldstart "$PY" "$HERE/coldstart.py" --cache "$CACHE" --threads "$THREADS" --reps "$REPS" --cli "$CLI" "${E2E_ARG[@]}"
+  run coldstart "$PY" "$HERE/coldstart.py" --cache "$CACHE" --threads "$THREADS" --reps "$COLD_REPS" --cli "$CLI" "${E2E_ARG[@]}"
 fi
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -114,7 +135,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '))"
 TORCHV="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 HEADER="End-to-end bench, $STARTED: $CPU, $(nproc) cores, threads = $THREADS for every engine; \
-$([[ $QUICK == 1 ]] && echo 'QUICK mode, ')$REPS timed runs after $WARMUP warm-up run(s)\
+$([[ $QUICK == 1 ]] && echo 'QUICK mode, ')per workload $WARMUP warm-up run(s), then timed runs until >= $REPS runs and >= ${BUDGET_S} s, \
+stopping a slow workload at ${MAX_TIME_S} s but not before $MIN_REPS runs (cold start: $COLD_REPS runs)\
 $([[ $ROUNDS -gt 1 ]] && echo " per process; SharpFormer and ONNX Runtime fp32 in $ROUNDS alternating rounds, their timed runs pooled"); .NET $(dotnet --version), \
 PyTorch $TORCHV (Debian, OpenBLAS, OMP_WAIT_POLICY=$OMP_POLICY), ONNX Runtime 1.31.1 (C# API, CPU provider). Load average before/after: \
 $LOAD_BEFORE / $LOAD_AFTER (a shared host: other work running concurrently makes the figures noisy)."

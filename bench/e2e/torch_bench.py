@@ -1,8 +1,10 @@
 """PyTorch peer (fp32, or --bf16) of the end-to-end bench: runs one model's workloads, prints one JSON object per line.
 
-  /usr/bin/python3 torch_bench.py --model bert|gpt2 --cache DIR --threads N [--reps R --warmup W --quick --bf16]
+  /usr/bin/python3 torch_bench.py --model bert|gpt2 --cache DIR --threads N --warmup W --reps R --min-reps M --budget S
+                                  --max-time T [--quick --bf16]
 
-Each workload: W warm-up runs, then R timed runs (wall clock, time.perf_counter); the median is reported.
+Each workload: W warm-up runs, then timed runs (wall clock, time.perf_counter) by run.sh's rule (timed(), the same as
+SharpFormer.E2E's Bench.Time; the numbers have no defaults here, run.sh sets them); the median is reported.
 Outputs of the last run are written to DIR/out/torch[-bf16]_<workload>.f32|.i32 for the agreement check.
 """
 import argparse
@@ -24,12 +26,17 @@ def emit(**kw):
     print(json.dumps(kw), flush=True)
 
 
-def timed(fn, warmup, reps):
+def more(a, runs, spent):
+    """run.sh's rule: under min-reps runs, or under the budget, or under reps runs and the max time."""
+    return runs < a.min_reps or spent < a.budget or (runs < a.reps and spent < a.max_time)
+
+
+def timed(fn, a):
     out = None
-    for _ in range(warmup):
+    for _ in range(a.warmup):
         out = fn()
     ts = []
-    for _ in range(reps):
+    while more(a, len(ts), sum(ts)):
         t = time.perf_counter()
         o = fn()
         ts.append(time.perf_counter() - t)
@@ -50,8 +57,11 @@ def main():
     ap.add_argument("--model", choices=["bert", "gpt2"], required=True)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--warmup", type=int, required=True)
+    ap.add_argument("--reps", type=int, required=True)
+    ap.add_argument("--min-reps", type=int, required=True)
+    ap.add_argument("--budget", type=float, required=True, help="seconds")
+    ap.add_argument("--max-time", type=float, required=True, help="seconds")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--bf16", action="store_true",
                     help="model.to(bfloat16): bf16 weights and activations (oneDNN AVX512-BF16 where the CPU has it). "
@@ -83,7 +93,7 @@ def main():
 
                 def run():
                     return model(ids, types, mask)[0]
-                med, ts, out = timed(run, a.warmup, a.reps)
+                med, ts, out = timed(run, a)
                 dump(os.path.join(outdir, f"{engine}_bert_{shape}"), out)
                 emit(engine=engine, workload=f"bert_{shape}", median_s=med, all_s=ts)
         else:
@@ -91,7 +101,7 @@ def main():
 
             def prefill():
                 return model(ids)[0]
-            med, ts, out = timed(prefill, a.warmup, a.reps)
+            med, ts, out = timed(prefill, a)
             dump(os.path.join(outdir, f"{engine}_gpt2_prefill_1x512"), out)
             del out
             emit(engine=engine, workload="gpt2_prefill_1x512", median_s=med, all_s=ts)
@@ -100,7 +110,7 @@ def main():
 
                 def decode():
                     return model.greedy(prompt, a.new_tokens)
-                med, ts, out = timed(decode, a.warmup, a.reps)
+                med, ts, out = timed(decode, a)
                 dump(os.path.join(outdir, f"{engine}_gpt2_decode_b{b}"), out)
                 emit(engine=engine, workload=f"gpt2_decode_b{b}", median_s=med, all_s=ts,
                      tokens_per_s=b * a.new_tokens / med)

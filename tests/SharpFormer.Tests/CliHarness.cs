@@ -21,6 +21,16 @@ public static class CliHarness
 
     public static Result Run(params string[] args)
     {
+        using var p = Process.Start(StartInfo(args))!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>How to start the CLI with <paramref name="args"/> (stdout and stderr redirected), for tests that signal it.</summary>
+    public static ProcessStartInfo StartInfo(params string[] args)
+    {
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -31,11 +41,7 @@ public static class CliHarness
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(Dll.Value);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
-        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+        return psi;
     }
 
     /// <summary>A user error: non-zero exit, one line on stderr naming the problem, no stack trace.</summary>

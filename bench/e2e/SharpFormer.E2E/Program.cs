@@ -1,9 +1,10 @@
 // End-to-end bench runner for one engine and one model; prints one JSON object per line (see ../README.md).
-//   SharpFormer.E2E --engine sharp|ort --model bert|gpt2 --cache DIR [--threads N] [--reps R] [--warmup W]
-//                   [--quick] [--new-tokens 128] [--bf16 | --int8]
+//   SharpFormer.E2E --engine sharp|ort --model bert|gpt2 --cache DIR --warmup W --reps R --min-reps M --budget S --max-time T
+//                   [--threads N] [--quick] [--new-tokens 128] [--bf16 | --int8]
 // SharpFormer loads its models for inference (packed straight from the checkpoint); --bf16 packs the weights as
 // bfloat16 (engine "sharpformer-bf16"), --int8 as int8 with per-token activations (engine "sharpformer-int8").
-// Each workload: W warm-up runs, then R timed runs (Stopwatch, wall clock); the median is reported. The outputs
+// Each workload: W warm-up runs, then timed runs (Stopwatch, wall clock) by run.sh's rule (Bench.Time, the same as
+// torch_bench.py's timed()); the median is reported. The timing numbers have no defaults here: run.sh sets them. The outputs
 // of a run are written to DIR/out/<engine>_<workload>.f32|.i32 so that run.sh can compare every engine.
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -190,7 +191,7 @@ void Emit(JsonObject o)
     Console.WriteLine(o.ToJsonString());
 }
 
-sealed record Args(string Engine, string Model, string Cache, int Threads, int Reps, int Warmup, bool Quick, int NewTokens, bool ColdStart, bool Bf16, bool Int8)
+sealed record Args(string Engine, string Model, string Cache, int Threads, Timing Timing, bool Quick, int NewTokens, bool ColdStart, bool Bf16, bool Int8)
 {
     public WeightOptions Weights => WeightOptions.Inference(Bf16 ? WeightPrecision.BFloat16 : Int8 ? WeightPrecision.Int8 : WeightPrecision.Float32);
 
@@ -201,9 +202,25 @@ sealed record Args(string Engine, string Model, string Cache, int Threads, int R
             int i = Array.IndexOf(a, name);
             return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
         }
-        return new Args(Get("--engine"), Get("--model"), Get("--cache"), int.Parse(Get("--threads", "2")), int.Parse(Get("--reps", "5")),
-                        int.Parse(Get("--warmup", "1")), a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), a.Contains("--coldstart"), a.Contains("--bf16"), a.Contains("--int8"));
+        bool coldStart = a.Contains("--coldstart");
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        // --coldstart runs once and times nothing: it needs no timing options.
+        var timing = coldStart ? new Timing(0, 0, 0, 0, 0)
+            : new Timing(int.Parse(Get("--warmup")), int.Parse(Get("--reps")), int.Parse(Get("--min-reps")),
+                         double.Parse(Get("--budget"), inv), double.Parse(Get("--max-time"), inv));
+        return new Args(Get("--engine"), Get("--model"), Get("--cache"), int.Parse(Get("--threads", "2")), timing,
+                        a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), coldStart, a.Contains("--bf16"), a.Contains("--int8"));
     }
+}
+
+/// <summary>
+/// run.sh's timing rule: <paramref name="Warmup"/> untimed runs, then timed runs while fewer than <paramref name="MinReps"/>,
+/// or under <paramref name="BudgetS"/> seconds in total, or fewer than <paramref name="Reps"/> and under <paramref name="MaxTimeS"/>
+/// seconds: fast workloads get at least Reps runs and BudgetS seconds, slow ones stop near MaxTimeS.
+/// </summary>
+sealed record Timing(int Warmup, int Reps, int MinReps, double BudgetS, double MaxTimeS)
+{
+    public bool More(int runs, double spentS) => runs < MinReps || spentS < BudgetS || (runs < Reps && spentS < MaxTimeS);
 }
 
 static class Bench
@@ -211,15 +228,18 @@ static class Bench
     public static (double Median, double[] All, T? Last) Time<T>(Func<T> run, Args o)
     {
         T? last = default;
-        for (int i = 0; i < o.Warmup; i++) last = run();
-        var all = new double[o.Reps];
-        for (int i = 0; i < o.Reps; i++)
+        for (int i = 0; i < o.Timing.Warmup; i++) last = run();
+        var times = new List<double>();
+        double spent = 0;
+        while (o.Timing.More(times.Count, spent))
         {
             last = default;
             var sw = Stopwatch.StartNew();
             last = run();
-            all[i] = sw.Elapsed.TotalSeconds;
+            times.Add(sw.Elapsed.TotalSeconds);
+            spent += times[^1];
         }
+        var all = times.ToArray();
         var sorted = all.OrderBy(x => x).ToArray();
         double med = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
         return (med, all, last);

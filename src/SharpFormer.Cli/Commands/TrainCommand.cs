@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using SharpFormer.Models;
 using SharpFormer.Tokenizers;
@@ -42,11 +43,13 @@ internal sealed class TrainOptionSet
     public readonly Option<int> Warmup = new("--warmup-steps") { Description = "Linear warmup steps.", DefaultValueFactory = _ => 0 };
     public readonly Option<string> Schedule = new("--schedule") { Description = "Decay after warmup: linear, cosine or constant.", DefaultValueFactory = _ => "linear" };
     public readonly Option<double> MaxGradNorm = new("--max-grad-norm") { Description = "Clip gradients to this global norm (0 = off).", DefaultValueFactory = _ => 1.0 };
-    public readonly Option<int> MaxLength = new("--max-length") { Description = "Longest input in tokens (block size for clm).", DefaultValueFactory = _ => 128 };
+    public readonly Option<int?> MaxLength = new("--max-length") { Description = "Longest input in tokens (block size for clm); default 128, or the model's positions if it has fewer." };
     public readonly Option<int> Seed = new("--seed") { Description = "Seed for initialisation, data order, masking and dropout.", DefaultValueFactory = _ => 42 };
     public readonly Option<bool> NoDropout = new("--no-dropout") { Description = "Train with every dropout off." };
     public readonly Option<int> SaveSteps = new("--save-steps") { Description = "Write a resumable checkpoint to OUTPUT/checkpoint-N every N steps (0 = off).", DefaultValueFactory = _ => 0 };
-    public readonly Option<string?> Resume = new("--resume") { Description = "Resume from a checkpoint folder written by --save-steps (same data and options)." };
+    public readonly Option<int> SaveTotalLimit = new("--save-total-limit") { Description = "Keep only the newest N checkpoints (0 = keep all).", DefaultValueFactory = _ => 0 };
+    public readonly Option<string?> Resume = new("--resume") { Description = "Resume from a checkpoint folder written by --save-steps or Ctrl-C (same data and options)." };
+    public readonly Option<bool> OverwriteOutput = new("--overwrite-output") { Description = "Train into a non-empty --output folder (its files of the same names are replaced)." };
     public readonly Option<string> Dtype = new("--dtype") { Description = "Storage type of the final model.safetensors: f32, f16 or bf16 (checkpoints stay f32).", DefaultValueFactory = _ => "f32" };
     public readonly Option<bool> Json = CommonOptions.Json();
     /// <summary>Only on the fine-tuning subcommands (classify, ner).</summary>
@@ -54,7 +57,7 @@ internal sealed class TrainOptionSet
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Model, Config, Tokenizer, Data, Eval, Output, Epochs, MaxSteps, BatchSize, GradAccum, Lr, WeightDecay, Warmup, Schedule, MaxGradNorm, MaxLength, Seed, NoDropout, SaveSteps, Resume, Dtype, Json })
+        foreach (var o in new Option[] { Model, Config, Tokenizer, Data, Eval, Output, Epochs, MaxSteps, BatchSize, GradAccum, Lr, WeightDecay, Warmup, Schedule, MaxGradNorm, MaxLength, Seed, NoDropout, SaveSteps, SaveTotalLimit, Resume, OverwriteOutput, Dtype, Json })
             c.Options.Add(o);
     }
 
@@ -73,25 +76,80 @@ internal sealed class TrainOptionSet
         GradientAccumulation = r.GetValue(GradAccum),
     };
 
-    public void Validate(ParseResult r)
+    /// <summary>
+    /// Checks every option before any data or weights are read: a value out of range is refused with the option's name and
+    /// accepted range, never clamped. Reads only the model's config.json (for --max-length) and looks at the output folder.
+    /// </summary>
+    /// <returns>The longest input in tokens: --max-length, by default 128 or the model's positions if fewer.</returns>
+    public int Validate(ParseResult r)
     {
-        if (r.GetValue(BatchSize) < 1) throw new SharpFormerException("--batch-size must be at least 1");
-        if (r.GetValue(GradAccum) < 1) throw new SharpFormerException("--grad-accum must be at least 1");
-        if (r.GetValue(Epochs) < 1 && r.GetValue(MaxSteps) < 1) throw new SharpFormerException("--epochs (or --max-steps) must be at least 1");
-        if (r.GetValue(MaxLength) < 4) throw new SharpFormerException("--max-length must be at least 4");
+        if (r.GetValue(Lr) is double lr) Require(lr > 0 && double.IsFinite(lr), "--lr", "a finite number > 0", lr);
+        Require(r.GetValue(WeightDecay) >= 0 && float.IsFinite(r.GetValue(WeightDecay)), "--weight-decay", "a finite number >= 0", r.GetValue(WeightDecay));
+        Require(r.GetValue(MaxGradNorm) >= 0 && double.IsFinite(r.GetValue(MaxGradNorm)), "--max-grad-norm", "a finite number >= 0 (0 = no clipping)", r.GetValue(MaxGradNorm));
+        Require(r.GetValue(Warmup) >= 0, "--warmup-steps", "an integer >= 0", r.GetValue(Warmup));
+        Require(r.GetValue(MaxSteps) >= 0, "--max-steps", "an integer >= 0 (0 = use --epochs)", r.GetValue(MaxSteps));
+        Require(r.GetValue(Epochs) >= 1, "--epochs", "an integer >= 1", r.GetValue(Epochs));
+        Require(r.GetValue(BatchSize) >= 1, "--batch-size", "an integer >= 1", r.GetValue(BatchSize));
+        Require(r.GetValue(GradAccum) >= 1, "--grad-accum", "an integer >= 1", r.GetValue(GradAccum));
+        Require(r.GetValue(SaveSteps) >= 0, "--save-steps", "an integer >= 0 (0 = no checkpoints)", r.GetValue(SaveSteps));
+        Require(r.GetValue(SaveTotalLimit) >= 0, "--save-total-limit", "an integer >= 0 (0 = keep all)", r.GetValue(SaveTotalLimit));
+        Require(r.GetValue(ReinitLayers) >= 0, "--reinit-layers", "an integer >= 0", r.GetValue(ReinitLayers));
+        var schedule = r.GetValue(Schedule)!;
+        Require(schedule.ToLowerInvariant() is "linear" or "cosine" or "constant", "--schedule", "linear, cosine or constant", schedule);
         ModelSaver.ParseStorageDType(r.GetValue(Dtype)!);
+        var config = TrainingModels.LoadConfig(r.GetValue(Model), r.GetValue(Config));
+        int positions = config switch { BertConfig b => b.MaxPositionEmbeddings, Gpt2Config g => g.NPositions, _ => int.MaxValue };
+        int maxLength = r.GetValue(MaxLength) ?? Math.Min(DefaultMaxLength, positions);
+        Require(maxLength >= MinLength && maxLength <= positions, "--max-length", $"an integer from {MinLength} to the model's {positions} positions", maxLength);
+        ValidateOutput(r);
+        return maxLength;
+    }
+
+    const int DefaultMaxLength = 128;
+
+    /// <summary>The shortest --max-length every task can fill: [CLS] + two one-token segments + [SEP], or a block of 4 tokens.</summary>
+    const int MinLength = 4;
+
+    static void Require<T>(bool ok, string option, string accepted, T got)
+    {
+        if (!ok) throw new SharpFormerException(FormattableString.Invariant($"{option} must be {accepted}, not {got}"));
+    }
+
+    /// <summary>
+    /// --output must be a folder that is empty (or absent), unless --overwrite-output or a --resume checkpoint inside it
+    /// says the run continues there; --resume must be a complete checkpoint.
+    /// </summary>
+    void ValidateOutput(ParseResult r)
+    {
+        var outDir = r.GetValue(Output)!;
+        if (File.Exists(outDir)) throw new SharpFormerException($"--output {outDir} is a file, not a folder");
+        string? resume = r.GetValue(Resume);
+        if (resume is not null && !File.Exists(Path.Combine(resume, "trainer_state.json")))
+            throw new SharpFormerException(Directory.Exists(resume)
+                ? $"--resume {resume}: not a complete training checkpoint (no trainer_state.json)"
+                : $"--resume {resume}: folder not found");
+        var output = new OutputFolder(outDir);
+        bool resumesInside = resume is not null && Path.GetDirectoryName(Path.GetFullPath(resume).TrimEnd(Path.DirectorySeparatorChar)) == output.Path;
+        if (!output.IsEmpty() && !resumesInside && !r.GetValue(OverwriteOutput))
+            throw new SharpFormerException($"--output {outDir} is not empty: pass --overwrite-output to train into it, or --resume one of its checkpoints");
     }
 }
 
 /// <summary>The epoch/step loop shared by every subcommand: batching, accumulation, progress, evaluation, checkpoints, resume.</summary>
 internal static class TrainLoop
 {
+    /// <summary>The exit code after Ctrl-C (128 + SIGINT), as shells report a process stopped by it.</summary>
+    public const int Interrupted = 130;
+
     /// <summary>
-    /// Runs training. <paramref name="epochBatches"/>(epoch) gives that epoch's micro-batches (deterministic per epoch, so a
-    /// resumed run sees the same ones); <paramref name="evaluate"/> returns metrics (printed and returned in the summary).
+    /// Runs training and returns the exit code. <paramref name="epochBatches"/>(epoch) gives that epoch's micro-batches
+    /// (deterministic per epoch, so a resumed run sees the same ones); <paramref name="evaluate"/> returns metrics (printed
+    /// and in the summary); <paramref name="saveModel"/> writes config, weights and tokenizer files into a folder.
+    /// Ctrl-C finishes the current step, writes a checkpoint and returns <see cref="Interrupted"/>; a diverged step stops
+    /// the run with an error and saves nothing.
     /// </summary>
-    public static JsonObject Run<TBatch>(ParseResult r, TrainOptionSet o, ITrainable<TBatch> model, Func<int, List<TBatch>> epochBatches,
-                                         Func<JsonObject>? evaluate, Action<string> saveModel)
+    public static int Run<TBatch>(ParseResult r, TrainOptionSet o, ITrainable<TBatch> model, Func<int, List<TBatch>> epochBatches,
+                                  Func<JsonObject>? evaluate, Action<string> saveModel)
     {
         int accum = r.GetValue(o.GradAccum), epochs = r.GetValue(o.Epochs), maxSteps = r.GetValue(o.MaxSteps);
         int batchesPerEpoch = epochBatches(0).Count;
@@ -108,45 +166,71 @@ internal static class TrainLoop
             startBatch = extra["batch"]!.GetValue<int>();
             Console.Error.WriteLine($"resumed from {resume} at step {trainer.Step} (epoch {startEpoch + 1}, batch {startBatch})");
         }
-        var outDir = r.GetValue(o.Output)!;
-        Directory.CreateDirectory(outDir);
-        int saveSteps = r.GetValue(o.SaveSteps);
+        var output = new OutputFolder(r.GetValue(o.Output)!);
+        output.RemoveLeftovers();
+        int saveSteps = r.GetValue(o.SaveSteps), keep = r.GetValue(o.SaveTotalLimit);
+        string? lastCheckpoint = null;
         var progress = new TrainProgress(total);
+        string SaveCheckpoint(JsonObject position)
+        {
+            lastCheckpoint = output.SaveCheckpoint(trainer.Step, dir => { trainer.SaveCheckpoint(dir, position); saveModel(dir); });
+            output.Rotate(keep);
+            progress.Note($"saved checkpoint {lastCheckpoint}");
+            return lastCheckpoint;
+        }
+        using var interrupt = new InterruptSignal();
+        var stop = interrupt.Token;
         var history = new JsonArray();
         JsonObject? lastEval = null;
         double lastLoss = double.NaN;
-        for (int epoch = startEpoch; epoch < epochs && trainer.Step < total; epoch++)
+        try
         {
-            var batches = epochBatches(epoch);
-            for (int bi = epoch == startEpoch ? startBatch : 0; bi < batches.Count && trainer.Step < total; bi += accum)
+            for (int epoch = startEpoch; epoch < epochs && trainer.Step < total; epoch++)
             {
-                var group = batches.Skip(bi).Take(accum).ToList();
-                var rep = trainer.TrainStep(group);
-                lastLoss = rep.Loss;
-                progress.Report(rep, epoch);
-                if (saveSteps > 0 && trainer.Step % saveSteps == 0)
+                var batches = epochBatches(epoch);
+                for (int bi = epoch == startEpoch ? startBatch : 0; bi < batches.Count && trainer.Step < total; bi += accum)
                 {
-                    var ck = Path.Combine(outDir, $"checkpoint-{trainer.Step}");
-                    trainer.SaveCheckpoint(ck, new JsonObject { ["epoch"] = bi + accum >= batches.Count ? epoch + 1 : epoch, ["batch"] = bi + accum >= batches.Count ? 0 : bi + accum });
-                    saveModel(ck);
-                    progress.Note($"saved checkpoint {ck}");
+                    var rep = trainer.TrainStep(batches.Skip(bi).Take(accum).ToList());
+                    lastLoss = rep.Loss;
+                    progress.Report(rep, epoch);
+                    bool endOfEpoch = bi + accum >= batches.Count;
+                    var position = new JsonObject { ["epoch"] = endOfEpoch ? epoch + 1 : epoch, ["batch"] = endOfEpoch ? 0 : bi + accum };
+                    bool due = saveSteps > 0 && trainer.Step % saveSteps == 0;
+                    if (due || (stop.IsCancellationRequested && trainer.Step < total))
+                    {
+                        var ck = SaveCheckpoint(position);
+                        if (stop.IsCancellationRequested)
+                        {
+                            progress.Note($"interrupted after step {trainer.Step}; to continue, run the same command with --resume {ck}");
+                            return Interrupted;
+                        }
+                    }
+                }
+                if (evaluate is not null)
+                {
+                    lastEval = evaluate();
+                    lastEval["epoch"] = epoch + 1;
+                    lastEval["step"] = trainer.Step;
+                    history.Add(lastEval.DeepClone());
+                    progress.Note($"eval after epoch {epoch + 1}: " + string.Join("  ", lastEval.Where(p => p.Key is not ("epoch" or "step")).Select(p => $"{p.Key} {Fmt(p.Value)}")));
                 }
             }
-            if (evaluate is not null)
-            {
-                lastEval = evaluate();
-                lastEval["epoch"] = epoch + 1;
-                lastEval["step"] = trainer.Step;
-                history.Add(lastEval.DeepClone());
-                progress.Note($"eval after epoch {epoch + 1}: " + string.Join("  ", lastEval.Where(p => p.Key is not ("epoch" or "step")).Select(p => $"{p.Key} {Fmt(p.Value)}")));
-            }
+        }
+        catch (TrainingDivergedException e)
+        {
+            progress.Done();
+            throw new SharpFormerException(e.Message + "; no model was saved" + (lastCheckpoint is null ? "" : $" (last checkpoint: {lastCheckpoint})"));
         }
         progress.Done();
-        saveModel(outDir);
-        ModelSaver.ConvertWeights(Path.Combine(outDir, "model.safetensors"), ModelSaver.ParseStorageDType(r.GetValue(o.Dtype)!));
+        var dtype = ModelSaver.ParseStorageDType(r.GetValue(o.Dtype)!);
+        output.SaveModel(dir =>
+        {
+            saveModel(dir);
+            ModelSaver.ConvertWeights(Path.Combine(dir, "model.safetensors"), dtype);
+        });
         var summary = new JsonObject
         {
-            ["output"] = Path.GetFullPath(outDir), ["steps"] = trainer.Step, ["final_train_loss"] = Round(lastLoss),
+            ["output"] = output.Path, ["steps"] = trainer.Step, ["final_train_loss"] = Round(lastLoss),
             ["eval"] = lastEval?.DeepClone(), ["eval_history"] = history,
         };
         if (r.GetValue(o.Json)) Console.WriteLine(summary.ToJsonString(JsonOutput.Options));
@@ -154,9 +238,9 @@ internal static class TrainLoop
         {
             Console.WriteLine($"trained {trainer.Step} steps, final train loss {lastLoss:F4}");
             if (lastEval is not null) Console.WriteLine("eval: " + string.Join("  ", lastEval.Where(p => p.Key is not ("epoch" or "step")).Select(p => $"{p.Key} {Fmt(p.Value)}")));
-            Console.WriteLine($"saved to {Path.GetFullPath(outDir)}");
+            Console.WriteLine($"saved to {output.Path}");
         }
-        return summary;
+        return 0;
     }
 
     static string Fmt(JsonNode? n) => n is JsonValue v && v.TryGetValue<double>(out var d) ? d.ToString("F4") : n?.ToJsonString() ?? "null";
@@ -172,6 +256,34 @@ internal static class TrainLoop
         var idx = Enumerable.Range(0, n).ToList();
         rng.Shuffle(idx);
         return idx.Chunk(batchSize).Select(c => c.ToList()).ToList();
+    }
+}
+
+/// <summary>
+/// Ctrl-C (SIGINT) while training: the first one sets <see cref="Requested"/> (the loop finishes its step and writes a
+/// checkpoint); a second one terminates the process at once, as usual.
+/// </summary>
+internal sealed class InterruptSignal : IDisposable
+{
+    readonly CancellationTokenSource _cts = new();
+    readonly PosixSignalRegistration _registration;
+
+    public InterruptSignal() => _registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
+    {
+        if (_cts.IsCancellationRequested) return;
+        ctx.Cancel = true;
+        if (!Console.IsErrorRedirected) Console.Error.WriteLine();   // ends the progress line redrawn in place
+        Console.Error.WriteLine("stopping after this step to write a checkpoint (Ctrl-C again to quit without one)");
+        _cts.Cancel();
+    });
+
+    /// <summary>Cancelled when Ctrl-C is pressed.</summary>
+    public CancellationToken Token => _cts.Token;
+
+    public void Dispose()
+    {
+        _registration.Dispose();
+        _cts.Dispose();
     }
 }
 

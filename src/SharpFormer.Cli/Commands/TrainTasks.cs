@@ -36,7 +36,7 @@ internal static class TrainBert
     public static FineTuning<T> Prepare<T>(ParseResult r, TrainOptionSet o, Option<string?> labels, BertHeads head, string architecture,
                                            Func<string, IReadOnlyList<string>?, List<T>> read, Func<List<T>, List<string>> labelsFromData)
     {
-        o.Validate(r);
+        int maxLength = o.Validate(r);
         string? modelDir = r.GetValue(o.Model);
         var tokDir = o.TokenizerDir(r)!;
         var tok = AutoTokenizer.FromFolder(tokDir);
@@ -48,7 +48,7 @@ internal static class TrainBert
         Warn(init);
         if (r.GetValue(o.ReinitLayers) is int n and > 0) Console.Error.WriteLine($"note: re-initialised the top {n} encoder layer(s)");
         return new FineTuning<T>(tokDir, tok, labelSet, train, eval, model, Wrap(model, r, o),
-            Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), r.GetValue(o.BatchSize), r.GetValue(o.Seed), model.Config.PadTokenId);
+            maxLength, r.GetValue(o.BatchSize), r.GetValue(o.Seed), model.Config.PadTokenId);
     }
 
     /// <summary>The label set: --labels, else the model's own non-default id2label for that head, else the data's labels sorted.</summary>
@@ -114,10 +114,9 @@ internal static class TrainClassifyCommand
                     ["macro_f1"] = TrainLoop.Round(Metrics.MacroF1(gold, pred, labelSet.Count)),
                 };
             };
-            TrainLoop.Run(r, o, tr,
+            return TrainLoop.Run(r, o, tr,
                 epoch => TrainLoop.ShuffledGroups(trainEnc.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Bert(g.Select(i => trainEnc[i]).ToList(), padId)).ToList(),
                 evaluate, dir => ModelSaver.Save(dir, model, tokDir));
-            return 0;
         });
         return cmd;
     }
@@ -195,10 +194,9 @@ internal static class TrainNerCommand
                     ["token_accuracy"] = TrainLoop.Round(total == 0 ? 0 : correct / (double)total),
                 };
             };
-            TrainLoop.Run(r, o, tr,
+            return TrainLoop.Run(r, o, tr,
                 epoch => TrainLoop.ShuffledGroups(trainEnc.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Bert(g.Select(i => trainEnc[i]).ToList(), padId)).ToList(),
                 evaluate, dir => ModelSaver.Save(dir, model, tokDir));
-            return 0;
         });
         return cmd;
     }
@@ -216,7 +214,9 @@ internal static class TrainMlmCommand
         cmd.Options.Add(prob);
         cmd.SetAction(r =>
         {
-            o.Validate(r);
+            int maxLen = o.Validate(r);
+            double p = r.GetValue(prob);
+            if (!(p > 0 && p <= 1)) throw new SharpFormerException(FormattableString.Invariant($"--mlm-probability must be a number in (0, 1], not {p}"));
             string? modelDir = r.GetValue(o.Model);
             var tokDir = o.TokenizerDir(r)!;
             var tok = AutoTokenizer.FromFolder(tokDir);
@@ -229,11 +229,10 @@ internal static class TrainMlmCommand
             TrainBert.Warn(init);
             if (tok.VocabSize > model.Config.VocabSize) throw new SharpFormerException($"the tokenizer has {tok.VocabSize} tokens, the model's vocab_size is {model.Config.VocabSize}");
             var tr = TrainBert.Wrap(model, r, o);
-            int maxLen = Math.Min(r.GetValue(o.MaxLength), model.Config.MaxPositionEmbeddings), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
+            int bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
             int cls = TrainBert.Id(tok, "[CLS]"), sep = TrainBert.Id(tok, "[SEP]"), mask = TrainBert.Id(tok, "[MASK]"), unk = TrainBert.Id(tok, "[UNK]");
             int padId = model.Config.PadTokenId, vocab = model.Config.VocabSize;
             var special = new HashSet<int> { cls, sep, padId, mask };
-            double p = r.GetValue(prob);
             int[] Ids(string s) => tok.Tokenize(s).Select(x => tok.TokenToId(x) ?? unk).ToArray();
             var sents = docs.Select(d => d.Select(Ids).ToList()).ToList();
             var evalSents = evalDocs?.Select(d => d.Select(Ids).ToList()).ToList();
@@ -304,9 +303,8 @@ internal static class TrainMlmCommand
                 if (nN > 0) o2["nsp_loss"] = TrainLoop.Round(nspL / nN);
                 return o2;
             };
-            TrainLoop.Run(r, o, tr, epoch => { var rng = TrainLoop.EpochRng(seed, epoch, 1); return Batches(Examples(sents, rng), rng, shuffle: true); },
+            return TrainLoop.Run(r, o, tr, epoch => { var rng = TrainLoop.EpochRng(seed, epoch, 1); return Batches(Examples(sents, rng), rng, shuffle: true); },
                 evaluate, dir => ModelSaver.Save(dir, model, tokDir));
-            return 0;
         });
         return cmd;
     }
@@ -322,14 +320,14 @@ internal static class TrainClmCommand
         o.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            o.Validate(r);
+            int block = o.Validate(r);
             var tokDir = o.TokenizerDir(r)!;
             var tok = AutoTokenizer.FromFolder(tokDir);
             var model = TrainingModels.Gpt2(r.GetValue(o.Model), r.GetValue(o.Config), r.GetValue(o.Seed));
             if (tok.VocabSize > model.Config.VocabSize) throw new SharpFormerException($"the tokenizer has {tok.VocabSize} tokens, the model's vocab_size is {model.Config.VocabSize}");
             var tr = new Gpt2Training(model, (ulong)r.GetValue(o.Seed));
             if (r.GetValue(o.NoDropout)) tr.DisableDropout();
-            int block = Math.Min(r.GetValue(o.MaxLength), model.Config.NPositions), bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
+            int bs = r.GetValue(o.BatchSize), seed = r.GetValue(o.Seed);
             int eos = model.Config.EosTokenId;
             List<int[]> Blocks(string path)
             {
@@ -360,10 +358,9 @@ internal static class TrainClmCommand
                 bool was = tr.Training; tr.Training = false;
                 try { return evaluate(); } finally { tr.Training = was; }
             };
-            TrainLoop.Run(r, o, tr,
+            return TrainLoop.Run(r, o, tr,
                 epoch => TrainLoop.ShuffledGroups(train.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Gpt2(g.Select(i => train[i]).ToList(), eos)).ToList(),
                 evalNoDropout, dir => ModelSaver.Save(dir, model, tokDir));
-            return 0;
         });
         return cmd;
     }

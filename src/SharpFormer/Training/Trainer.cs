@@ -24,6 +24,17 @@ public sealed record TrainerOptions
     public int GradientAccumulation { get; init; } = 1;
 }
 
+/// <summary>
+/// Training diverged: step <see cref="Step"/> gave a non-finite loss or gradient norm. Thrown before that step's update,
+/// so the parameters are those after the last finite step; nothing should be saved as a trained model.
+/// </summary>
+public sealed class TrainingDivergedException(int step, double loss, double gradNorm)
+    : SharpFormerException(FormattableString.Invariant($"training diverged at step {step}: loss {loss}, gradient norm {gradNorm} (try a lower learning rate, more warmup or gradient clipping)"))
+{
+    /// <summary>The optimizer step (1-based) whose loss or gradients were not finite.</summary>
+    public int Step { get; } = step;
+}
+
 /// <summary>What one optimizer step did.</summary>
 public sealed record StepReport(int Step, double Loss, double GradNorm, double LearningRate, int Tokens);
 
@@ -61,15 +72,19 @@ public sealed class Trainer<TBatch>
         Model.Gradients.Zero();
         double loss = 0;
         int tokens = 0;
+        bool lossDiverged = false;
         float scale = 1f / microBatches.Count;
         foreach (var mb in microBatches)
         {
             var r = Model.Step(mb, backward: true, scale);
             loss += r.Loss;
+            lossDiverged |= Diverged(r);
             tokens += Model.TokenCount(mb);
         }
         loss /= microBatches.Count;
         double norm = Options.MaxGradNorm > 0 ? Model.Gradients.ClipByGlobalNorm(Options.MaxGradNorm) : Model.Gradients.GlobalNorm();
+        // Checked before the update, so the parameters stay those of the last finite step.
+        if (lossDiverged || !double.IsFinite(norm)) throw new TrainingDivergedException(Step + 1, loss, norm);
         double lr = Schedule.At(Step);
         Optimizer.Step(Model.Gradients, lr);
         Model.WeightsChanged();
@@ -78,6 +93,14 @@ public sealed class Trainer<TBatch>
     }
 
     public StepReport TrainStep(TBatch batch) => TrainStep([batch]);
+
+    /// <summary>
+    /// A micro-batch's loss is non-finite because the model diverged, not because it had nothing to predict: PyTorch's
+    /// mean over no targets is NaN (a GPT-2 batch without targets, an MLM batch where nothing was masked), and such a batch
+    /// adds no gradient. A diverged MLM part makes its gradients non-finite, which the gradient-norm check catches.
+    /// </summary>
+    static bool Diverged(LossResult r) =>
+        double.IsInfinity(r.Loss) || (double.IsNaN(r.Loss) && r.Count > 0 && !(r.MaskedLmLoss is double m && double.IsNaN(m)));
 
     // ------------------------------------------------------------------ checkpoints
 

@@ -73,7 +73,8 @@ public static class TrainingModels
         return new Gpt2Model(config, reader, seed);
     }
 
-    static ModelConfig LoadConfig(string? modelDir, string? configPath)
+    /// <summary>The config of <paramref name="modelDir"/> or the new <paramref name="configPath"/> (exactly one of them).</summary>
+    public static ModelConfig LoadConfig(string? modelDir, string? configPath)
     {
         if ((modelDir is null) == (configPath is null)) throw new SharpFormerException("give either --model DIR (fine-tune) or --config NEW.json (train from scratch), not both");
         if (modelDir is not null) return ModelConfig.Load(modelDir);
