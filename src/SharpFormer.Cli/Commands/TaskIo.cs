@@ -39,7 +39,7 @@ public static class TaskIo
         DefaultValueFactory = _ => 16,
     };
 
-    public static Argument<string[]> Texts(string description) => new("texts") { Description = description, Arity = ArgumentArity.ZeroOrMore };
+    public static Argument<string[]> Texts(string description) => new("texts") { Description = description + " Put -- before texts that start with '-'.", Arity = ArgumentArity.ZeroOrMore };
 
     /// <summary>The texts from the command line or from --input (not both).</summary>
     public static List<TextRecord> Read(string[]? args, string? inputFile, bool pairs = false)
