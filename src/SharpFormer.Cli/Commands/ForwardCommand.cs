@@ -73,7 +73,7 @@ public static class ForwardCommand
     {
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(Utf8Text.ReadAllBytes(path)); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
         using (doc)
         {

@@ -32,7 +32,7 @@ public abstract record ModelConfig
     {
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
         JsonObject raw;
-        try { raw = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
+        try { raw = JsonNode.Parse(Utf8Text.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
         return Parse(raw, path);
     }
