@@ -19,7 +19,7 @@ public static class CliRunner
         var problem = UnknownOption(parsed) ?? (parsed.Errors.Count > 0 ? Describe(parsed.Errors[0]) : null);
         if (problem is not null)
         {
-            Console.Error.WriteLine($"error: {OneLine(problem)} ({HelpHint(parsed.CommandResult)})");
+            Console.Error.WriteLine($"error: {OneLine(problem)}");
             return UserError;
         }
         try
@@ -61,7 +61,7 @@ public static class CliRunner
             var nearest = known.MinBy(k => EditDistance(k, name));
             string hint = nearest is not null && EditDistance(nearest, name) <= Math.Max(2, name.Length / 3) ? $" (did you mean {nearest}?)" : "";
             bool takesTexts = parsed.CommandResult.Command.Arguments.Count > 0;
-            return $"unknown option '{token.Value}'{hint}" + (takesTexts ? "; a text starting with '-' goes after '--'" : "");
+            return $"unknown option '{token.Value}'{hint}" + (takesTexts ? "; a text starting with '-' goes after '--'" : "") + $" ({HelpHint(parsed.CommandResult)})";
         }
         return null;
     }

@@ -13,7 +13,7 @@ public static class ForwardCommand
         var model = CommonOptions.Model();
         var dtype = CommonOptions.DType();
         var inputs = new Option<FileInfo>("--inputs") { Description = "JSON: {\"cases\": {\"NAME\": {\"input_ids\": [[...]], \"token_type_ids\", \"attention_mask\", \"position_ids\"}}}.", Required = true };
-        var output = new Option<FileInfo>("--out") { Description = "The safetensors file to write (atomically).", Required = true };
+        var output = new Option<FileInfo>("--out") { Description = "The safetensors file to write (atomically).", Required = true }.Checked();
         var cmd = new Command("forward", "Run the model on token ids and save hidden states, attentions and logits to a safetensors file.") { model, dtype, inputs, output };
         cmd.SetAction(r =>
         {

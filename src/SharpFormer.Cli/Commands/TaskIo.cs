@@ -22,10 +22,10 @@ public static class TaskIo
         Description = "Read texts from FILE (UTF-8): one per line (blank lines skipped), or JSONL objects with a \"text\" field and, for pair tasks and classify, \"text_pair\" (pair tasks also take A<TAB>B lines).",
     };
 
-    public static Option<string?> Output() => new("--output", "-o")
+    public static Option<string?> Output() => new Option<string?>("--output", "-o")
     {
         Description = "Write one JSON object per input line to FILE (JSONL, written atomically).",
-    };
+    }.Checked();
 
     public static Option<int> Seed() => new("--seed")
     {

@@ -134,6 +134,7 @@ public sealed class Gpt2Model
 
     public Gpt2Model(Gpt2Config config, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
     {
+        ConfigLimits.Check(config, checkpoint);   // before anything is allocated from the config's sizes
         Config = config;
         Weights = weights;
         _act = Activations.Parse(config.ActivationFunction);

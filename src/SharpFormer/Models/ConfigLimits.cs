@@ -1,0 +1,77 @@
+using SharpFormer.Checkpoints;
+
+namespace SharpFormer.Models;
+
+/// <summary>
+/// Checks a config's sizes before a model allocates anything from them: each size within a sane limit, each weight
+/// matrix addressable by one .NET array, and the layer count the checkpoint actually holds. A config claiming
+/// 1,000,000,000 layers would otherwise be allocated (and randomly initialised) layer by layer before any tensor
+/// was found missing.
+/// </summary>
+public static class ConfigLimits
+{
+    /// <summary>Largest layer count accepted (the largest public GPT/BERT-style models have about 100).</summary>
+    public const int MaxLayers = 1024;
+    /// <summary>Largest hidden, intermediate or head count accepted.</summary>
+    public const int MaxWidth = 1 << 17;
+    /// <summary>Largest vocabulary, position or label count accepted.</summary>
+    public const int MaxEntries = 1 << 22;
+
+    /// <summary>
+    /// The one check every model loader calls before building layers; <paramref name="checkpoint"/> is null for a new
+    /// (randomly initialised) model, which gets only the limits.
+    /// </summary>
+    public static void Check(ModelConfig config, CheckpointReader? checkpoint)
+    {
+        switch (config)
+        {
+            case BertConfig c:
+                Within("num_hidden_layers", c.NumHiddenLayers, MaxLayers);
+                Within("num_attention_heads", c.NumAttentionHeads, MaxWidth);
+                Within("hidden_size", c.HiddenSize, MaxWidth);
+                Within("intermediate_size", c.IntermediateSize, MaxWidth);
+                Within("vocab_size", c.VocabSize, MaxEntries);
+                Within("max_position_embeddings", c.MaxPositionEmbeddings, MaxEntries);
+                Within("type_vocab_size", c.TypeVocabSize, MaxEntries);
+                Within("num_labels", c.NumLabels, MaxEntries);
+                Matrix("vocab_size × hidden_size", c.VocabSize, c.HiddenSize);
+                Matrix("max_position_embeddings × hidden_size", c.MaxPositionEmbeddings, c.HiddenSize);
+                Matrix("intermediate_size × hidden_size", c.IntermediateSize, c.HiddenSize);
+                Layers(checkpoint, "num_hidden_layers", c.NumHiddenLayers, i => $"bert.encoder.layer.{i}.attention.output.dense.weight");
+                break;
+            case Gpt2Config c:
+                Within("n_layer", c.NLayer, MaxLayers);
+                Within("n_head", c.NHead, MaxWidth);
+                Within("n_embd", c.NEmbd, MaxWidth);
+                Within("n_inner", c.InnerDim, MaxWidth);
+                Within("vocab_size", c.VocabSize, MaxEntries);
+                Within("n_positions", c.NPositions, MaxEntries);
+                Within("num_labels", c.NumLabels, MaxEntries);
+                Matrix("vocab_size × n_embd", c.VocabSize, c.NEmbd);
+                Matrix("n_positions × n_embd", c.NPositions, c.NEmbd);
+                Matrix("n_inner × n_embd", c.InnerDim, c.NEmbd);
+                Layers(checkpoint, "n_layer", c.NLayer, i => $"transformer.h.{i}.attn.c_proj.weight");
+                break;
+        }
+    }
+
+    static void Within(string key, int value, int max)
+    {
+        if (value > max) throw new SharpFormerException($"config.json: {key} {value} is beyond what SharpFormer accepts ({max}); the config is probably corrupt");
+    }
+
+    static void Matrix(string what, int rows, int cols)
+    {
+        if ((long)rows * cols > Array.MaxLength)
+            throw new SharpFormerException($"config.json: a {what} matrix of {(long)rows * cols:N0} values is larger than one array can hold");
+    }
+
+    /// <summary>The checkpoint must hold every layer the config names (it may hold more: HuggingFace then ignores the rest).</summary>
+    static void Layers(CheckpointReader? checkpoint, string key, int layers, Func<int, string> tensorOfLayer)
+    {
+        if (checkpoint is null || checkpoint.Contains(tensorOfLayer(layers - 1))) return;
+        int present = 0;
+        while (present < layers && checkpoint.Contains(tensorOfLayer(present))) present++;
+        throw new SharpFormerException($"config.json: {key} is {layers} but {checkpoint.FileName} has {present} layer(s)");
+    }
+}
