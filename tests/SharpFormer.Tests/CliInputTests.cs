@@ -30,8 +30,9 @@ public sealed class CliInputTests : IDisposable
     }
 
     /// <summary>A copy of a fixture whose weights have one NaN (in a LayerNorm weight), as a diverged training run leaves them.</summary>
-    string Diverged(string fixture, string tensorSuffix)
+    string Diverged(string fixture)
     {
+        var tensorSuffix = fixture.StartsWith("gpt2") ? "ln_f.weight" : "embeddings.LayerNorm.weight";
         var dir = CopyModel(fixture, fixture + "-diverged");
         var path = Path.Combine(dir, "model.safetensors");
         var writer = new SafeTensorsWriter();
@@ -157,21 +158,14 @@ public sealed class CliInputTests : IDisposable
     // ---------------------------------------------------------------- item 5
 
     [Theory]
-    [InlineData("bert-tiny", "embeddings.LayerNorm.weight", "embed", "今天天气很好")]
-    [InlineData("bert-tiny", "embeddings.LayerNorm.weight", "fill-mask", "今天[MASK]气很好")]
-    [InlineData("bert-tiny", "embeddings.LayerNorm.weight", "fill-mask --json", "今天[MASK]气很好")]
-    [InlineData("bert-tiny", "embeddings.LayerNorm.weight", "fill-mask", "今[MASK]天[MASK]气很好")]
-    [InlineData("bert-tiny", "embeddings.LayerNorm.weight", "similarity", "今天天气很好|今天天气不错")]
-    [InlineData("bert-tiny", "embeddings.LayerNorm.weight", "nsp", "今天天气很好|适合出门")]
-    [InlineData("bert-tiny-seqcls", "embeddings.LayerNorm.weight", "classify", "今天天气很好")]
-    [InlineData("bert-tiny-ner", "embeddings.LayerNorm.weight", "ner", "马云在杭州")]
-    [InlineData("gpt2-tiny", "ln_f.weight", "generate --max-new-tokens 3", "Hello")]
-    [InlineData("gpt2-tiny", "ln_f.weight", "generate --max-new-tokens 3 --temperature 0.7 --seed 1", "Hello")]
-    [InlineData("gpt2-tiny", "ln_f.weight", "perplexity", "Hello, my dog is cute")]
-    [InlineData("gpt2-tiny", "ln_f.weight", "perplexity --json", "Hello, my dog is cute")]
-    public void NonFiniteModelOutputsAreAnError(string fixture, string tensor, string command, string texts)
+    [InlineData("bert-tiny", "embed", "今天天气很好")] [InlineData("bert-tiny", "fill-mask", "今天[MASK]气很好")] [InlineData("bert-tiny", "fill-mask --json", "今天[MASK]气很好")]
+    [InlineData("bert-tiny", "fill-mask", "今[MASK]天[MASK]气很好")] [InlineData("bert-tiny", "similarity", "今天天气很好|今天天气不错")] [InlineData("bert-tiny", "nsp", "今天天气很好|适合出门")]
+    [InlineData("bert-tiny-seqcls", "classify", "今天天气很好")] [InlineData("bert-tiny-ner", "ner", "马云在杭州")]
+    [InlineData("gpt2-tiny", "generate --max-new-tokens 3", "Hello")] [InlineData("gpt2-tiny", "generate --max-new-tokens 3 --temperature 0.7 --seed 1", "Hello")]
+    [InlineData("gpt2-tiny", "perplexity", "Hello, my dog is cute")] [InlineData("gpt2-tiny", "perplexity --json", "Hello, my dog is cute")]
+    public void NonFiniteModelOutputsAreAnError(string fixture, string command, string texts)
     {
-        var dir = Diverged(fixture, tensor);
+        var dir = Diverged(fixture);
         var r = CliHarness.Run([.. command.Split(' '), "--model", dir, "--", .. texts.Split('|')]);
         AssertUserError(r, "the model produced non-finite values (NaN/inf)");
         Assert.DoesNotContain("NaN", r.Stdout);
@@ -180,17 +174,19 @@ public sealed class CliInputTests : IDisposable
     // ---------------------------------------------------------------- item 8
 
     [Theory]
-    [InlineData("bert-tiny", "config.json", "info")]
-    [InlineData("bert-tiny", "tokenizer_config.json", "info")]
-    [InlineData("bert-tiny", "special_tokens_map.json", "info")]
-    [InlineData("gpt2-tiny", "tokenizer_config.json", "info")]
-    [InlineData("gpt2-tiny", "vocab.json", "info")]
-    [InlineData("gpt2-tiny", "generation_config.json", "generate")]
-    public void InvalidUtf8InAModelJsonFileNamesTheFile(string fixture, string file, string command)
+    [InlineData("bert-tiny/config.json")]
+    [InlineData("bert-tiny/tokenizer_config.json")]
+    [InlineData("bert-tiny/special_tokens_map.json")]
+    [InlineData("gpt2-tiny/tokenizer_config.json")]
+    [InlineData("gpt2-tiny/vocab.json")]
+    [InlineData("gpt2-tiny/generation_config.json")]
+    public void InvalidUtf8InAModelJsonFileNamesTheFile(string fixtureFile)
     {
+        var (fixture, file) = (fixtureFile.Split('/')[0], fixtureFile.Split('/')[1]);
         var dir = CopyModel(fixture, "utf8");
         CorruptJson(Path.Combine(dir, file));
-        var r = command == "info" ? CliHarness.Run("info", "--model", dir) : CliHarness.Run(command, "--model", dir, "--", "hi");
+        // info reads the config, the tokenizer files and the weights; generation_config.json only generate reads.
+        var r = file == "generation_config.json" ? CliHarness.Run("generate", "--model", dir, "--", "hi") : CliHarness.Run("info", "--model", dir);
         AssertUserError(r, $"{file}: line 1 is not valid UTF-8");
     }
 

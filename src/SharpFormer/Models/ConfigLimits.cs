@@ -23,36 +23,26 @@ public static class ConfigLimits
     /// </summary>
     public static void Check(ModelConfig config, CheckpointReader? checkpoint)
     {
-        switch (config)
+        // Per family: (key, value, limit) sizes, (what, rows, columns) of its largest matrices, and a tensor every layer has.
+        var (sizes, matrices, layersKey, layers, tensorOfLayer) = config switch
         {
-            case BertConfig c:
-                Within("num_hidden_layers", c.NumHiddenLayers, MaxLayers);
-                Within("num_attention_heads", c.NumAttentionHeads, MaxWidth);
-                Within("hidden_size", c.HiddenSize, MaxWidth);
-                Within("intermediate_size", c.IntermediateSize, MaxWidth);
-                Within("vocab_size", c.VocabSize, MaxEntries);
-                Within("max_position_embeddings", c.MaxPositionEmbeddings, MaxEntries);
-                Within("type_vocab_size", c.TypeVocabSize, MaxEntries);
-                Within("num_labels", c.NumLabels, MaxEntries);
-                Matrix("vocab_size × hidden_size", c.VocabSize, c.HiddenSize);
-                Matrix("max_position_embeddings × hidden_size", c.MaxPositionEmbeddings, c.HiddenSize);
-                Matrix("intermediate_size × hidden_size", c.IntermediateSize, c.HiddenSize);
-                Layers(checkpoint, "num_hidden_layers", c.NumHiddenLayers, i => $"bert.encoder.layer.{i}.attention.output.dense.weight");
-                break;
-            case Gpt2Config c:
-                Within("n_layer", c.NLayer, MaxLayers);
-                Within("n_head", c.NHead, MaxWidth);
-                Within("n_embd", c.NEmbd, MaxWidth);
-                Within("n_inner", c.InnerDim, MaxWidth);
-                Within("vocab_size", c.VocabSize, MaxEntries);
-                Within("n_positions", c.NPositions, MaxEntries);
-                Within("num_labels", c.NumLabels, MaxEntries);
-                Matrix("vocab_size × n_embd", c.VocabSize, c.NEmbd);
-                Matrix("n_positions × n_embd", c.NPositions, c.NEmbd);
-                Matrix("n_inner × n_embd", c.InnerDim, c.NEmbd);
-                Layers(checkpoint, "n_layer", c.NLayer, i => $"transformer.h.{i}.attn.c_proj.weight");
-                break;
-        }
+            BertConfig c => (
+                new[] { ("num_hidden_layers", c.NumHiddenLayers, MaxLayers), ("num_attention_heads", c.NumAttentionHeads, MaxWidth), ("hidden_size", c.HiddenSize, MaxWidth),
+                        ("intermediate_size", c.IntermediateSize, MaxWidth), ("vocab_size", c.VocabSize, MaxEntries), ("max_position_embeddings", c.MaxPositionEmbeddings, MaxEntries),
+                        ("type_vocab_size", c.TypeVocabSize, MaxEntries), ("num_labels", c.NumLabels, MaxEntries) },
+                new[] { ("vocab_size × hidden_size", c.VocabSize, c.HiddenSize), ("max_position_embeddings × hidden_size", c.MaxPositionEmbeddings, c.HiddenSize),
+                        ("intermediate_size × hidden_size", c.IntermediateSize, c.HiddenSize) },
+                "num_hidden_layers", c.NumHiddenLayers, (Func<int, string>)(i => $"bert.encoder.layer.{i}.attention.output.dense.weight")),
+            Gpt2Config c => (
+                new[] { ("n_layer", c.NLayer, MaxLayers), ("n_head", c.NHead, MaxWidth), ("n_embd", c.NEmbd, MaxWidth), ("n_inner", c.InnerDim, MaxWidth),
+                        ("vocab_size", c.VocabSize, MaxEntries), ("n_positions", c.NPositions, MaxEntries), ("num_labels", c.NumLabels, MaxEntries) },
+                new[] { ("vocab_size × n_embd", c.VocabSize, c.NEmbd), ("n_positions × n_embd", c.NPositions, c.NEmbd), ("n_inner × n_embd", c.InnerDim, c.NEmbd) },
+                "n_layer", c.NLayer, i => $"transformer.h.{i}.attn.c_proj.weight"),
+            _ => throw new ArgumentException($"no limits for model_type \"{config.ModelType}\"", nameof(config)),
+        };
+        foreach (var (key, value, max) in sizes) Within(key, value, max);
+        foreach (var (what, rows, cols) in matrices) Matrix(what, rows, cols);
+        Layers(checkpoint, layersKey, layers, tensorOfLayer);
     }
 
     static void Within(string key, int value, int max)
