@@ -14,7 +14,7 @@ public static class AttentionCommand
         var head = new Option<int?>("--head") { Description = "Head (0-based). text: default every head; png/svg: default a grid of all heads of the layer; html: the head shown first." };
         var format = new Option<string?>("--format", "-f") { Description = "text (default), png, svg or html; without it the --out extension decides." };
         format.AcceptOnlyFromAmong("text", "png", "svg", "html");
-        var output = new Option<string?>("--out", "-o") { Description = "The file to write (atomically); required for png and html. text and svg go to stdout without it." };
+        var output = new Option<string?>("--out", "-o") { Description = "The file to write (atomically); required for png and html. text and svg go to stdout without it. Its extension must match the format." }.Checked();
         var topK = new Option<int>("--top-k", "-k") { Description = "text: the strongest keys listed per query.", DefaultValueFactory = _ => 3 };
         var minWeight = new Option<double>("--min-weight") { Description = "text: list every key whose weight is at least this.", DefaultValueFactory = _ => 0.1 };
         var width = new Option<int?>("--width") { Description = "png/svg: image width in pixels (default: fitted to the tokens)." };
@@ -29,7 +29,7 @@ public static class AttentionCommand
             var input = string.Join(' ', r.GetValue(text) ?? []);
             if (string.IsNullOrWhiteSpace(input)) throw new SharpFormerException("the text is empty: give a text to look at");
             var outPath = r.GetValue(output);
-            var fmt = r.GetValue(format) ?? FormatFromExtension(outPath) ?? "text";
+            var fmt = OutputFiles.Format(r.GetValue(format), outPath);
             if (fmt is "png" or "html" && string.IsNullOrEmpty(outPath))
                 throw new SharpFormerException($"--format {fmt} writes a file: give --out FILE.{fmt}");
             int k = r.GetValue(topK);
@@ -38,7 +38,6 @@ public static class AttentionCommand
             if (!(min >= 0 && min <= 1)) throw new SharpFormerException($"--min-weight must be between 0 and 1 (got {min})");
             int? w = r.GetValue(width), h = r.GetValue(height);
             if (w is < 16 or > 20000 || h is < 16 or > 20000) throw new SharpFormerException("--width and --height must be between 16 and 20000 pixels");
-            if (outPath is not null) CheckOutputFolder(outPath);
 
             var map = AttentionMap.Compute(r.GetValue(model)!, input);
             int? l = r.GetValue(layer), hd = r.GetValue(head);
@@ -81,17 +80,6 @@ public static class AttentionCommand
 
     static string Describe(AttentionMap map, int layer, int? head) =>
         head is int h ? $"{map.ModelName} layer {layer} head {h}" : $"{map.ModelName} layer {layer}, all {map.Heads} heads";
-
-    internal static string? FormatFromExtension(string? path) => Path.GetExtension(path ?? "").ToLowerInvariant() switch
-    {
-        ".png" => "png", ".svg" => "svg", ".html" or ".htm" => "html", ".txt" => "text", _ => null,
-    };
-
-    internal static void CheckOutputFolder(string path)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Directory.Exists(dir)) throw new SharpFormerException($"{path}: output folder {dir} does not exist");
-    }
 
     internal static void Emit(string? path, string text)
     {

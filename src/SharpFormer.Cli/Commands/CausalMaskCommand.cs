@@ -16,7 +16,7 @@ public static class CausalMaskCommand
         var model = CommonOptions.Model(required: false);
         var format = new Option<string?>("--format", "-f") { Description = "text (default) or png; without it the --out extension decides." };
         format.AcceptOnlyFromAmong("text", "png");
-        var output = new Option<string?>("--out", "-o") { Description = "The file to write (atomically); required for png." };
+        var output = new Option<string?>("--out", "-o") { Description = "The file to write (atomically); required for png. Its extension must match the format." }.Checked();
         var width = new Option<int?>("--width") { Description = "png: image width in pixels." };
         var height = new Option<int?>("--height") { Description = "png: image height in pixels." };
         var text = new Argument<string[]>("text") { Description = "With --model: the text whose attention is checked.", Arity = ArgumentArity.ZeroOrMore };
@@ -33,12 +33,11 @@ public static class CausalMaskCommand
             if (n is not null && input.Length > 0) throw new SharpFormerException("a text is only used with --model; with --size give no text");
             if (dir is not null && string.IsNullOrWhiteSpace(input)) throw new SharpFormerException("the text is empty: --model needs a text to check");
             var outPath = r.GetValue(output);
-            var fmt = r.GetValue(format) ?? AttentionCommand.FormatFromExtension(outPath) ?? "text";
+            var fmt = OutputFiles.Format(r.GetValue(format), outPath);
             if (fmt is not ("text" or "png")) throw new SharpFormerException($"causal-mask writes text or png, not {fmt}");
             if (fmt == "png" && string.IsNullOrEmpty(outPath)) throw new SharpFormerException("--format png writes a file: give --out FILE.png");
             int? w = r.GetValue(width), h = r.GetValue(height);
             if (w is < 16 or > 20000 || h is < 16 or > 20000) throw new SharpFormerException("--width and --height must be between 16 and 20000 pixels");
-            if (outPath is not null) AttentionCommand.CheckOutputFolder(outPath);
 
             var map = dir is null ? null : AttentionMap.Compute(dir, input);
             int count = map?.Length ?? n!.Value;

@@ -31,15 +31,15 @@ public static class EmbedCommand
         var dtype = CommonOptions.DType();
         var pooling = PoolingOption();
         var normalize = new Option<bool>("--normalize") { Description = "L2-normalise the vectors (default: on when the sentence-transformers folder has a Normalize module)." };
-        var input = TaskIo.Input(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();
+        var input = TaskIo.Input(); var errors = TaskIo.Errors(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Texts to embed.");
         var cmd = new Command("embed", "Sentence embeddings: pooled last hidden states (cls/mean/max), optionally L2-normalised, as JSONL.")
-            { model, dtype, pooling, normalize, input, output, batch, json, texts };
+            { model, dtype, pooling, normalize, input, errors, output, batch, json, texts };
         cmd.SetAction(r =>
         {
             var embedder = Load(r.GetValue(model)!, r.GetValue(pooling), r.GetValue(normalize) ? true : null, r.GetValue(batch), r.Precision(dtype));
-            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));
+            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), replaceInvalid: r.ReplaceInvalid(errors));
             var vectors = TaskIo.Process(records, part => embedder.Embed(part.Select(p => p.Text).ToList()));
             var objs = records.Select((p, i) => new JsonObject { ["text"] = p.Text, ["embedding"] = TaskIo.Floats(vectors[i]) }).ToList();
             if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }

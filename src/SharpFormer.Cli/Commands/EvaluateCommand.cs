@@ -22,6 +22,7 @@ public static class EvaluateCommand
         var task = new Option<string>("--task", "-t") { Description = "classify (accuracy, macro-F1), ner (entity-level P/R/F1, seqeval), pairs (accuracy at --threshold), sts (Spearman).", Required = true };
         task.AcceptOnlyFromAmong("classify", "ner", "pairs", "sts");
         var data = new Option<string>("--data") { Description = "Labelled file: text<TAB>label or JSONL (classify); CLUENER/Weibo JSONL or BIO (ner); s1<TAB>s2<TAB>0|1 (pairs); id||s1||s2||score (sts).", Required = true };
+        var errors = TaskIo.Errors();
         var threshold = new Option<double?>("--threshold") { Description = "pairs: predict 'same' when the score is at least this (default 0.5: a classifier's probability; cosine for an encoder without a classifier head)." };
         var decode = CommonOptions.Decode();
         decode.Description = "ner: " + decode.Description;
@@ -29,7 +30,7 @@ public static class EvaluateCommand
         var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var cmd = new Command("evaluate", "Score a model on a labelled file: accuracy/macro-F1 (classify), entity P/R/F1 (ner), accuracy at a threshold (pairs), Spearman (sts).")
-            { model, dtype, task, data, threshold, decode, limit, batch, json };
+            { model, dtype, task, data, errors, threshold, decode, limit, batch, json };
         cmd.SetAction(r =>
         {
             string path = r.GetValue(data)!;
@@ -41,6 +42,7 @@ public static class EvaluateCommand
             });
             var decoding = r.Decoding(decode);   // checked for every task, so a bad value is never silently ignored
             int lim = r.GetValue(limit), bs = r.GetValue(batch);
+            bool replace = r.ReplaceInvalid(errors);
             var clock = Stopwatch.StartNew();
             List<T> Cut<T>(List<T> l) => lim > 0 && l.Count > lim ? l.Take(lim).ToList() : l;
             var res = new JsonObject { ["model"] = Path.GetFullPath(dir), ["task"] = r.GetValue(task), ["data"] = Path.GetFullPath(path) };
@@ -49,7 +51,7 @@ public static class EvaluateCommand
             {
                 case "classify":
                 {
-                    var examples = Cut(Evaluation.ReadClassification(path));
+                    var examples = Cut(TaskIo.ReadUserFile(() => Evaluation.ReadClassification(path, replace)));
                     var clf = TextClassifier.Load(dir, precision: r.Precision(dtype));
                     clf.Session.BatchSize = bs;
                     RequireTrained(clf.Session);
@@ -71,7 +73,7 @@ public static class EvaluateCommand
                 }
                 case "ner":
                 {
-                    var sents = Cut(Evaluation.ReadNer(path));
+                    var sents = Cut(TaskIo.ReadUserFile(() => Evaluation.ReadNer(path, replace)));
                     var session = EncoderSession.Load(dir, BertHeads.TokenClassification, precision: r.Precision(dtype));
                     session.BatchSize = bs;
                     RequireTrained(session);
@@ -96,10 +98,10 @@ public static class EvaluateCommand
                 }
                 case "pairs":
                 {
-                    var pairs = Cut(Evaluation.ReadPairs(path));
+                    var pairs = Cut(TaskIo.ReadUserFile(() => Evaluation.ReadPairs(path, replace)));
                     var bad = pairs.FirstOrDefault(p => p.Gold is not (0 or 1));
                     if (bad is not null) throw new SharpFormerException($"{path}:{bad.Line}: pairs need 0/1 labels (got {bad.Gold.ToString(CultureInfo.InvariantCulture)}); use --task sts for graded scores");
-                    var scores = Evaluation.PairScores(dir, pairs.Select(p => (p.First, p.Second)).ToList(), bs, out var method);
+                    var scores = Evaluation.PairScores(dir, pairs.Select(p => (p.First, p.Second)).ToList(), bs, out var method, r.Precision(dtype));
                     var gold = pairs.Select(p => (int)p.Gold).ToList();
                     double t = r.GetValue(threshold) ?? 0.5;
                     double acc = EvaluationMetrics.ThresholdAccuracy(scores, gold, t);
@@ -115,8 +117,8 @@ public static class EvaluateCommand
                 }
                 case "sts":
                 {
-                    var pairs = Cut(Evaluation.ReadPairs(path));
-                    var scores = Evaluation.PairScores(dir, pairs.Select(p => (p.First, p.Second)).ToList(), bs, out var method);
+                    var pairs = Cut(TaskIo.ReadUserFile(() => Evaluation.ReadPairs(path, replace)));
+                    var scores = Evaluation.PairScores(dir, pairs.Select(p => (p.First, p.Second)).ToList(), bs, out var method, r.Precision(dtype));
                     var gold = pairs.Select(p => p.Gold).ToList();
                     double rho = EvaluationMetrics.Spearman(scores, gold), pr = EvaluationMetrics.Pearson(scores, gold);
                     res["examples"] = pairs.Count; res["score"] = method; res["spearman"] = R(rho); res["pearson"] = R(pr);

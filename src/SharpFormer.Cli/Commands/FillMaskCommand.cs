@@ -16,17 +16,17 @@ public static class FillMaskCommand
         var dtype = CommonOptions.DType();
         var topK = new Option<int>("--top-k") { Description = "Candidates per mask (and joint fillings shown).", DefaultValueFactory = _ => 5 };
         var beam = new Option<int?>("--beam") { Description = "Beam width of the joint search over several masks (default: --top-k)." };
-        var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
+        var input = TaskIo.Input(); var errors = TaskIo.Errors(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Texts with one or more [MASK] tokens, e.g. \"今天[MASK]气很好\".");
         var cmd = new Command("fill-mask", "Predict the tokens hidden by [MASK] (masked language model); several masks also get joint fillings.")
-            { model, dtype, topK, beam, input, output, seed, batch, json, texts };
+            { model, dtype, topK, beam, input, errors, output, seed, batch, json, texts };
         cmd.SetAction(r =>
         {
             var pipe = FillMaskPipeline.Load(r.GetValue(model)!, r.GetValue(seed), r.Precision(dtype));
             pipe.Session.BatchSize = r.GetValue(batch);
             var untrained = TaskIo.Untrained(pipe.Session);
-            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));
+            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), replaceInvalid: r.ReplaceInvalid(errors));
             int k = r.GetValue(topK);
             var results = TaskIo.Process(records, part => pipe.Predict(part.Select(p => p.Text).ToList(), k, r.GetValue(beam)), chunk: 64);
             var objs = results.Select(res => ToJson(res, untrained)).ToList();

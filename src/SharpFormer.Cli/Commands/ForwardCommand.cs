@@ -13,7 +13,7 @@ public static class ForwardCommand
         var model = CommonOptions.Model();
         var dtype = CommonOptions.DType();
         var inputs = new Option<FileInfo>("--inputs") { Description = "JSON: {\"cases\": {\"NAME\": {\"input_ids\": [[...]], \"token_type_ids\", \"attention_mask\", \"position_ids\"}}}.", Required = true };
-        var output = new Option<FileInfo>("--out") { Description = "The safetensors file to write (atomically).", Required = true };
+        var output = new Option<FileInfo>("--out") { Description = "The safetensors file to write (atomically).", Required = true }.Checked();
         var cmd = new Command("forward", "Run the model on token ids and save hidden states, attentions and logits to a safetensors file.") { model, dtype, inputs, output };
         cmd.SetAction(r =>
         {
@@ -72,7 +72,7 @@ public static class ForwardCommand
     {
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(Utf8Text.ReadAllBytes(path)); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
         using (doc)
         {

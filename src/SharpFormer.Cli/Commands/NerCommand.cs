@@ -18,11 +18,11 @@ public static class NerCommand
         aggregation.AcceptOnlyFromAmong("none", "simple", "first", "average", "max");
         var decode = CommonOptions.Decode();
         var stride = new Option<int?>("--stride") { Description = "Tokens of overlap between windows for texts longer than the model's maximum (default: a quarter window)." };
-        var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
+        var input = TaskIo.Input(); var errors = TaskIo.Errors(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Texts to tag.");
         var cmd = new Command("ner", "Named-entity recognition / token classification: entities with label, score, text and character offsets.")
-            { model, dtype, aggregation, decode, stride, input, output, seed, batch, json, texts };
+            { model, dtype, aggregation, decode, stride, input, errors, output, seed, batch, json, texts };
         cmd.SetAction(r =>
         {
             var decoding = r.Decoding(decode);
@@ -30,7 +30,7 @@ public static class NerCommand
             ner.Session.BatchSize = r.GetValue(batch);
             var untrained = TaskIo.Untrained(ner.Session);
             var strategy = Enum.Parse<AggregationStrategy>(r.GetValue(aggregation)!, ignoreCase: true);
-            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input));
+            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), replaceInvalid: r.ReplaceInvalid(errors));
             var results = TaskIo.Process(records, part => ner.Predict(part.Select(p => p.Text).ToList(), strategy, r.GetValue(stride), decoding: decoding), chunk: 128);
             var objs = results.Select(res =>
             {

@@ -11,16 +11,16 @@ public static class NspCommand
     {
         var model = CommonOptions.Model(ShippedModels.Bert);
         var dtype = CommonOptions.DType();
-        var input = TaskIo.Input(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
+        var input = TaskIo.Input(); var errors = TaskIo.Errors(); var output = TaskIo.Output(); var seed = TaskIo.Seed(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Sentence A and sentence B.");
-        var cmd = new Command("nsp", "Next-sentence prediction: the probability that B follows A.") { model, dtype, input, output, seed, batch, json, texts };
+        var cmd = new Command("nsp", "Next-sentence prediction: the probability that B follows A.") { model, dtype, input, errors, output, seed, batch, json, texts };
         cmd.SetAction(r =>
         {
             var nsp = NextSentencePredictor.Load(r.GetValue(model)!, r.GetValue(seed), r.Precision(dtype));
             nsp.Session.BatchSize = r.GetValue(batch);
             var untrained = TaskIo.Untrained(nsp.Session);
-            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), pairs: true);
+            var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), pairs: true, replaceInvalid: r.ReplaceInvalid(errors));
             var results = TaskIo.Process(records, part => nsp.Predict(part.Select(p => (p.Text, p.Pair!)).ToList()));
             var objs = results.Select(res =>
             {

@@ -16,22 +16,17 @@ public static class PerplexityCommand
         var dtype = CommonOptions.DType();
         var stride = new Option<int?>("--stride") { Description = "Tokens between window starts for texts longer than the context (default n_positions / 2)." };
         var file = new Option<FileInfo?>("--file") { Description = "Read the text from this UTF-8 file instead of the argument." };
+        var errors = TaskIo.Errors();
         var json = CommonOptions.Json();
         var text = new Argument<string?>("text") { Description = "The text to score (or use --file; put -- before it if it starts with '-').", Arity = ArgumentArity.ZeroOrOne };
-        var cmd = new Command("perplexity", "Perplexity of a text under a causal language model: exp of the mean next-token negative log-likelihood.") { model, dtype, stride, file, json, text };
+        var cmd = new Command("perplexity", "Perplexity of a text under a causal language model: exp of the mean next-token negative log-likelihood.") { model, dtype, stride, file, errors, json, text };
         cmd.SetAction(r =>
         {
             var arg = r.GetValue(text);
             var path = r.GetValue(file);
             if (arg is not null && path is not null) throw new SharpFormerException("give the text either as an argument or with --file, not both");
             if (arg is null && path is null) throw new SharpFormerException("no text: give it as an argument or with --file FILE");
-            string input;
-            if (path is not null)
-            {
-                if (!path.Exists) throw new SharpFormerException($"{path.FullName}: file not found");
-                input = File.ReadAllText(path.FullName);
-            }
-            else input = arg!;
+            var input = path is null ? arg! : TaskIo.ReadUserFile(() => Utf8Text.ReadAllText(path.FullName, r.ReplaceInvalid(errors)));
             if (input.Length == 0) throw new SharpFormerException("the text is empty");
             if (r.GetValue(stride) is int s0 && s0 < 1) throw new SharpFormerException($"--stride must be at least 1 (got {s0})");
 

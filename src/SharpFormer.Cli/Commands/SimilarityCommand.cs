@@ -17,11 +17,11 @@ public static class SimilarityCommand
         var dtype = CommonOptions.DType();
         var pooling = EmbedCommand.PoolingOption();
         var threshold = new Option<float>("--threshold") { Description = "Cosine at or above which two texts are called similar.", DefaultValueFactory = _ => 0.7f };
-        var input = TaskIo.Input(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();
+        var input = TaskIo.Input(); var errors = TaskIo.Errors(); var output = TaskIo.Output(); var batch = TaskIo.BatchSize();
         var json = CommonOptions.Json();
         var texts = TaskIo.Texts("Two texts (cosine and verdict) or more (similarity matrix).");
         var cmd = new Command("similarity", "Cosine similarity of sentence embeddings (pooling cls/mean/max; sentence-transformers folders use their own pooling).")
-            { model, dtype, pooling, threshold, input, output, batch, json, texts };
+            { model, dtype, pooling, threshold, input, errors, output, batch, json, texts };
         cmd.SetAction(r =>
         {
             var embedder = EmbedCommand.Load(r.GetValue(model)!, r.GetValue(pooling), null, r.GetValue(batch), r.Precision(dtype));
@@ -33,7 +33,7 @@ public static class SimilarityCommand
 
             if (inputFile is not null || r.GetValue(output) is not null)
             {
-                var records = TaskIo.Read(r.GetValue(texts), inputFile, pairs: true);
+                var records = TaskIo.Read(r.GetValue(texts), inputFile, pairs: true, replaceInvalid: r.ReplaceInvalid(errors));
                 var cos = TaskIo.Process(records, part =>
                 {
                     var v = embedder.Embed(part.SelectMany(p => new[] { p.Text, p.Pair! }).ToList());

@@ -19,13 +19,13 @@ public static class TaskIo
 {
     public static Option<string?> Input() => new("--input", "-i")
     {
-        Description = "Read texts from FILE: one per line (blank lines skipped), or JSONL objects with a \"text\" field (pair tasks: \"text_pair\", or A<TAB>B lines).",
+        Description = "Read texts from FILE (UTF-8): one per line (blank lines skipped), or JSONL objects with a \"text\" field and, for pair tasks and classify, \"text_pair\" (pair tasks also take A<TAB>B lines).",
     };
 
-    public static Option<string?> Output() => new("--output", "-o")
+    public static Option<string?> Output() => new Option<string?>("--output", "-o")
     {
         Description = "Write one JSON object per input line to FILE (JSONL, written atomically).",
-    };
+    }.Checked();
 
     public static Option<int> Seed() => new("--seed")
     {
@@ -39,10 +39,36 @@ public static class TaskIo
         DefaultValueFactory = _ => 16,
     };
 
-    public static Argument<string[]> Texts(string description) => new("texts") { Description = description, Arity = ArgumentArity.ZeroOrMore };
+    public static Argument<string[]> Texts(string description) => new("texts") { Description = description + " Put -- before texts that start with '-'.", Arity = ArgumentArity.ZeroOrMore };
 
-    /// <summary>The texts from the command line or from --input (not both).</summary>
-    public static List<TextRecord> Read(string[]? args, string? inputFile, bool pairs = false)
+    /// <summary>--errors: what a text file that is not valid UTF-8 gets (read with <see cref="ReplaceInvalid"/>).</summary>
+    public static Option<string> Errors()
+    {
+        var o = new Option<string>("--errors")
+        {
+            Description = "Bytes of the input file that are not UTF-8: strict (an error naming the line) or replace (read as U+FFFD, as Python's errors=\"replace\").",
+            HelpName = "strict|replace",
+            DefaultValueFactory = _ => "strict",
+        };
+        o.AcceptOnlyFromAmong("strict", "replace");
+        return o;
+    }
+
+    /// <summary>True when <c>--errors replace</c> was given.</summary>
+    public static bool ReplaceInvalid(this ParseResult r, Option<string> errors) => r.GetValue(errors) == "replace";
+
+    /// <summary>Reads a user's text file (--input, --file, --data); a file that is not UTF-8 gets an error saying how to opt in to replacement.</summary>
+    public static T ReadUserFile<T>(Func<T> read)
+    {
+        try { return read(); }
+        catch (InvalidUtf8Exception e) { throw new SharpFormerException($"{e.Message} (--errors replace reads it with U+FFFD in place of the bad bytes)"); }
+    }
+
+    /// <summary>
+    /// The texts from the command line or from --input (not both). JSONL records may carry a "text_pair" (required when
+    /// <paramref name="pairs"/>; for other tasks kept as <see cref="TextRecord.Pair"/> for the task to use or ignore).
+    /// </summary>
+    public static List<TextRecord> Read(string[]? args, string? inputFile, bool pairs = false, bool replaceInvalid = false)
     {
         args ??= [];
         if (inputFile is null)
@@ -56,8 +82,7 @@ public static class TaskIo
             return args.Select((t, i) => new TextRecord(t, null, null, 0)).ToList();
         }
         if (args.Length > 0) throw new SharpFormerException("give texts either as arguments or with --input, not both");
-        if (!File.Exists(inputFile)) throw new SharpFormerException($"{inputFile}: file not found");
-        var lines = File.ReadAllLines(inputFile, Encoding.UTF8);
+        var lines = ReadUserFile(() => Utf8Text.ReadAllLines(inputFile, replaceInvalid));
         bool jsonl = lines.FirstOrDefault(l => l.Trim().Length > 0)?.TrimStart().StartsWith('{') ?? false;
         var records = new List<TextRecord>();
         for (int i = 0; i < lines.Length; i++)
@@ -76,10 +101,15 @@ public static class TaskIo
             JsonObject o;
             try { o = JsonNode.Parse(line) as JsonObject ?? throw new JsonException("not an object"); }
             catch (JsonException e) { throw new SharpFormerException($"{inputFile}:{i + 1}: not a JSON object ({e.Message.Split('\n')[0]})"); }
-            string? Field(string name) => o[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
+            string? Field(string name) => o[name] switch
+            {
+                null => null,
+                JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+                _ => throw new SharpFormerException($"{inputFile}:{i + 1}: \"{name}\" must be a string"),
+            };
             var t = Field("text") ?? throw new SharpFormerException($"{inputFile}:{i + 1}: no string field \"text\"");
-            string? pair = null;
-            if (pairs) pair = Field("text_pair") ?? throw new SharpFormerException($"{inputFile}:{i + 1}: no string field \"text_pair\"");
+            var pair = Field("text_pair");
+            if (pairs && pair is null) throw new SharpFormerException($"{inputFile}:{i + 1}: no string field \"text_pair\"");
             records.Add(new TextRecord(t, pair, o, i + 1));
         }
         if (records.Count == 0) throw new SharpFormerException($"{inputFile}: no texts");

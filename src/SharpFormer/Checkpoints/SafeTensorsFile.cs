@@ -60,8 +60,14 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         _dataStart = 8 + (long)headerLen;
         long dataLength = _length - _dataStart;
 
+        var header = new ReadOnlySpan<byte>(_base + 8, (int)headerLen).ToArray();
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(new ReadOnlySpan<byte>(_base + 8, (int)headerLen).ToArray())); }
+        try
+        {
+            Utf8Text.Require(header, $"{name}: safetensors header");   // System.Text.Json would fail later, on the first bad string
+            doc = JsonDocument.Parse(header);
+        }
+        catch (InvalidUtf8Exception e) { throw Fail($"{e.Message}; the file is corrupt"); }
         catch (JsonException e) { throw Fail($"{name}: corrupt safetensors header ({e.Message.Split('\n')[0]})"); }
         using (doc)
         {

@@ -17,7 +17,7 @@ public sealed class ShardedSafeTensors : ITensorSource
         Dictionary<string, string> weightMap;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            using var doc = JsonDocument.Parse(Utf8Text.ReadAllBytes(indexPath));
             weightMap = doc.RootElement.GetProperty("weight_map").EnumerateObject()
                 .ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
         }

@@ -98,6 +98,7 @@ public sealed class BertModel
         if (heads.HasFlag(BertHeads.SequenceClassification) && heads.HasFlag(BertHeads.TokenClassification))
             throw new SharpFormerException("a BERT model has either a sequence or a token classifier, not both");
         if (heads.HasFlag(BertHeads.SequenceClassification) || heads.HasFlag(BertHeads.NextSentence)) heads |= BertHeads.Pooler;
+        ConfigLimits.Check(config, checkpoint);   // before anything is allocated from the config's sizes
         Config = config;
         Heads = heads;
         Weights = weights;

@@ -30,6 +30,7 @@ public sealed class Gpt2Model : DecoderModel<Gpt2Config>
     public Gpt2Model(Gpt2Config config, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
         : base(config, ShapeOf(config), weights)
     {
+        ConfigLimits.Check(config, checkpoint);   // before anything is allocated from the config's sizes
         var act = Activations.Parse(config.ActivationFunction);
         int e = config.NEmbd, v = config.VocabSize, inner = config.InnerDim, heads = config.NHead, d = config.HeadDim;
         float eps = config.LayerNormEpsilon;

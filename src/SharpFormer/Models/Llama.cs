@@ -126,6 +126,14 @@ public sealed record LlamaConfig : ModelConfig
 
     /// <inheritdoc/>
     public override JsonObject ToJson() => BaseJson();
+
+    /// <inheritdoc/>
+    public override ConfigSizes Sizes() => new(
+        [("num_hidden_layers", NumHiddenLayers, ConfigLimits.MaxLayers), ("num_attention_heads", NumAttentionHeads, ConfigLimits.MaxWidth),
+         ("hidden_size", HiddenSize, ConfigLimits.MaxWidth), ("intermediate_size", IntermediateSize, ConfigLimits.MaxWidth),
+         ("vocab_size", VocabSize, ConfigLimits.MaxEntries), ("max_position_embeddings", MaxPositionEmbeddings, ConfigLimits.MaxEntries)],
+        [("vocab_size × hidden_size", VocabSize, HiddenSize), ("2·intermediate_size × hidden_size", 2 * IntermediateSize, HiddenSize)],
+        "num_hidden_layers", NumHiddenLayers, i => $"model.layers.{i}.self_attn.o_proj.weight");
 }
 
 /// <summary>
@@ -155,6 +163,7 @@ public sealed class LlamaModel : DecoderModel<LlamaConfig>
     public LlamaModel(LlamaConfig config, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
         : base(config, ShapeOf(config), weights)
     {
+        ConfigLimits.Check(config, checkpoint);   // before anything is allocated from the config's sizes
         var act = Activations.Parse(config.HiddenAct);
         int e = config.HiddenSize, v = config.VocabSize, inner = config.IntermediateSize;
         int heads = config.NumAttentionHeads, kvHeads = config.NumKeyValueHeads, d = config.HeadDim;

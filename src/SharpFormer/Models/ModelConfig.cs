@@ -32,7 +32,7 @@ public abstract record ModelConfig
     {
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
         JsonObject raw;
-        try { raw = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
+        try { raw = JsonNode.Parse(Utf8Text.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
         return Parse(raw, path);
     }
@@ -84,6 +84,9 @@ public abstract record ModelConfig
 
     /// <summary>The config as HuggingFace would save it: the raw fields with this record's values written over them.</summary>
     public abstract JsonObject ToJson();
+
+    /// <summary>The sizes <see cref="ConfigLimits.Check"/> bounds before a model allocates anything from them.</summary>
+    public abstract ConfigSizes Sizes();
 
     protected JsonObject BaseJson()
     {
@@ -156,6 +159,15 @@ public sealed record BertConfig : ModelConfig
             throw new SharpFormerException($"config.json: position_embedding_type \"{PositionEmbeddingType}\" is not supported (only \"absolute\")");
         Kernels.Activations.Parse(HiddenAct);
     }
+
+    /// <inheritdoc/>
+    public override ConfigSizes Sizes() => new(
+        [("num_hidden_layers", NumHiddenLayers, ConfigLimits.MaxLayers), ("num_attention_heads", NumAttentionHeads, ConfigLimits.MaxWidth), ("hidden_size", HiddenSize, ConfigLimits.MaxWidth),
+         ("intermediate_size", IntermediateSize, ConfigLimits.MaxWidth), ("vocab_size", VocabSize, ConfigLimits.MaxEntries), ("max_position_embeddings", MaxPositionEmbeddings, ConfigLimits.MaxEntries),
+         ("type_vocab_size", TypeVocabSize, ConfigLimits.MaxEntries), ("num_labels", NumLabels, ConfigLimits.MaxEntries)],
+        [("vocab_size × hidden_size", VocabSize, HiddenSize), ("max_position_embeddings × hidden_size", MaxPositionEmbeddings, HiddenSize),
+         ("intermediate_size × hidden_size", IntermediateSize, HiddenSize)],
+        "num_hidden_layers", NumHiddenLayers, i => $"bert.encoder.layer.{i}.attention.output.dense.weight");
 
     public override JsonObject ToJson()
     {
@@ -231,6 +243,13 @@ public sealed record Gpt2Config : ModelConfig
             throw new SharpFormerException($"config.json: n_embd {NEmbd} is not a multiple of n_head {NHead}");
         Kernels.Activations.Parse(ActivationFunction);
     }
+
+    /// <inheritdoc/>
+    public override ConfigSizes Sizes() => new(
+        [("n_layer", NLayer, ConfigLimits.MaxLayers), ("n_head", NHead, ConfigLimits.MaxWidth), ("n_embd", NEmbd, ConfigLimits.MaxWidth), ("n_inner", InnerDim, ConfigLimits.MaxWidth),
+         ("vocab_size", VocabSize, ConfigLimits.MaxEntries), ("n_positions", NPositions, ConfigLimits.MaxEntries), ("num_labels", NumLabels, ConfigLimits.MaxEntries)],
+        [("vocab_size × n_embd", VocabSize, NEmbd), ("n_positions × n_embd", NPositions, NEmbd), ("n_inner × n_embd", InnerDim, NEmbd)],
+        "n_layer", NLayer, i => $"transformer.h.{i}.attn.c_proj.weight");
 
     public override JsonObject ToJson()
     {

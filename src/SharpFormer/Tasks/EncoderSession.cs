@@ -132,12 +132,20 @@ public sealed class EncoderSession
         int done = 0;
         foreach (var batch in LengthSortedBatches(encodings.Select(e => e.Length).ToList(), BatchSize, MaxBatchTokens))
         {
-            var outputs = Model.Forward(Collate(batch.Select(i => encodings[i]).ToList()));
+            var outputs = Forward(Collate(batch.Select(i => encodings[i]).ToList()));
             for (int r = 0; r < batch.Length; r++) results[batch[r]] = pick(outputs, r, batch[r]);
             done += batch.Length;
             progress?.Report(done);
         }
         return results;
+    }
+
+    /// <summary>One forward pass whose outputs are all finite (a diverged checkpoint is a <see cref="SharpFormerException"/>).</summary>
+    public BertOutputs Forward(BertInputs inputs)
+    {
+        var outputs = Model.Forward(inputs);
+        FiniteOutputs.Require(outputs);
+        return outputs;
     }
 
     /// <summary>Softmax over a row, in float32 like HuggingFace's pipelines (max-shifted exp, then divide by the sum).</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 using SharpFormer.Tokenizers;
 using SharpFormer.Training;
@@ -147,11 +148,9 @@ public static class EvaluationMetrics
 /// </summary>
 public static class Evaluation
 {
-    static List<(string Line, int No)> Lines(string path)
+    static List<(string Line, int No)> Lines(string path, bool replaceInvalid)
     {
-        if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
-        var text = File.ReadAllText(path);
-        if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
+        var text = Utf8Text.ReadAllText(path, replaceInvalid);
         var lines = text.Split('\n').Select((l, i) => (l.TrimEnd('\r'), i + 1)).Where(p => p.Item1.Trim().Length > 0).ToList();
         if (lines.Count == 0) throw new SharpFormerException($"{path}: the file has no examples");
         return lines;
@@ -169,9 +168,9 @@ public static class Evaluation
     /// Classification data: <c>text&lt;TAB&gt;label</c> lines (ChnSentiCorp; the label is the last column, a header line
     /// <c>text&lt;TAB&gt;label</c> is skipped) or JSONL <c>{"text", "label"}</c> (optional "text_pair").
     /// </summary>
-    public static List<ClassificationExample> ReadClassification(string path)
+    public static List<ClassificationExample> ReadClassification(string path, bool replaceInvalid = false)
     {
-        var lines = Lines(path);
+        var lines = Lines(path, replaceInvalid);
         if (IsJsonl(lines)) return TrainingData.ReadClassificationJsonl(path);
         var res = new List<ClassificationExample>();
         foreach (var (line, no) in lines)
@@ -190,9 +189,9 @@ public static class Evaluation
     /// (<c>{"text", "label": {type: {mention: [[start, end_inclusive]]}}}</c>, offsets in Unicode code points; one
     /// "word" per code point), Weibo-style JSONL (<c>{"text": [chars], "label": [tags]}</c>), or CoNLL BIO ("word TAG").
     /// </summary>
-    public static List<TaggedSentence> ReadNer(string path)
+    public static List<TaggedSentence> ReadNer(string path, bool replaceInvalid = false)
     {
-        var lines = Lines(path);
+        var lines = Lines(path, replaceInvalid);
         if (!IsJsonl(lines)) return TrainingData.ReadBio(path);
         var res = new List<TaggedSentence>();
         foreach (var (line, no) in lines)
@@ -232,9 +231,9 @@ public static class Evaluation
     /// Sentence pairs with a gold value: <c>s1&lt;TAB&gt;s2&lt;TAB&gt;label</c> (LCQMC/AFQMC), <c>id||s1||s2||score</c>
     /// (Chinese STS-B), or JSONL <c>{"text", "text_pair", "label"}</c>.
     /// </summary>
-    public static List<ScoredPair> ReadPairs(string path)
+    public static List<ScoredPair> ReadPairs(string path, bool replaceInvalid = false)
     {
-        var lines = Lines(path);
+        var lines = Lines(path, replaceInvalid);
         var res = new List<ScoredPair>();
         bool jsonl = IsJsonl(lines);
         foreach (var (line, no) in lines)
@@ -305,15 +304,16 @@ public static class Evaluation
     /// <summary>
     /// A similarity score per pair: with a 2-label pair classifier, the probability of the positive label (named "1",
     /// else id 1); with a 1-label regression head, its output; otherwise the cosine of the mean-pooled sentence embeddings.
-    /// <paramref name="method"/> says which was used.
+    /// <paramref name="method"/> says which was used; the weights are packed in <paramref name="precision"/> (as every task's <c>--dtype</c>).
     /// </summary>
-    public static double[] PairScores(string modelDir, IReadOnlyList<(string A, string B)> pairs, int batchSize, out string method)
+    public static double[] PairScores(string modelDir, IReadOnlyList<(string A, string B)> pairs, int batchSize, out string method,
+        WeightPrecision precision = WeightPrecision.Float32)
     {
         var config = ModelConfig.Load(modelDir) as BertConfig
             ?? throw new SharpFormerException($"{modelDir}: not a BERT model (config.json model_type is not \"bert\"); pair tasks need a BERT checkpoint");
         if (config.Architecture == "BertForSequenceClassification" && config.NumLabels is 1 or 2)
         {
-            var session = EncoderSession.Load(modelDir, BertHeads.SequenceClassification);
+            var session = EncoderSession.Load(modelDir, BertHeads.SequenceClassification, precision: precision);
             session.BatchSize = batchSize;
             if (config.NumLabels == 1)
             {
@@ -325,7 +325,7 @@ public static class Evaluation
             method = $"classifier probability of label \"{LabelName(config.Id2Label, pos)}\"";
             return ClassifyPairs(session, pairs).Select(p => (double)p[pos]).ToArray();
         }
-        var emb = SentenceEmbedder.Load(modelDir, Pooling.Mean, normalize: true);
+        var emb = SentenceEmbedder.Load(modelDir, Pooling.Mean, normalize: true, precision);
         emb.Session.BatchSize = batchSize;
         method = "cosine of mean-pooled embeddings";
         var texts = pairs.SelectMany(p => new[] { p.A, p.B }).ToList();

@@ -140,7 +140,7 @@ public sealed class FillMaskPipeline
         foreach (var mask in masks)
         {
             int pos = mask.TokenIndex;
-            var o = Session.Model.Forward(Session.Collate(beams.Select(b => b.Ids).ToList(), beams.Select(_ => enc.TokenTypeIds).ToList()));
+            var o = Session.Forward(Session.Collate(beams.Select(b => b.Ids).ToList(), beams.Select(_ => enc.TokenTypeIds).ToList()));
             int t = o.PredictionLogits!.Shape[1];
             var next = new List<(int[] Ids, double LogP, List<int> Chosen)>();
             for (int b = 0; b < beams.Count; b++)

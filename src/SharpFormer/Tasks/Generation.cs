@@ -39,7 +39,7 @@ public sealed record GenerationOptions
         var path = Path.Combine(modelDir, "generation_config.json");
         if (!File.Exists(path)) return new GenerationOptions();
         JsonObject o;
-        try { o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
+        try { o = JsonNode.Parse(Utf8Text.ReadAllText(path)) as JsonObject ?? throw new JsonException("not an object"); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
         try
         {
@@ -236,6 +236,7 @@ public static class Generation
                 var seq = seqs[r].AsSpan(0, cur);
                 // HF processes finished rows too (and then overrides with pad); skipping them changes no output.
                 if (finished[r]) { next[r] = pad; continue; }
+                FiniteOutputs.Require(row, "next-token logits");   // before the processors, which set −inf on purpose
                 if (o.RepetitionPenalty != 1f) RepetitionPenalty(row, seq, o.RepetitionPenalty, work);
                 if (o.NoRepeatNgramSize > 0) BanRepeatedNgrams(row, seq, o.NoRepeatNgramSize);
                 if (newCounts[r] < o.MinNewTokens || cur < o.MinLength)

@@ -58,6 +58,7 @@ public static class Perplexity
             if (end == n) break;
         }
         double loss = windows.Average(w => w.Loss);
+        FiniteOutputs.Require(loss, "negative log-likelihood");
         return new PerplexityResult(Math.Exp(loss), loss, n, windows.Count) { WindowDetails = windows };
     }
 }

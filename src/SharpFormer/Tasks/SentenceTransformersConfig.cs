@@ -105,7 +105,7 @@ public sealed record SentenceTransformersConfig(Pooling Pooling, bool Normalize,
 
     static JsonNode? Parse(string path)
     {
-        try { return JsonNode.Parse(File.ReadAllText(path)); }
+        try { return JsonNode.Parse(Utf8Text.ReadAllText(path)); }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
     }
 }

@@ -12,7 +12,11 @@ public sealed record LabelScore(string Label, float Score);
 /// models <see cref="Labels"/> lists every label with sigmoid ≥ 0.5. <see cref="Truncated"/> says the text was cut
 /// to the model's maximum because the caller asked for it.
 /// </summary>
-public sealed record ClassificationResult(string Text, string Label, IReadOnlyList<LabelScore> Scores, IReadOnlyList<string> Labels, string Function, float[] Logits, bool Truncated);
+public sealed record ClassificationResult(string Text, string Label, IReadOnlyList<LabelScore> Scores, IReadOnlyList<string> Labels, string Function, float[] Logits, bool Truncated)
+{
+    /// <summary>The second text when the input was a pair, else null.</summary>
+    public string? TextPair { get; init; }
+}
 
 /// <summary>
 /// Sequence classification (<c>BertForSequenceClassification</c>: pooler → dropout → classifier). Scores follow the
@@ -43,18 +47,26 @@ public sealed class TextClassifier
 
     public ClassificationResult Classify(string text, bool truncate = false) => Classify([text], truncate)[0];
 
-    public ClassificationResult[] Classify(IReadOnlyList<string> texts, bool truncate = false, IProgress<int>? progress = null)
+    /// <summary>
+    /// Classifies texts, each alone or, where <paramref name="pairs"/> has a second text, as the pair
+    /// <c>[CLS] text [SEP] pair [SEP]</c> (HuggingFace's pipeline on <c>{"text", "text_pair"}</c>); with
+    /// <paramref name="truncate"/>, an over-long input is cut longest text first.
+    /// </summary>
+    public ClassificationResult[] Classify(IReadOnlyList<string> texts, bool truncate = false, IProgress<int>? progress = null, IReadOnlyList<string?>? pairs = null)
     {
+        if (pairs is not null && pairs.Count != texts.Count) throw new ArgumentException($"{pairs.Count} pairs for {texts.Count} texts", nameof(pairs));
         var truncated = new bool[texts.Count];
         var encodings = texts.Select((t, i) =>
         {
             string what = texts.Count == 1 ? "the text" : $"text {i + 1}";
+            var pair = pairs?[i];
             EncoderSession.RequireText(t, what);
-            if (!truncate) return Session.EncodeChecked(t, what: what);
-            var full = Session.Tokenizer.Encode(t);
+            if (!truncate) return Session.EncodeChecked(t, pair, what);
+            if (pair is not null) EncoderSession.RequireText(pair, $"the second text of {what}");
+            var full = Session.Tokenizer.Encode(t, pair);
             if (full.Length <= Session.MaxLength) return full;
             truncated[i] = true;
-            return Session.Tokenizer.Encode(t, null, Session.MaxLength);
+            return Session.Tokenizer.Encode(t, pair, Session.MaxLength);
         }).ToList();
         int n = Session.Config.NumLabels;
         return Session.RunBatched(encodings, (o, row, item) =>
@@ -70,7 +82,7 @@ public sealed class TextClassifier
                 .Select(k => new LabelScore(LabelOf(k), scores[k])).ToList();
             int best = Array.IndexOf(logits, logits.Max());
             var multi = Function == "sigmoid" ? Enumerable.Range(0, n).Where(k => scores[k] >= 0.5f).Select(LabelOf).ToList() : [LabelOf(best)];
-            return new ClassificationResult(texts[item], LabelOf(best), ranked, multi, Function, logits, truncated[item]);
+            return new ClassificationResult(texts[item], LabelOf(best), ranked, multi, Function, logits, truncated[item]) { TextPair = pairs?[item] };
         }, progress);
     }
 

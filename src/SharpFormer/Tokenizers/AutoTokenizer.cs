@@ -18,7 +18,7 @@ public static class AutoTokenizer
         var configPath = Path.Combine(dir, "tokenizer_config.json");
         if (File.Exists(configPath))
         {
-            try { cls = (JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject)?["tokenizer_class"] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null; }
+            try { cls = (JsonNode.Parse(Utf8Text.ReadAllText(configPath)) as JsonObject)?["tokenizer_class"] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null; }
             catch (JsonException e) { throw new SharpFormerException($"{configPath}: not valid JSON ({e.Message.Split('\n')[0]})"); }
         }
         switch (cls)

@@ -24,7 +24,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     // vocab.json: {"token": id, ...}, read with the raw reader (the reflection serializer's set-up alone cost ~50 ms at start-up).
     static Dictionary<string, int> ReadVocab(string path)
     {
-        var reader = new Utf8JsonReader(File.ReadAllBytes(path), new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        var reader = new Utf8JsonReader(Utf8Text.ReadAllBytes(path), new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw new JsonException("expected an object");
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
@@ -170,7 +170,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     static JsonObject? ReadJson(string path)
     {
         if (!File.Exists(path)) return null;
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
+        try { return JsonNode.Parse(Utf8Text.ReadAllText(path)) as JsonObject; }
         catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
     }
 
