@@ -146,6 +146,10 @@ public sealed class CliInputTests : IDisposable
         var data = Tmp("data.tsv");
         File.WriteAllBytes(data, [.. "好\t正面\n"u8, 0xC3, .. "\t负面\n"u8]);
         AssertUserError(CliHarness.Run("evaluate", "--task", "classify", "--model", Fixture("bert-tiny-seqcls"), "--data", data), "data.tsv: line 2 is not valid UTF-8");
+        var output = Tmp("trained");
+        AssertUserError(CliHarness.Run("train", "classify", "--model", Fixture("bert-tiny-seqcls"), "--data", data, "--output", output, "--max-steps", "1"),
+            "data.tsv: line 2 is not valid UTF-8");
+        Assert.False(File.Exists(Path.Combine(output, "model.safetensors")));
     }
 
     [Fact]

@@ -137,7 +137,7 @@ public sealed class Trainer<TBatch>
     {
         var statePath = Path.Combine(dir, "trainer_state.json");
         if (!File.Exists(statePath)) throw new SharpFormerException($"{dir}: not a training checkpoint (no trainer_state.json)");
-        var state = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        var state = JsonNode.Parse(Utf8Text.ReadAllText(statePath))!.AsObject();
         using (var weights = new SafeTensorsFile(Path.Combine(dir, "model.safetensors")))
             foreach (var (name, t) in Model.Parameters.All)
             {

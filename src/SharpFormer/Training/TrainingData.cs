@@ -18,7 +18,7 @@ public static partial class TrainingData
     static string[] ReadAllLines(string path)
     {
         if (!File.Exists(path)) throw new SharpFormerException($"{path}: file not found");
-        var text = File.ReadAllText(path);
+        var text = Utf8Text.ReadAllText(path);   // invalid UTF-8 is an error naming the line, never silently replaced
         if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
         if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException($"{path}: the file is empty");
         return text.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
