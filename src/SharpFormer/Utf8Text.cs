@@ -8,7 +8,7 @@ public sealed class InvalidUtf8Exception(string source, int line)
     : SharpFormerException($"{source}: line {line} is not valid UTF-8")
 {
     /// <summary>The file (or part of a file) that holds the bad bytes.</summary>
-    public string Source { get; } = source;
+    public string FileName { get; } = source;
     /// <summary>1-based line of the first invalid byte.</summary>
     public int Line { get; } = line;
 }
