@@ -109,7 +109,7 @@ public sealed class AttentionMap
             }
             case Gpt2Config gc:
             {
-                var ids = AutoTokenizer.EncodeForCausalLm(tokenizer, text);
+                var ids = tokenizer.EncodeForCausalLm(text);
                 if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
                 if (ids.Length > gc.NPositions)
                     throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({gc.NPositions}); shorten it");
