@@ -22,7 +22,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
     private static partial Regex PretokenizeRegex();
 
     // vocab.json: {"token": id, ...}, read with the raw reader (the reflection serializer's set-up alone cost ~50 ms at start-up).
-    static Dictionary<string, int> ReadVocab(string path)
+    internal static Dictionary<string, int> ReadVocab(string path)
     {
         var reader = new Utf8JsonReader(File.ReadAllBytes(path), new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw new JsonException("expected an object");
@@ -100,8 +100,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
         try { vocab = ReadVocab(vocabPath); }
         catch (JsonException e) { throw new SharpFormerException($"{vocabPath}: not a JSON object of token → id ({e.Message.Split('\n')[0]})"); }
 
-        var config = ReadJson(Path.Combine(dir, "tokenizer_config.json"));
-        var map = ReadJson(Path.Combine(dir, "special_tokens_map.json"));
+        var config = TokenizerConfig.ReadJson(Path.Combine(dir, "tokenizer_config.json"));
+        var map = TokenizerConfig.ReadJson(Path.Combine(dir, "special_tokens_map.json"));
 
         // Added tokens: tokenizer_config's added_tokens_decoder (id → content, special flag), added_tokens.json, and the named special tokens.
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -114,12 +114,12 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
                 added[content] = id;
                 if (o["special"] is JsonValue sv && sv.GetValueKind() == JsonValueKind.True) specialIds.Add(id);
             }
-        var addedJson = ReadJson(Path.Combine(dir, "added_tokens.json"));
+        var addedJson = TokenizerConfig.ReadJson(Path.Combine(dir, "added_tokens.json"));
         if (addedJson is not null)
             foreach (var (tok, node) in addedJson)
                 if (node is JsonValue v && v.TryGetValue<int>(out int id)) added.TryAdd(tok, id);
 
-        string? Named(string key) => TokenName(config?[key]) ?? TokenName(map?[key]);
+        string? Named(string key) => TokenizerConfig.TokenName(config?[key]) ?? TokenizerConfig.TokenName(map?[key]);
         string? eos = Named("eos_token"), bos = Named("bos_token"), pad = Named("pad_token"), unk = Named("unk_token");
         // Without any tokenizer_config, GPT-2's defaults: <|endoftext|> is bos, eos and unk.
         if (config is null && map is null && vocab.ContainsKey("<|endoftext|>")) eos = bos = unk = "<|endoftext|>";
@@ -134,7 +134,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
         var additional = new List<string>();
         if (config?["additional_special_tokens"] is JsonArray extra)
             foreach (var n in extra)
-                if (TokenName(n) is string s && (added.TryGetValue(s, out var id) || vocab.TryGetValue(s, out id))) { added.TryAdd(s, id); specialIds.Add(id); additional.Add(s); }
+                if (TokenizerConfig.TokenName(n) is string s && (added.TryGetValue(s, out var id) || vocab.TryGetValue(s, out id))) { added.TryAdd(s, id); specialIds.Add(id); additional.Add(s); }
 
         int? maxLen = null;
         if (config?["model_max_length"] is JsonValue ml && ml.GetValueKind() == JsonValueKind.Number)
@@ -170,20 +170,6 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
                                          Path.Combine(dir, "tokenizer_config.json"));
         return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk, additional) { CleanUpTokenizationSpaces = cleanup, TruncationSide = side };
     }
-
-    static JsonObject? ReadJson(string path)
-    {
-        if (!File.Exists(path)) return null;
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
-        catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
-    }
-
-    static string? TokenName(JsonNode? n) => n switch
-    {
-        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
-        JsonObject o when o["content"] is JsonValue c => c.GetValue<string>(),
-        _ => null,
-    };
 
     /// <summary>The raw bytes of one id (the UTF-8 of the text it stands for, possibly part of a character).</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) =>
