@@ -76,7 +76,7 @@ internal static class JinjaBuiltins
                     string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
                     _ => Arg(a, k, 0, "default", 0.0),
                 };
-            case "abs": return v switch { long i => Math.Abs(i), double dd => Math.Abs(dd), _ => throw new JinjaException($"line {line}: bad operand for abs()") };
+            case "abs": return v switch { long i => (object)Math.Abs(i), double dd => Math.Abs(dd), _ => throw new JinjaException($"line {line}: bad operand for abs()") };
             case "replace":
                 return Arg(a, k, 0, "old") is string o && Arg(a, k, 1, "new") is string nw
                     ? StringMethods.Get(Py.Str(v), "replace")!(Arg(a, k, 2, "count") is long c ? [o, nw, c] : [o, nw], [])
@@ -98,8 +98,8 @@ internal static class JinjaBuiltins
                     return ok == keep;
                 }).ToList();
             case "map":
-                if (Arg(a, k, -1, "attribute") is string mapAttr)
-                    return Py.Iterate(v, line).Select(x => Py.GetItem(x, mapAttr, line) is Undefined u && k.TryGetValue("default", out var dv) ? dv : Py.GetItem(x, mapAttr, line)).ToList();
+                if (k.GetValueOrDefault("attribute") is string mapAttr)
+                    return Py.Iterate(v, line).Select(x => Py.GetItem(x, mapAttr, line) is Undefined && k.TryGetValue("default", out var dv) ? dv : Py.GetItem(x, mapAttr, line)).ToList();
                 if (a.Count > 0 && a[0] is string filterName)
                     return Py.Iterate(v, line).Select(x => Filter(filterName, x, a.Skip(1).ToList(), [], ctx, line)).ToList();
                 throw new JinjaException($"line {line}: map needs a filter name or attribute=");

@@ -50,7 +50,7 @@ public sealed class JinjaTemplate
         JsonValueKind.Object => e.EnumerateObject().Aggregate(new OrderedDictionary<string, object?>(), (d, p) => { d[p.Name] = FromJson(p.Value); return d; }),
         JsonValueKind.Array => e.EnumerateArray().Select(FromJson).ToList(),
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out long l) && !e.GetRawText().Contains('.') && !e.GetRawText().Contains('e') && !e.GetRawText().Contains('E') ? l : e.GetDouble(),
+        JsonValueKind.Number => e.TryGetInt64(out long l) && e.GetRawText().AsSpan().IndexOfAny(".eE") < 0 ? l : (object)e.GetDouble(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         _ => null,

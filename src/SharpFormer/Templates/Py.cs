@@ -179,7 +179,7 @@ internal static class Py
                 case "/": return b == 0 ? throw new JinjaException($"line {line}: division by zero") : (double)a / b;
                 case "//": return b == 0 ? throw new JinjaException($"line {line}: division by zero") : (long)Math.Floor((double)a / b);
                 case "%": return b == 0 ? throw new JinjaException($"line {line}: modulo by zero") : ((a % b) + b) % b;
-                case "**": return b >= 0 ? (long)Math.Pow(a, b) : Math.Pow(a, b);
+                case "**": return b >= 0 ? (long)Math.Pow(a, b) : (object)Math.Pow(a, b);
             }
         }
         if (l is (long or double or bool) && r is (long or double or bool))
