@@ -24,24 +24,27 @@ public sealed class ChatTemplateCliTests : IDisposable
             .EnumerateArray().Single(c => c.GetProperty("id").GetString() == "multi_turn").Clone();
     }
 
+    /// <summary>Runs chat-template on the fixture's multi-turn conversation; returns the fixture case and the output.</summary>
+    (JsonElement Case, string Stdout) RunMultiTurn(params string[] options)
+    {
+        var c = MultiTurn();
+        var r = CliHarness.Run(["chat-template", "--model", Qwen2Tiny, "--messages", Write("conv.json", c.GetProperty("messages").GetRawText()), .. options]);
+        Assert.Equal(0, r.ExitCode);
+        return (c, r.Stdout);
+    }
+
     [Fact]
     public void PrintsThePromptExactly()
     {
-        var c = MultiTurn();
-        var conv = Write("conv.json", c.GetProperty("messages").GetRawText());
-        var r = CliHarness.Run("chat-template", "--model", Qwen2Tiny, "--messages", conv, "--add-generation-prompt");
-        Assert.Equal(0, r.ExitCode);
-        Assert.Equal(c.GetProperty("add_generation_prompt_true").GetProperty("rendered").GetString(), r.Stdout);
+        var (c, stdout) = RunMultiTurn("--add-generation-prompt");
+        Assert.Equal(c.GetProperty("add_generation_prompt_true").GetProperty("rendered").GetString(), stdout);
     }
 
     [Fact]
     public void JsonHasTextAndIds()
     {
-        var c = MultiTurn();
-        var conv = Write("conv.json", c.GetProperty("messages").GetRawText());
-        var r = CliHarness.Run("chat-template", "--model", Qwen2Tiny, "--messages", conv, "--json");
-        Assert.Equal(0, r.ExitCode);
-        using var doc = JsonDocument.Parse(r.Stdout);
+        var (c, stdout) = RunMultiTurn("--json");
+        using var doc = JsonDocument.Parse(stdout);
         var expected = c.GetProperty("add_generation_prompt_false");
         Assert.Equal(expected.GetProperty("rendered").GetString(), doc.RootElement.GetProperty("text").GetString());
         Assert.Equal(expected.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()), doc.RootElement.GetProperty("input_ids").EnumerateArray().Select(x => x.GetInt32()));

@@ -274,19 +274,17 @@ internal sealed class ExprParser(ExprLexer lx)
         return e;
     }
 
-    Expr ParseOr()
+    /// <summary>A left-associative level: operands joined by the operators <paramref name="isOp"/> accepts.</summary>
+    Expr LeftAssociative(Func<Expr> operand, Func<ExprToken, bool> isOp)
     {
-        var e = ParseAnd();
-        while (lx.Peek().IsName("or")) { lx.Next(); e = new BinExpr("or", e, ParseAnd(), Line); }
+        var e = operand();
+        while (isOp(lx.Peek())) { string op = lx.Next().Text; e = new BinExpr(op, e, operand(), Line); }
         return e;
     }
 
-    Expr ParseAnd()
-    {
-        var e = ParseNot();
-        while (lx.Peek().IsName("and")) { lx.Next(); e = new BinExpr("and", e, ParseNot(), Line); }
-        return e;
-    }
+    Expr ParseOr() => LeftAssociative(ParseAnd, t => t.IsName("or"));
+
+    Expr ParseAnd() => LeftAssociative(ParseNot, t => t.IsName("and"));
 
     Expr ParseNot()
     {
@@ -307,33 +305,13 @@ internal sealed class ExprParser(ExprLexer lx)
         }
     }
 
-    Expr ParseMath1()
-    {
-        var e = ParseConcat();
-        while (lx.Peek() is { Type: 'o', Text: "+" or "-" } t) { lx.Next(); e = new BinExpr(t.Text, e, ParseConcat(), Line); }
-        return e;
-    }
+    Expr ParseMath1() => LeftAssociative(ParseConcat, t => t is { Type: 'o', Text: "+" or "-" });
 
-    Expr ParseConcat()
-    {
-        var e = ParseMath2();
-        while (lx.Peek().Is("~")) { lx.Next(); e = new BinExpr("~", e, ParseMath2(), Line); }
-        return e;
-    }
+    Expr ParseConcat() => LeftAssociative(ParseMath2, t => t.Is("~"));
 
-    Expr ParseMath2()
-    {
-        var e = ParsePow();
-        while (lx.Peek() is { Type: 'o', Text: "*" or "/" or "//" or "%" } t) { lx.Next(); e = new BinExpr(t.Text, e, ParsePow(), Line); }
-        return e;
-    }
+    Expr ParseMath2() => LeftAssociative(ParsePow, t => t is { Type: 'o', Text: "*" or "/" or "//" or "%" });
 
-    Expr ParsePow()
-    {
-        var e = ParseUnary(true);
-        while (lx.Peek().Is("**")) { lx.Next(); e = new BinExpr("**", e, ParseUnary(true), Line); }
-        return e;
-    }
+    Expr ParsePow() => LeftAssociative(() => ParseUnary(true), t => t.Is("**"));
 
     Expr ParseUnary(bool withFilter)
     {
