@@ -164,3 +164,56 @@ public class TokenizerJsonTests
     public void PossessiveQuantifiersBecomeAtomicGroups(string pattern, string expected) =>
         Assert.Equal(expected, CodePointRegex.TranslatePossessive(pattern));
 }
+
+/// <summary>GPT-2 as a tokenizer.json (the layout of the Hub's gpt2 file, built here from vocab.json + merges.txt) against the slow GPT2Tokenizer's fixture.</summary>
+public sealed class Gpt2TokenizerJsonTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("sf-gpt2json-").FullName;
+    readonly PipelineTokenizer _tok;
+
+    public Gpt2TokenizerJsonTests()
+    {
+        var src = SharedPaths.Fixture("gpt2-tiny");
+        var merges = File.ReadLines(Path.Combine(src, "merges.txt")).Where(l => l.Length > 0 && !l.StartsWith("#version")).Select(l => (JsonNode?)l).ToArray();
+        var byteLevel = JsonNode.Parse("""{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}""")!;
+        var json = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 50256, ["content"] = "<|endoftext|>", ["special"] = true, ["normalized"] = true }),
+            ["normalizer"] = null,
+            ["pre_tokenizer"] = byteLevel.DeepClone(),
+            ["post_processor"] = byteLevel.DeepClone(),
+            ["decoder"] = byteLevel.DeepClone(),
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = null, ["continuing_subword_prefix"] = "", ["end_of_word_suffix"] = "", ["fuse_unk"] = false,
+                ["vocab"] = JsonNode.Parse(File.ReadAllText(Path.Combine(src, "vocab.json"))),
+                ["merges"] = new JsonArray(merges),
+            },
+        };
+        File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), json.ToJsonString());
+        foreach (var f in new[] { "tokenizer_config.json", "special_tokens_map.json" }) File.Copy(Path.Combine(src, f), Path.Combine(_dir, f));
+        _tok = Assert.IsType<PipelineTokenizer>(AutoTokenizer.FromFolder(_dir));
+    }
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void EveryFixtureTextMatchesTheSlowTokenizer()
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(SharedPaths.Fixture("tokenizers", "gpt2_tokenizer.json")));
+        int n = 0;
+        foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            var text = c.GetProperty("text").GetString()!;
+            var ids = c.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+            Assert.Equal(ids, _tok.EncodeIds(text));
+            Assert.Equal(c.GetProperty("tokens").EnumerateArray().Select(x => x.GetString()), _tok.Tokenize(text));
+            Assert.Equal(c.GetProperty("decoded").GetString(), _tok.Decode(ids));
+            Assert.Equal(c.GetProperty("decoded_no_cleanup").GetString(), _tok.Decode(ids, skipSpecialTokens: false, cleanUpTokenizationSpaces: false));
+            n++;
+        }
+        Assert.Equal(61, n);
+        Assert.Equal("<|endoftext|>", _tok.SpecialTokens.Eos);
+    }
+}
