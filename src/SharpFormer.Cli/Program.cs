@@ -17,6 +17,7 @@ foreach (var command in new[]
     DemoCommand.Create(),
     InfoCommand.Create(),
     TokenizeCommand.Create(),
+    ChatTemplateCommand.Create(),
     ForwardCommand.Create(),
     SimilarityCommand.Create(),
     EmbedCommand.Create(),

@@ -148,7 +148,7 @@ public class Gpt2TokenizerTests
             File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), "{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": true}");
             var t = AutoTokenizer.FromFolder(dir);
             Assert.IsType<BertTokenizer>(t);
-            var ids = AutoTokenizer.EncodeForCausalLm(t, "今天");
+            var ids = t.EncodeForCausalLm("今天");
             Assert.Equal(2, ids.Length);                 // no [CLS]/[SEP]
             Assert.Throws<SharpFormerException>(() => AutoTokenizer.FromFolder(Path.Combine(dir, "missing")));
         }

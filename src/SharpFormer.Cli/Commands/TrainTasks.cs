@@ -334,7 +334,7 @@ internal static class TrainClmCommand
                 var stream = new List<int>();
                 foreach (var doc in TrainingData.ReadDocuments(path))
                 {
-                    stream.AddRange(AutoTokenizer.EncodeForCausalLm(tok, string.Join("\n", doc)));
+                    stream.AddRange(tok.EncodeForCausalLm(string.Join("\n", doc)));
                     if ((uint)eos < (uint)model.Config.VocabSize) stream.Add(eos);
                 }
                 var blocks = Batching.Blocks(stream, block);

@@ -107,7 +107,8 @@ public sealed class AttentionMap
                     throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({bc.MaxPositionEmbeddings}); shorten it");
                 var model = BertModel.Load(modelDir, weights: WeightOptions.Inference());
                 var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
-                string cls = (tokenizer as BertTokenizer)?.ClsToken ?? "[CLS]", sep = (tokenizer as BertTokenizer)?.SepToken ?? "[SEP]";
+                var named = tokenizer.SpecialTokens.Named;
+                string cls = named.GetValueOrDefault("cls_token") ?? "[CLS]", sep = named.GetValueOrDefault("sep_token") ?? "[SEP]";
                 var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
                 return new AttentionMap
                 {
@@ -119,7 +120,7 @@ public sealed class AttentionMap
             default:
             {
                 var model = AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference());
-                var ids = AutoTokenizer.EncodeForCausalLm(tokenizer, text);
+                var ids = tokenizer.EncodeForCausalLm(text);
                 if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
                 if (ids.Length > model.Shape.ContextLength)
                     throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({model.Shape.ContextLength}); shorten it");

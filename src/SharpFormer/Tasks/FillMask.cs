@@ -39,7 +39,7 @@ public sealed class FillMaskPipeline
     public FillMaskPipeline(EncoderSession session)
     {
         Session = session;
-        _maskToken = session.Tokenizer is BertTokenizer bt ? bt.MaskToken : "[MASK]";
+        _maskToken = session.Tokenizer.SpecialTokens.Named.GetValueOrDefault("mask_token") ?? "[MASK]";
         _maskId = session.RequireTokenId(_maskToken);
         _excludedInJoint = new[] { "[CLS]", "[SEP]", "[PAD]", "[UNK]", _maskToken }
             .Select(t => session.Tokenizer.TokenToId(t)).OfType<int>().ToHashSet();

@@ -129,47 +129,9 @@ public static class Generation
     {
         ArgumentNullException.ThrowIfNull(prompt);
         if (prompt.Length == 0) throw new SharpFormerException("the prompt is empty");
-        var ids = AutoTokenizer.EncodeForCausalLm(tokenizer, prompt);
+        var ids = tokenizer.EncodeForCausalLm(prompt);
         if (ids.Length == 0) throw new SharpFormerException("the prompt is empty after tokenization");
         return Run(model, [ids], options, null, (tokenizer, onText));
-    }
-
-    /// <summary>A streaming decoder for any tokenizer: GPT-2's byte-aware one, else re-decoding and emitting the growth (as HF's TextStreamer).</summary>
-    public static ITextStream CreateTextStream(ITokenizer tokenizer) =>
-        tokenizer is Gpt2Tokenizer g ? new Gpt2TextStream(g.CreateStreamDecoder()) : new RedecodeTextStream(tokenizer);
-
-    public interface ITextStream
-    {
-        string Push(int id);
-        string Flush();
-    }
-
-    sealed class Gpt2TextStream(Gpt2StreamDecoder d) : ITextStream
-    {
-        public string Push(int id) => d.Push(id);
-        public string Flush() => d.Flush();
-    }
-
-    sealed class RedecodeTextStream(ITokenizer tok) : ITextStream
-    {
-        readonly List<int> _ids = new();
-        int _emitted;
-        public string Push(int id)
-        {
-            _ids.Add(id);
-            var text = AutoTokenizer.DecodeForCausalLm(tok, _ids);
-            if (text.EndsWith('\uFFFD') || text.Length <= _emitted) return "";
-            var chunk = text[_emitted..];
-            _emitted = text.Length;
-            return chunk;
-        }
-        public string Flush()
-        {
-            var text = AutoTokenizer.DecodeForCausalLm(tok, _ids);
-            var chunk = text.Length > _emitted ? text[_emitted..] : "";
-            _emitted = text.Length;
-            return chunk;
-        }
     }
 
     static GenerationResult Run(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions o, Action<int, int>? onToken,
@@ -225,7 +187,7 @@ public static class Generation
         var next = new int[b];
         var rng = o.Seed is int seed ? new Random(seed) : new Random();
         var work = new Scratch(vocab);
-        var streams = text is { OnText: not null } ? Enumerable.Range(0, b).Select(_ => CreateTextStream(text.Value.Tok)).ToArray() : null;
+        var streams = text is { OnText: not null } ? Enumerable.Range(0, b).Select(_ => text.Value.Tok.CreateStreamDecoder()).ToArray() : null;
 
         int cur = promptLen;
         while (true)
@@ -280,7 +242,7 @@ public static class Generation
         for (int r = 0; r < b; r++)
         {
             var newIds = seqs[r][promptLen..(promptLen + newCounts[r])];
-            result.Add(new GeneratedSequence(r / n, newIds, text is null ? null : AutoTokenizer.DecodeForCausalLm(text.Value.Tok, newIds), stoppedOnEos[r]));
+            result.Add(new GeneratedSequence(r / n, newIds, text is null ? null : text.Value.Tok.DecodeForCausalLm(newIds), stoppedOnEos[r]));
         }
         bool allEos = Array.TrueForAll(stoppedOnEos, s => s);
         return new GenerationResult(prompts.Select(p => p.ToArray()).ToArray(), result)

@@ -25,7 +25,7 @@ public static class Perplexity
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0) throw new SharpFormerException("the text is empty");
-        return Compute(model, AutoTokenizer.EncodeForCausalLm(tokenizer, text), stride);
+        return Compute(model, tokenizer.EncodeForCausalLm(text), stride);
     }
 
     /// <param name="stride">Tokens between window starts, in [1, maxLength]; default maxLength / 2 (the guide's 512 of 1024).</param>

@@ -90,6 +90,12 @@ public sealed class BertTokenizer : ITokenizer
     /// <summary>HF <c>all_special_tokens</c> (unk, sep, pad, cls, mask, additional), without duplicates.</summary>
     public IReadOnlyList<string> AllSpecialTokens => _allSpecialTokens;
     public IReadOnlySet<int> AllSpecialIds => _allSpecialIds;
+    public SpecialTokens SpecialTokens => new(
+        new Dictionary<string, string>
+        {
+            ["unk_token"] = UnkToken, ["sep_token"] = SepToken, ["pad_token"] = PadToken, ["cls_token"] = ClsToken, ["mask_token"] = MaskToken,
+        },
+        Options.AdditionalSpecialTokens ?? [], _allSpecialIds);
 
     /// <summary>Builds a tokenizer from the lines of vocab.txt (line index = id; a repeated token keeps its last id, as HF).</summary>
     public BertTokenizer(IReadOnlyList<string> vocab, BertTokenizerOptions? options = null)
@@ -582,6 +588,36 @@ public sealed class BertTokenizer : ITokenizer
         string text = string.Join(" ", subTexts);
         return Options.CleanUpTokenizationSpaces ? CleanUpTokenization(text) : text;
     }
+
+    /// <summary>The word pieces' ids without [CLS]/[SEP] (what <c>uer/gpt2-chinese-*</c> models are fed when generating).</summary>
+    public int[] EncodeForCausalLm(string text) => TokenizeToPieces(text).Select(p => ConvertTokenToId(p.Token)).ToArray();
+
+    /// <summary>
+    /// Text of generated ids. WordPiece decoding puts a space between every token (HuggingFace's BertTokenizer does
+    /// too, so uer/gpt2-chinese output reads "床 前 明 月"); a space touching a CJK character is such an artefact and is dropped.
+    /// </summary>
+    public string DecodeForCausalLm(IEnumerable<int> ids)
+    {
+        var text = Decode(ids, skipSpecialTokens: true);
+        var sb = new StringBuilder(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (text[i] == ' ' && ((sb.Length > 0 && IsCjkBefore(sb)) || (i + 1 < text.Length && IsCjkAt(text, i + 1)))) continue;
+            sb.Append(text[i]);
+        }
+        return sb.ToString();
+
+        static bool IsCjkAt(string s, int i) => Rune.TryGetRuneAt(s, i, out var r) && PyUnicode14.IsChineseChar(r.Value);
+        static bool IsCjkBefore(StringBuilder sb)
+        {
+            int i = sb.Length - 1;
+            if (char.IsLowSurrogate(sb[i]) && i > 0) i--;
+            return IsCjkAt(sb.ToString(i, sb.Length - i), 0);
+        }
+    }
+
+    /// <summary>A streaming decoder that re-decodes and emits the growth (WordPiece tokens are whole characters).</summary>
+    public ITokenStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) => new RedecodeStreamDecoder(this);
 
     /// <summary>HF <c>convert_tokens_to_string</c>: <c>" ".join(tokens).replace(" ##", "").strip()</c>.</summary>
     public static string ConvertTokensToString(IEnumerable<string> tokens) =>

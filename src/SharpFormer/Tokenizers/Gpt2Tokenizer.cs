@@ -12,7 +12,7 @@ namespace SharpFormer.Tokenizers;
 /// Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/>; decoding (bytes → UTF-8 with replacement, optional clean-up)
 /// and offsets are our own so that they match HuggingFace exactly. No special tokens are added (GPT-2 adds none).
 /// </summary>
-public sealed partial class Gpt2Tokenizer : ITokenizer
+public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
 {
     /// <summary>The pre-tokenization pattern of GPT-2 (OpenAI's encoder.py).</summary>
     public const string Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -22,7 +22,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     private static partial Regex PretokenizeRegex();
 
     // vocab.json: {"token": id, ...}, read with the raw reader (the reflection serializer's set-up alone cost ~50 ms at start-up).
-    static Dictionary<string, int> ReadVocab(string path)
+    internal static Dictionary<string, int> ReadVocab(string path)
     {
         var reader = new Utf8JsonReader(Utf8Text.ReadAllBytes(path), new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw new JsonException("expected an object");
@@ -39,7 +39,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
 
     // merges.txt: an optional "#version" header, then one "left right" pair per line.
     static List<string> ReadMerges(string path) =>
-        File.ReadLines(path).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
+        Utf8Text.ReadAllLines(path).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
 
     readonly Task<BpeTokenizer> _bpe;
     readonly string[] _idToToken;                       // index = id; null-free (missing ids are "")
@@ -47,8 +47,6 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     readonly Dictionary<string, int> _added;            // added tokens (kept whole), special or not
     readonly HashSet<int> _specialIds;
     readonly byte[]?[] _tokenBytes;                     // index = id: the bytes the token stands for, filled on first use
-    static readonly char[] ByteToChar = BuildByteToChar();
-    static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, b)).ToDictionary(p => p.c, p => (byte)p.b);
 
     public string Kind => $"GPT2Tokenizer (byte-level BPE, {VocabSize} tokens)";
     public int VocabSize { get; }
@@ -62,9 +60,10 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     public int? PadTokenId { get; }
     public int? UnkTokenId { get; }
     public IReadOnlyCollection<int> SpecialTokenIds => _specialIds;
+    public SpecialTokens SpecialTokens { get; }
 
     Gpt2Tokenizer(Task<BpeTokenizer> bpe, Dictionary<string, int> vocab, Dictionary<string, int> added, HashSet<int> specialIds,
-                  int? modelMaxLength, string? eos, string? bos, string? pad, string? unk)
+                  int? modelMaxLength, string? eos, string? bos, string? pad, string? unk, IReadOnlyList<string> additional)
     {
         _bpe = bpe;
         _tokenToId = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
@@ -83,6 +82,10 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         BosTokenId = bos is null ? null : TokenToId(bos);
         PadTokenId = pad is null ? null : TokenToId(pad);
         UnkTokenId = unk is null ? null : TokenToId(unk);
+        var named = new Dictionary<string, string>();
+        foreach (var (key, value) in new[] { ("bos_token", bos), ("eos_token", eos), ("unk_token", unk), ("pad_token", pad) })
+            if (value is not null) named[key] = value;
+        SpecialTokens = new SpecialTokens(named, additional, specialIds);
     }
 
     /// <summary>Loads vocab.json + merges.txt (+ tokenizer_config.json / special_tokens_map.json if present) from a folder.</summary>
@@ -97,8 +100,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         try { vocab = ReadVocab(vocabPath); }
         catch (JsonException e) { throw new SharpFormerException($"{vocabPath}: not a JSON object of token → id ({e.Message.Split('\n')[0]})"); }
 
-        var config = ReadJson(Path.Combine(dir, "tokenizer_config.json"));
-        var map = ReadJson(Path.Combine(dir, "special_tokens_map.json"));
+        var config = TokenizerConfig.ReadJson(Path.Combine(dir, "tokenizer_config.json"));
+        var map = TokenizerConfig.ReadJson(Path.Combine(dir, "special_tokens_map.json"));
 
         // Added tokens: tokenizer_config's added_tokens_decoder (id → content, special flag), added_tokens.json, and the named special tokens.
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -111,12 +114,12 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
                 added[content] = id;
                 if (o["special"] is JsonValue sv && sv.GetValueKind() == JsonValueKind.True) specialIds.Add(id);
             }
-        var addedJson = ReadJson(Path.Combine(dir, "added_tokens.json"));
+        var addedJson = TokenizerConfig.ReadJson(Path.Combine(dir, "added_tokens.json"));
         if (addedJson is not null)
             foreach (var (tok, node) in addedJson)
                 if (node is JsonValue v && v.TryGetValue<int>(out int id)) added.TryAdd(tok, id);
 
-        string? Named(string key) => TokenName(config?[key]) ?? TokenName(map?[key]);
+        string? Named(string key) => TokenizerConfig.TokenName(config?[key]) ?? TokenizerConfig.TokenName(map?[key]);
         string? eos = Named("eos_token"), bos = Named("bos_token"), pad = Named("pad_token"), unk = Named("unk_token");
         // Without any tokenizer_config, GPT-2's defaults: <|endoftext|> is bos, eos and unk.
         if (config is null && map is null && vocab.ContainsKey("<|endoftext|>")) eos = bos = unk = "<|endoftext|>";
@@ -128,9 +131,10 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
             added.TryAdd(name, id.Value);
             specialIds.Add(id.Value);
         }
+        var additional = new List<string>();
         if (config?["additional_special_tokens"] is JsonArray extra)
             foreach (var n in extra)
-                if (TokenName(n) is string s && (added.TryGetValue(s, out var id) || vocab.TryGetValue(s, out id))) { added.TryAdd(s, id); specialIds.Add(id); }
+                if (TokenizerConfig.TokenName(n) is string s && (added.TryGetValue(s, out var id) || vocab.TryGetValue(s, out id))) { added.TryAdd(s, id); specialIds.Add(id); additional.Add(s); }
 
         int? maxLen = null;
         if (config?["model_max_length"] is JsonValue ml && ml.GetValueKind() == JsonValueKind.Number)
@@ -164,53 +168,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         });
         var side = TruncationSides.Parse(config?["truncation_side"] is JsonNode ts ? (ts.GetValueKind() == JsonValueKind.String ? ts.GetValue<string>() : ts.ToJsonString()) : null,
                                          Path.Combine(dir, "tokenizer_config.json"));
-        return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk) { CleanUpTokenizationSpaces = cleanup, TruncationSide = side };
-    }
-
-    static JsonObject? ReadJson(string path)
-    {
-        if (!File.Exists(path)) return null;
-        try { return JsonNode.Parse(Utf8Text.ReadAllText(path)) as JsonObject; }
-        catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
-    }
-
-    static string? TokenName(JsonNode? n) => n switch
-    {
-        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
-        JsonObject o when o["content"] is JsonValue c => c.GetValue<string>(),
-        _ => null,
-    };
-
-    // ---- byte-level alphabet (OpenAI's bytes_to_unicode) ----
-
-    static char[] BuildByteToChar()
-    {
-        var map = new char[256];
-        bool[] direct = new bool[256];
-        for (int b = '!'; b <= '~'; b++) direct[b] = true;
-        for (int b = 0xA1; b <= 0xAC; b++) direct[b] = true;
-        for (int b = 0xAE; b <= 0xFF; b++) direct[b] = true;
-        int n = 0;
-        for (int b = 0; b < 256; b++) map[b] = direct[b] ? (char)b : (char)(256 + n++);
-        return map;
-    }
-
-    static bool IsByteLevel(string token)
-    {
-        foreach (var c in token) if (!CharToByte.ContainsKey(c)) return false;
-        return true;
-    }
-
-    /// <summary>The bytes a byte-level token string stands for (characters outside the alphabet count as their UTF-8).</summary>
-    static byte[] TokenToBytes(string token)
-    {
-        var bytes = new List<byte>(token.Length);
-        foreach (var c in token)
-        {
-            if (CharToByte.TryGetValue(c, out var b)) bytes.Add(b);
-            else bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(c.ToString()));
-        }
-        return bytes.ToArray();
+        return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk, additional) { CleanUpTokenizationSpaces = cleanup, TruncationSide = side };
     }
 
     /// <summary>The raw bytes of one id (the UTF-8 of the text it stands for, possibly part of a character).</summary>
@@ -218,9 +176,9 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         (uint)id < (uint)_tokenBytes.Length ? BytesOf(id) : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
 
     // Computed on first use: converting all 50k tokens up front was a fifth of a cold start.
-    byte[] BytesOf(int id) => _tokenBytes[id] ??= _added.ContainsKey(_idToToken[id]) && !IsByteLevel(_idToToken[id])
+    byte[] BytesOf(int id) => _tokenBytes[id] ??= _added.ContainsKey(_idToToken[id]) && !ByteLevelAlphabet.IsByteLevel(_idToToken[id])
         ? System.Text.Encoding.UTF8.GetBytes(_idToToken[id])
-        : TokenToBytes(_idToToken[id]);
+        : ByteLevelAlphabet.ToBytes(_idToToken[id]);
 
     public bool IsSpecial(int id) => _specialIds.Contains(id);
 
@@ -256,7 +214,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         return new Encoding(ids, types, mask, ids.Select(IdToToken).ToArray(), offsets);
     }
 
-    static (int[] A, int[]? B) Truncate(int[] a, int[]? b, int max, TruncationStrategy strategy, TruncationSide side)
+    internal static (int[] A, int[]? B) Truncate(int[] a, int[]? b, int max, TruncationStrategy strategy, TruncationSide side)
     {
         int[] Keep(int[] x, int n) => x.AsSpan(side.KeptStart(x.Length, n), n).ToArray();
         if (b is null) return (a.Length > max ? Keep(a, max) : a, null);
@@ -340,80 +298,9 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
 
     /// <summary>An incremental decoder for streaming generation: feed ids one at a time, get back only complete characters.</summary>
-    public Gpt2StreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) => new(this, skipSpecialTokens);
-}
+    public ITokenStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) => new ByteStreamDecoder(this, skipSpecialTokens);
 
-/// <summary>
-/// Turns ids into text as they arrive without ever emitting half a character: the bytes of a UTF-8 sequence that
-/// is still incomplete (e.g. a Chinese character whose 3 bytes span several tokens) are held back until the
-/// character is complete. Invalid bytes become U+FFFD as in <c>decode(errors="replace")</c>. No clean-up is applied
-/// (the streamed text is byte-exact). Holds a small buffer; no allocation per id beyond the returned string.
-/// </summary>
-public sealed class Gpt2StreamDecoder
-{
-    readonly Gpt2Tokenizer _tok;
-    readonly bool _skipSpecial;
-    byte[] _pending = new byte[64];
-    int _count;
+    public int[] EncodeForCausalLm(string text) => EncodeIds(text);
 
-    internal Gpt2StreamDecoder(Gpt2Tokenizer tok, bool skipSpecial)
-    {
-        _tok = tok;
-        _skipSpecial = skipSpecial;
-    }
-
-    /// <summary>Adds one id; returns the text that is now complete ("" when everything is held back).</summary>
-    public string Push(int id)
-    {
-        if (_skipSpecial && _tok.IsSpecial(id)) return "";
-        var bytes = _tok.TokenBytes(id);
-        if (_count + bytes.Length > _pending.Length) Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _count + bytes.Length));
-        bytes.CopyTo(_pending.AsSpan(_count));
-        _count += bytes.Length;
-        int ready = _count - IncompleteTail(_pending.AsSpan(0, _count));
-        if (ready == 0) return "";
-        var text = System.Text.Encoding.UTF8.GetString(_pending, 0, ready);
-        _pending.AsSpan(ready, _count - ready).CopyTo(_pending);
-        _count -= ready;
-        return text;
-    }
-
-    /// <summary>Ends the stream: whatever is held back is decoded (an unfinished character becomes U+FFFD).</summary>
-    public string Flush()
-    {
-        var text = System.Text.Encoding.UTF8.GetString(_pending, 0, _count);
-        _count = 0;
-        return text;
-    }
-
-    /// <summary>Bytes at the end that start a UTF-8 sequence which could still be completed by more bytes.</summary>
-    internal static int IncompleteTail(ReadOnlySpan<byte> b)
-    {
-        int n = b.Length;
-        for (int back = 1; back <= Math.Min(3, n); back++)
-        {
-            byte c = b[n - back];
-            if ((c & 0xC0) == 0x80) continue;                   // continuation byte: keep looking for the lead
-            int need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 1;
-            if (need <= back) return 0;                         // complete (or a lone/invalid byte): emit
-            // Check the bytes present form a valid prefix; otherwise it can never complete, so emit it now.
-            return IsValidPrefix(b[(n - back)..]) ? back : 0;
-        }
-        return 0;
-    }
-
-    static bool IsValidPrefix(ReadOnlySpan<byte> s)
-    {
-        // s = lead + (len-1) continuation bytes, shorter than the full sequence. Check the second byte's range rules.
-        if (s.Length < 2) return true;
-        byte lead = s[0], second = s[1];
-        return lead switch
-        {
-            0xE0 => second >= 0xA0 && second <= 0xBF,
-            0xED => second >= 0x80 && second <= 0x9F,
-            0xF0 => second >= 0x90 && second <= 0xBF,
-            0xF4 => second >= 0x80 && second <= 0x8F,
-            _ => second >= 0x80 && second <= 0xBF,
-        };
-    }
+    public string DecodeForCausalLm(IEnumerable<int> ids) => Decode(ids, skipSpecialTokens: true);
 }

@@ -47,4 +47,46 @@ public interface ITokenizer
     string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false);
     int? TokenToId(string token);
     string IdToToken(int id);
+
+    /// <summary>The named special tokens (HF's <c>special_tokens_map</c>) and every special id.</summary>
+    SpecialTokens SpecialTokens { get; }
+
+    /// <summary>
+    /// The ids a causal language model continues from, as <c>tok(text)</c> feeds <c>generate()</c>: byte-level BPE
+    /// tokenizers add what their post-processor adds (GPT-2 and Qwen2 nothing, Llama 3 its BOS); WordPiece gives its
+    /// pieces without [CLS]/[SEP] (what <c>uer/gpt2-chinese-*</c> models are fed when generating).
+    /// </summary>
+    int[] EncodeForCausalLm(string text);
+
+    /// <summary>The text of generated ids, special tokens skipped.</summary>
+    string DecodeForCausalLm(IEnumerable<int> ids);
+
+    /// <summary>An incremental decoder for streaming generation that never emits half a character.</summary>
+    ITokenStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true);
+}
+
+/// <summary>Turns ids into text as they arrive: each call returns only text that is final.</summary>
+public interface ITokenStreamDecoder
+{
+    /// <summary>Adds one id; returns the text that is now complete ("" when everything is held back).</summary>
+    string Push(int id);
+    /// <summary>Ends the stream: returns whatever was held back.</summary>
+    string Flush();
+}
+
+/// <summary>
+/// A tokenizer's special tokens: the named ones by HF attribute (<c>bos_token</c>, <c>eos_token</c>, <c>pad_token</c>,
+/// <c>unk_token</c>, <c>sep_token</c>, <c>cls_token</c>, <c>mask_token</c>; unset ones absent), the additional ones, and
+/// the ids of every special token (what <c>skip_special_tokens</c> drops).
+/// </summary>
+public sealed record SpecialTokens(IReadOnlyDictionary<string, string> Named, IReadOnlyList<string> Additional, IReadOnlySet<int> Ids)
+{
+    /// <summary>The BOS token's text, or null when the tokenizer has none.</summary>
+    public string? Bos => Named.GetValueOrDefault("bos_token");
+    /// <summary>The EOS token's text, or null.</summary>
+    public string? Eos => Named.GetValueOrDefault("eos_token");
+    /// <summary>The padding token's text, or null.</summary>
+    public string? Pad => Named.GetValueOrDefault("pad_token");
+    /// <summary>The unknown token's text, or null.</summary>
+    public string? Unk => Named.GetValueOrDefault("unk_token");
 }
