@@ -26,6 +26,7 @@ foreach (var command in new[]
     ClassifyCommand.Create(),
     NerCommand.Create(),
     GenerateCommand.Create(),
+    ChatCommand.Create(),
     PerplexityCommand.Create(),
     TrainCommand.Create(),
     AttentionCommand.Create(),

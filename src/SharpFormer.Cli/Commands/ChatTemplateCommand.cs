@@ -21,7 +21,7 @@ public static class ChatTemplateCommand
             string dir = r.GetValue(model)!, path = r.GetValue(messages)!;
             if (!File.Exists(path)) throw new SharpFormerException($"{path}: messages file not found");
             JsonDocument doc;
-            try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+            try { doc = JsonDocument.Parse(Utf8Text.ReadAllBytes(path)); }
             catch (JsonException e) { throw new SharpFormerException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
             using (doc)
             {

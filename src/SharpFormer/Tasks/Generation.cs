@@ -118,8 +118,10 @@ public static class Generation
 {
     /// <summary>Generates from token-id prompts (batched: rows are left-padded, positions follow the attention mask).</summary>
     /// <param name="onToken">Called as (row, id) for every token a still-running row produces; row = prompt·N + k.</param>
-    public static GenerationResult Generate(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Action<int, int>? onToken = null) =>
-        Run(model, prompts, options, onToken, null);
+    /// <param name="cancellationToken">Checked before every step: cancelling stops generation with an OperationCanceledException.</param>
+    public static GenerationResult Generate(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Action<int, int>? onToken = null,
+                                            CancellationToken cancellationToken = default) =>
+        Run(model, prompts, options, onToken, null, cancellationToken);
 
     /// <summary>
     /// Tokenizes the prompt with the model folder's tokenizer, generates, and streams text chunks as (row, chunk)
@@ -131,11 +133,22 @@ public static class Generation
         if (prompt.Length == 0) throw new SharpFormerException("the prompt is empty");
         var ids = tokenizer.EncodeForCausalLm(prompt);
         if (ids.Length == 0) throw new SharpFormerException("the prompt is empty after tokenization");
-        return Run(model, [ids], options, null, (tokenizer, onText));
+        return Run(model, [ids], options, null, (tokenizer, onText), default);
+    }
+
+    /// <summary>
+    /// Generates from prompt ids already made (e.g. a chat template's) and streams the new text as it becomes final,
+    /// special tokens skipped.
+    /// </summary>
+    public static GenerationResult Generate(ICausalLM model, ITokenizer tokenizer, int[] promptIds, GenerationOptions options,
+                                            Action<string>? onText, CancellationToken cancellationToken = default)
+    {
+        if (promptIds.Length == 0) throw new SharpFormerException("the prompt is empty");
+        return Run(model, [promptIds], options, null, (tokenizer, onText is null ? null : (_, chunk) => onText(chunk)), cancellationToken);
     }
 
     static GenerationResult Run(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions o, Action<int, int>? onToken,
-                                (ITokenizer Tok, Action<int, string>? OnText)? text)
+                                (ITokenizer Tok, Action<int, string>? OnText)? text, CancellationToken cancellationToken)
     {
         o.Validate();
         var shape = model.Shape;
@@ -179,6 +192,7 @@ public static class Generation
         var cache = model.CreateCache(b, capacity: maxTotal);
 
         // Prefill: the whole prompt once; only the last position's logits are needed.
+        cancellationToken.ThrowIfCancellationRequested();
         var first = model.Forward(inputIds, mask, positions, cache, allLogits: false, outputPresents: false);
         var scores = first.Logits.Data;                           // [B, V], reused for every step
         var finished = new bool[b];
@@ -228,6 +242,7 @@ public static class Generation
             cur++;
             if (cur >= maxTotal || Array.TrueForAll(finished, f => f)) break;
             for (int r = 0; r < b; r++) next[r] = seqs[r][cur - 1];
+            cancellationToken.ThrowIfCancellationRequested();
             model.DecodeStep(next, nextPos, cache, scores);
             for (int r = 0; r < b; r++) nextPos[r]++;
         }

@@ -1,0 +1,90 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using SharpFormer.Models;
+using SharpFormer.Templates;
+using SharpFormer.Tokenizers;
+
+namespace SharpFormer.Tasks;
+
+/// <summary>One assistant reply: the prompt the model saw (rendered by the chat template), its ids, and what was generated.</summary>
+/// <param name="Prompt">The rendered conversation, generation prompt included.</param>
+/// <param name="StoppedOnEos">True when the model ended its turn (an EOS such as &lt;|im_end|&gt;), false when a length limit stopped it.</param>
+public sealed record ChatReply(string Prompt, int[] PromptIds, int[] NewIds, string Text, bool StoppedOnEos);
+
+/// <summary>
+/// A chat model at work: a conversation in, the assistant's reply out (whole or streamed). The conversation is rendered
+/// with the model's chat template and <c>add_generation_prompt=True</c>, as transformers' <c>apply_chat_template</c>
+/// then <c>generate()</c>; generation stops on the model's EOS ids (generation_config.json's list, e.g. Qwen2's
+/// &lt;|im_end|&gt; and &lt;|endoftext|&gt;).
+/// </summary>
+public sealed class ChatModel(ICausalLM model, ITokenizer tokenizer, ChatTemplate template)
+{
+    /// <summary>The language model.</summary>
+    public ICausalLM Model { get; } = model;
+    /// <summary>Its tokenizer.</summary>
+    public ITokenizer Tokenizer { get; } = tokenizer;
+    /// <summary>Its chat template.</summary>
+    public ChatTemplate Template { get; } = template;
+
+    /// <summary>A model folder's model, tokenizer and chat template.</summary>
+    public static ChatModel Load(string modelDir, WeightOptions weights)
+    {
+        var tokenizer = AutoTokenizer.FromFolder(modelDir);
+        var template = ChatTemplate.FromFolder(modelDir, tokenizer);   // before the weights: a folder without a template fails fast
+        return new ChatModel(AutoModel.LoadCausalLM(modelDir, weights), tokenizer, template);
+    }
+
+    /// <summary>The assistant's reply to <paramref name="messages"/>; <paramref name="onText"/> receives it as it is generated.</summary>
+    public ChatReply Reply(IReadOnlyList<ChatMessage> messages, GenerationOptions options, Action<string>? onText = null, CancellationToken cancellationToken = default)
+    {
+        if (messages.Count == 0) throw new SharpFormerException("the conversation is empty");
+        var prompt = Template.Render(messages, addGenerationPrompt: true);
+        var ids = Template.Encode(prompt);
+        var result = Generation.Generate(Model, Tokenizer, ids, options, onText, cancellationToken);
+        var seq = result.Sequences[0];
+        return new ChatReply(prompt, ids, seq.NewIds, seq.Text ?? "", seq.StoppedOnEos);
+    }
+
+    /// <summary>The assistant's reply as a stream of text chunks (generation runs on a worker thread; cancelling stops it at the next step).</summary>
+    public async IAsyncEnumerable<string> ReplyStreamAsync(IReadOnlyList<ChatMessage> messages, GenerationOptions options,
+                                                           [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var work = Task.Run(() =>
+        {
+            try { Reply(messages, options, chunk => channel.Writer.TryWrite(chunk), cancellationToken); channel.Writer.Complete(); }
+            catch (Exception e) { channel.Writer.Complete(e); }
+        }, CancellationToken.None);
+        await foreach (var chunk in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false)) yield return chunk;
+        await work.ConfigureAwait(false);
+    }
+}
+
+/// <summary>A multi-turn conversation with a <see cref="ChatModel"/>: the history, an optional system prompt, reset.</summary>
+public sealed class ChatSession(ChatModel model, GenerationOptions options)
+{
+    readonly List<ChatMessage> _turns = new();
+
+    /// <summary>The system prompt sent first, or null (then the template's default, if it has one).</summary>
+    public string? SystemPrompt { get; set; }
+    /// <summary>The sampling and length options of every reply.</summary>
+    public GenerationOptions Options { get; set; } = options;
+
+    /// <summary>The conversation as the template receives it: the system prompt, then the turns so far.</summary>
+    public IReadOnlyList<ChatMessage> Messages =>
+        SystemPrompt is null ? _turns.ToArray() : [new ChatMessage("system", SystemPrompt), .. _turns];
+
+    /// <summary>Forgets the turns (the system prompt stays).</summary>
+    public void Reset() => _turns.Clear();
+
+    /// <summary>Sends a user message and returns the reply, streaming it to <paramref name="onText"/>; both join the history only if the reply completes.</summary>
+    public ChatReply Send(string userMessage, Action<string>? onText = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(userMessage);
+        var messages = Messages.Append(new ChatMessage("user", userMessage)).ToList();
+        var reply = model.Reply(messages, Options, onText, cancellationToken);
+        _turns.Add(new ChatMessage("user", userMessage));
+        _turns.Add(new ChatMessage("assistant", reply.Text));
+        return reply;
+    }
+}
