@@ -3,7 +3,7 @@
 // Everything written to OUT_DIR is derived from research/teaching data or third-party text: keep OUT_DIR outside git.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readLines, writer, docs, packed, chunked, segments, cluenerToBio, bioLines } from './text-utils.mjs';
+import { readLines, writer, docs, packed, chunked, segments, cluenerToBio, bioLines, countChars, charVocab } from './text-utils.mjs';
 
 const [poetryDist, shared, out] = process.argv.slice(2);
 if (!out) { console.error('usage: node prepare-data.mjs POETRY_DIST_DIR SHARED_DATA_DIR OUT_DIR'); process.exit(2); }
@@ -84,18 +84,12 @@ W('lcqmc-test.txt', lcqmc.filter((_, i) => i % 4 === 0).map(x => x.join('\t')));
 
 // ---- Character vocabulary (BERT style, lower-cased like do_lower_case): pre-training text + fine-tuning TRAIN splits.
 const counts = new Map();
-const add = s => { for (const ch of s.toLowerCase()) if (!/\s/u.test(ch)) counts.set(ch, (counts.get(ch) ?? 0) + 1); };
+const add = s => countChars(counts, s);
 [...poemTrain, ...novelTrain].forEach(add);
 readLines(path.join(shared, 'sentiment/chnsenticorp/train.tsv')).forEach(add);
 for (const l of readLines(path.join(shared, 'ner/cluener2020/train.json'))) if (l.trim()) add(JSON.parse(l).text);
 lcqmc.filter((_, i) => i % 4 !== 0).forEach(([a, b]) => { add(a); add(b); });
-const maxVocab = parseInt(process.env.SF_MAX_VOCAB ?? '8000');
-const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
-// WordPiece continuations for ASCII letters/digits, so Latin words and numbers split into characters instead of [UNK].
-const cont = [...'abcdefghijklmnopqrstuvwxyz0123456789'].map(c => '##' + c);
-const chars = [...counts.entries()].filter(([, n]) => n >= 2).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-  .slice(0, maxVocab - specials.length - cont.length).map(([c]) => c);
-const vocab = [...specials, ...chars.sort((a, b) => a.codePointAt(0) - b.codePointAt(0)), ...cont];
+const vocab = charVocab(counts, parseInt(process.env.SF_MAX_VOCAB ?? '8000'), 2);
 const tokDir = path.join(out, 'tokenizer'); fs.mkdirSync(tokDir, { recursive: true });
 fs.writeFileSync(path.join(tokDir, 'vocab.txt'), vocab.join('\n') + '\n');
 console.error(`vocab: ${vocab.length} entries (${[...counts.values()].filter(n => n >= 2).length} characters occur at least twice)`);

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readLines, writer, docs, packed, chunked, segments, cluenerToBio, bioLines } from './text-utils.mjs';
+import { readLines, writer, docs, packed, chunked, segments, cluenerToBio, bioLines, countChars, charVocab } from './text-utils.mjs';
 
 const [shared, out] = process.argv.slice(2);
 if (!out) { console.error('usage: node prepare-splits.mjs SHARED_DATA_DIR OUT_DIR'); process.exit(2); }
@@ -191,22 +191,15 @@ summary.pretrain = { documents: trainDocs.length, characters: charsOf(trainDocs)
   characters_by_source: Object.fromEntries(Object.keys(kept).map(s => [s, charsOf(trainDocs.filter(x => x.source === s))])), items_kept: kept, items_dropped_as_evaluation_text: dropped };
 
 // ---------------------------------------------------------------- character vocabulary
-// BERT style, lower-cased like do_lower_case: characters of the pre-training text and of every labelled TRAIN split
-// seen at least 3 times, most frequent first, at most SF_MAX_VOCAB entries with the specials and ASCII continuations.
+// Characters of the pre-training text and of every labelled TRAIN split seen at least 3 times (at most SF_MAX_VOCAB entries).
 const counts = new Map();
-const count = s => { for (const ch of s.toLowerCase()) if (!/\s/u.test(ch)) counts.set(ch, (counts.get(ch) ?? 0) + 1); };
+const count = s => countChars(counts, s);
 trainDocs.forEach(x => count(x.d));
 for (const src of Object.values(sources)) for (const it of src.train) textsOf(src.kind, it).forEach(count);
-const maxVocab = parseInt(process.env.SF_MAX_VOCAB ?? '8000');
-const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
-// WordPiece continuations for ASCII letters/digits, so Latin words and numbers split into characters instead of [UNK].
-const cont = [...'abcdefghijklmnopqrstuvwxyz0123456789'].map(c => '##' + c);
-const chars = [...counts.entries()].filter(([, n]) => n >= 3).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-  .slice(0, maxVocab - specials.length - cont.length).map(([c]) => c);
-const vocab = [...specials, ...chars.sort((a, b) => a.codePointAt(0) - b.codePointAt(0)), ...cont];
+const vocab = charVocab(counts, parseInt(process.env.SF_MAX_VOCAB ?? '8000'), 3);
 W('tokenizer/vocab.txt', vocab);
 // Coverage: share of the non-space characters of every dev/test split that are in the vocabulary (the rest become [UNK]).
-const inVocab = new Set(chars);
+const inVocab = new Set(vocab);
 let all = 0, known = 0;
 for (const src of Object.values(sources))
   for (const [name, items] of Object.entries(src)) {

@@ -62,3 +62,19 @@ export function cluenerToBio(line) {
 
 /** BIO sentences as CoNLL lines ("char TAG", whitespace characters written as "_"), a blank line after each. */
 export const bioLines = sents => sents.flatMap(({ chars, tags }) => [...chars.map((c, i) => `${/\s/u.test(c) ? '_' : c} ${tags[i]}`), '']);
+
+/** Adds the non-space characters of s, lower-cased (do_lower_case), to the counts map. */
+export const countChars = (counts, s) => { for (const ch of s.toLowerCase()) if (!/\s/u.test(ch)) counts.set(ch, (counts.get(ch) ?? 0) + 1); };
+
+/**
+ * A BERT character vocabulary: the specials, the characters seen at least minCount times (most frequent first, at most
+ * maxVocab entries in all, listed by code point), and WordPiece continuations ##a–##9 so Latin words and numbers split
+ * into characters instead of [UNK].
+ */
+export function charVocab(counts, maxVocab, minCount) {
+  const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+  const cont = [...'abcdefghijklmnopqrstuvwxyz0123456789'].map(c => '##' + c);
+  const chars = [...counts.entries()].filter(([, n]) => n >= minCount).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, maxVocab - specials.length - cont.length).map(([c]) => c);
+  return [...specials, ...chars.sort((a, b) => a.codePointAt(0) - b.codePointAt(0)), ...cont];
+}
