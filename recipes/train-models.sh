@@ -174,8 +174,11 @@ stage_base() {
   local out="$RUNS/bert-zh-modern" sum last
   sum=$(sha256sum "$DATA2/pretrain/mlm-train.txt" | cut -d' ' -f1)
   # The newest complete checkpoint: an older trainer killed while saving leaves one without its tokenizer files (written last).
-  last=$(for c in $(ls -d "$out"/checkpoint-* 2>/dev/null | sort -t- -k2 -n); do
-    [ -f "$c/trainer_state.json" ] && [ -f "$c/tokenizer_config.json" ] && echo "$c"; done | tail -1)
+  local c n best=-1; last=""
+  for c in "$out"/checkpoint-*; do
+    n=${c##*checkpoint-}
+    if [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$best" ] && [ -f "$c/trainer_state.json" ] && [ -f "$c/tokenizer_config.json" ]; then best=$n; last=$c; fi
+  done
   if [ -n "$last" ]; then
     [ "$(cat "$out.data-sha256")" = "$sum" ] || { log "base: $DATA2/pretrain/mlm-train.txt differs from the text the run started on; not resuming"; exit 1; }
     train "base-from-$(basename "$last")" mlm "${BASE_ARGS[@]}" --resume "$last"
