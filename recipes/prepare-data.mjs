@@ -3,12 +3,12 @@
 // Everything written to OUT_DIR is derived from research/teaching data or third-party text: keep OUT_DIR outside git.
 import fs from 'node:fs';
 import path from 'node:path';
+import { readLines, writer, docs, packed, chunked, segments, cluenerToBio, bioLines, countChars, charVocab } from './text-utils.mjs';
 
 const [poetryDist, shared, out] = process.argv.slice(2);
 if (!out) { console.error('usage: node prepare-data.mjs POETRY_DIST_DIR SHARED_DATA_DIR OUT_DIR'); process.exit(2); }
 fs.mkdirSync(out, { recursive: true });
-const W = (name, lines) => { fs.writeFileSync(path.join(out, name), lines.join('\n') + '\n'); console.error(`${name}: ${lines.length} lines`); };
-const readLines = f => fs.readFileSync(f, 'utf8').replace(/^\uFEFF/, '').split('\n').map(l => l.replace(/\r$/, ''));
+const W = writer(out);
 
 // ---- Tang poems (chinese-poetry@2.0.1, MIT): dist/quantangshi/poet.tang.*.json = [{author, title, paragraphs[]}]
 const tangDir = path.join(poetryDist, 'quantangshi');
@@ -47,42 +47,12 @@ W('clm-eval-poems.txt', poemEval);
 W('clm-eval-novels.txt', novelEval);
 
 // BERT MLM+NSP: documents (paragraphs) of segments (sentences merged up to ~60 characters), blank line between documents.
-function segments(para, max = 60) {
-  const sents = para.match(/[^。！？；]*[。！？；]+[”’」』]*|[^。！？；]+$/gu) ?? [para];
-  const segs = []; let cur = '';
-  for (const s of sents) {
-    if (cur && [...cur].length + [...s].length > max) { segs.push(cur); cur = ''; }
-    cur += s;
-    while ([...cur].length > max) { const c = [...cur]; segs.push(c.slice(0, max).join('')); cur = c.slice(max).join(''); }
-  }
-  if (cur) segs.push(cur);
-  return segs;
-}
-function docs(paras) {
-  // group short paragraphs so that most documents have at least two segments (real next-sentence pairs)
-  const out = []; let cur = [];
-  for (const p of paras) { cur.push(...segments(p)); if (cur.length >= 2) { out.push(cur.join('\n')); cur = []; } }
-  if (cur.length) out.push(cur.join('\n'));
-  return out;
-}
 W('mlm-train.txt', docs(novelTrain).flatMap(d => [d, '']));
 W('mlm-eval.txt', docs(novelEval).flatMap(d => [d, '']));
 
 // Task-adaptive pre-training text (Gururangan et al. 2020, "Don't Stop Pretraining"): the novels plus the unlabelled
 // TEXT of the fine-tuning TRAIN splits and other modern Chinese train splits — never a dev/test split. Short items
 // (questions, news sentences) are packed into segments of up to ~60 characters so sequences are not mostly padding.
-function packed(items, max = 60) {
-  const segs = []; let cur = '';
-  for (const it of items) {
-    const t = it.replace(/[\s\u3000]+/gu, '');
-    if (!t) continue;
-    if (cur && [...cur].length + [...t].length > max) { segs.push(cur); cur = ''; }
-    cur += /[。！？；?!.]$/u.test(t) ? t : t + '。';
-  }
-  if (cur) segs.push(cur);
-  return segs;
-}
-const chunked = (segs, n = 4) => { const out = []; for (let i = 0; i < segs.length; i += n) out.push(segs.slice(i, i + n).join('\n')); return out; };
 const modern = [];
 for (const l of readLines(path.join(shared, 'sentiment/chnsenticorp/train.tsv'))) if (l.trim()) modern.push(segments(l.slice(0, l.lastIndexOf('\t')).replace(/[\s\u3000]+/gu, '')).join('\n'));
 modern.push(...chunked(packed(readLines(path.join(shared, 'ner/cluener2020/train.json')).filter(l => l.trim()).map(l => JSON.parse(l).text))));
@@ -100,21 +70,7 @@ W('sentiment-train.jsonl', senti('train'));
 W('sentiment-dev.jsonl', senti('dev'));
 
 // ---- CLUENER2020: {"text", "label": {type: {mention: [[start, end_inclusive]]}}} -> BIO, one character per line
-function bio(file) {
-  const res = [];
-  for (const l of readLines(file)) {
-    if (!l.trim()) continue;
-    const o = JSON.parse(l);
-    const chars = [...o.text];                        // spans index code points
-    const tags = chars.map(() => 'O');
-    for (const [type, mentions] of Object.entries(o.label ?? {}))
-      for (const spans of Object.values(mentions))
-        for (const [s, e] of spans) { tags[s] = 'B-' + type; for (let k = s + 1; k <= e; k++) tags[k] = 'I-' + type; }
-    chars.forEach((c, i) => res.push(`${/\s/u.test(c) ? '_' : c} ${tags[i]}`));
-    res.push('');
-  }
-  return res;
-}
+const bio = file => bioLines(readLines(file).filter(l => l.trim()).map(cluenerToBio));
 W('ner-train.bio', bio(path.join(shared, 'ner/cluener2020/train.json')));
 W('ner-dev.bio', bio(path.join(shared, 'ner/cluener2020/dev.json')));
 
@@ -128,18 +84,12 @@ W('lcqmc-test.txt', lcqmc.filter((_, i) => i % 4 === 0).map(x => x.join('\t')));
 
 // ---- Character vocabulary (BERT style, lower-cased like do_lower_case): pre-training text + fine-tuning TRAIN splits.
 const counts = new Map();
-const add = s => { for (const ch of s.toLowerCase()) if (!/\s/u.test(ch)) counts.set(ch, (counts.get(ch) ?? 0) + 1); };
+const add = s => countChars(counts, s);
 [...poemTrain, ...novelTrain].forEach(add);
 readLines(path.join(shared, 'sentiment/chnsenticorp/train.tsv')).forEach(add);
 for (const l of readLines(path.join(shared, 'ner/cluener2020/train.json'))) if (l.trim()) add(JSON.parse(l).text);
 lcqmc.filter((_, i) => i % 4 !== 0).forEach(([a, b]) => { add(a); add(b); });
-const maxVocab = parseInt(process.env.SF_MAX_VOCAB ?? '8000');
-const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
-// WordPiece continuations for ASCII letters/digits, so Latin words and numbers split into characters instead of [UNK].
-const cont = [...'abcdefghijklmnopqrstuvwxyz0123456789'].map(c => '##' + c);
-const chars = [...counts.entries()].filter(([, n]) => n >= 2).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-  .slice(0, maxVocab - specials.length - cont.length).map(([c]) => c);
-const vocab = [...specials, ...chars.sort((a, b) => a.codePointAt(0) - b.codePointAt(0)), ...cont];
+const vocab = charVocab(counts, parseInt(process.env.SF_MAX_VOCAB ?? '8000'), 2);
 const tokDir = path.join(out, 'tokenizer'); fs.mkdirSync(tokDir, { recursive: true });
 fs.writeFileSync(path.join(tokDir, 'vocab.txt'), vocab.join('\n') + '\n');
 console.error(`vocab: ${vocab.length} entries (${[...counts.values()].filter(n => n >= 2).length} characters occur at least twice)`);

@@ -6,6 +6,8 @@
 #
 # Stages: data gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install
 #   install copies the final folders (config, F16 weights, tokenizer files; no checkpoints) into models/.
+# Issue 19 stages (not in the default list; see recipes/README.md): splits, base (a long masked-LM run, resumable),
+#   base-decay (its learning-rate decay phase).
 #
 # Environment:
 #   SHARED   labelled data and novels      (default: <repo>/../shared/data, see its README.md for licences)
@@ -145,6 +147,58 @@ stage_evaluate() {
   sf evaluate --model "$RUNS/bert-chinese-small-lcqmc" --task sts --data "$SHARED/similarity/sts-b-zh/cnsd-sts-dev.txt" --json | tee "$RUNS/eval-stsb.json"
 }
 
+# ---------------------------------------------------------------- issue 19
+DATA2="$SF_WORK/data-v2"
+
+# Honest splits of every labelled source, the modern pre-training corpus without any dev/test text, its character vocabulary.
+stage_splits() {
+  node "$REPO/recipes/prepare-splits.mjs" "$SHARED" "$DATA2"
+  cp "$CFG/tokenizer_config.json" "$CFG/special_tokens_map.json" "$DATA2/tokenizer/"
+}
+
+# The new base: 6 layers × 256 hidden, 4 heads, FFN 1024, 128 positions, the 5,863-character vocabulary
+# (configs/bert-zh-modern-6x256.json, 6.4 M parameters), masked LM + NSP from scratch on data-v2/pretrain, batch 32 × ≤ 128
+# tokens. Chosen over 4 × 384 by a 40-step probe on one thread: 2.71 CPU-seconds per step vs 3.35 (recipes/README.md).
+# Schedule "warmup-stable-decay" (Hu et al. 2024, MiniCPM), because the run spans an unknown number of ≤ 2-hour sessions:
+# 1,000 warm-up steps, then a CONSTANT peak LR of 5e-4 for as long as sessions allow (--max-steps 100000 is only a cap), a
+# checkpoint every 500 steps ($RUNS/bert-zh-modern/checkpoint-N). Each run resumes from the newest complete checkpoint
+# with the same options. When a base is wanted, a short decay phase (about 10 % of the steps done, linear to 0, fresh
+# optimizer) continues from a checkpoint with --model: see stage base-decay. Run it as
+#   SF_CLI=~/.cache/sharpformer-recipe/cli-DATE/SharpFormer.Cli.dll THREADS=1 nohup nice -n 19 recipes/train-models.sh base &
+# Its data must not change between runs: the first run records the SHA-256 of the text and later runs refuse other text.
+BASE_ARGS=(--config "$CFG/bert-zh-modern-6x256.json" --tokenizer "$DATA2/tokenizer" --data "$DATA2/pretrain/mlm-train.txt"
+  --eval "$DATA2/pretrain/mlm-eval.txt" --output "$RUNS/bert-zh-modern" --max-steps 100000 --batch-size 32 --max-length 128
+  --lr 5e-4 --warmup-steps 1000 --schedule constant --save-steps 500 --dtype f32 --seed 19)
+
+stage_base() {
+  local out="$RUNS/bert-zh-modern" sum last
+  sum=$(sha256sum "$DATA2/pretrain/mlm-train.txt" | cut -d' ' -f1)
+  # The newest complete checkpoint: an older trainer killed while saving leaves one without its tokenizer files (written last).
+  local c n best=-1; last=""
+  for c in "$out"/checkpoint-*; do
+    n=${c##*checkpoint-}
+    if [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$best" ] && [ -f "$c/trainer_state.json" ] && [ -f "$c/tokenizer_config.json" ]; then best=$n; last=$c; fi
+  done
+  if [ -n "$last" ]; then
+    [ "$(cat "$out.data-sha256")" = "$sum" ] || { log "base: $DATA2/pretrain/mlm-train.txt differs from the text the run started on; not resuming"; exit 1; }
+    train "base-from-$(basename "$last")" mlm "${BASE_ARGS[@]}" --resume "$last"
+  else
+    # A fresh start into an empty folder (the trainer refuses a non-empty one unless resuming inside it).
+    rm -rf "$out"; echo "$sum" > "$out.data-sha256"
+    train base mlm "${BASE_ARGS[@]}"
+  fi
+}
+
+# The decay phase of the base: from checkpoint BASE_FROM (e.g. $RUNS/bert-zh-modern/checkpoint-6000), DECAY_STEPS steps
+# (about a tenth of the steps done) with a fresh optimizer: 100 warm-up steps, then linear decay from 5e-4 to 0, into $RUNS/bert-zh-modern-decayed.
+stage_base-decay() {
+  [ -n "${BASE_FROM:-}" ] && [ -n "${DECAY_STEPS:-}" ] || { log "base-decay needs BASE_FROM=checkpoint folder and DECAY_STEPS=N"; exit 1; }
+  rm -rf "$RUNS/bert-zh-modern-decayed"
+  train base-decay mlm --model "$BASE_FROM" --data "$DATA2/pretrain/mlm-train.txt" --eval "$DATA2/pretrain/mlm-eval.txt" \
+    --output "$RUNS/bert-zh-modern-decayed" --max-steps "$DECAY_STEPS" --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 100 \
+    --schedule linear --save-steps 500 --dtype f32 --seed 20
+}
+
 stage_install() {
   for m in gpt2-chinese-poems-small bert-chinese-small bert-chinese-small-sentiment bert-chinese-small-ner bert-chinese-small-lcqmc; do
     [ -f "$RUNS/$m/model.safetensors" ] || { log "skip $m (not trained)"; continue; }
@@ -163,7 +217,10 @@ if [ -z "${SF_CLI:-}" ]; then
   log "building the CLI (Release)"
   dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
 fi
-if [[ " ${stages[*]} " == *" data "* ]] || [ ! -f "$TOK/vocab.txt" ]; then stage_data; fi
+# The issue-19 stages read data-v2 (stage splits) only.
+needs_data=0
+for s in "${stages[@]}"; do case "$s" in splits|base|base-decay) ;; *) needs_data=1 ;; esac; done
+if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
 for s in "${stages[@]}"; do
   [ "$s" = data ] && continue
   "stage_$s"

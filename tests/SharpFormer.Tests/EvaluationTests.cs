@@ -154,4 +154,80 @@ public class EvaluationTests
         Assert.Equal("positive", Evaluation.MatchLabel("1", id2label));
         Assert.Null(Evaluation.MatchLabel("neutral", id2label));
     }
+    [Fact]
+    public void Wilson_interval_matches_statsmodels()
+    {
+        // statsmodels.stats.proportion.proportion_confint(k, n, method="wilson")
+        AssertInterval((0.4901624715, 0.9433178485), EvaluationMetrics.WilsonInterval(8, 10));
+        AssertInterval((0, 0.2775327999), EvaluationMetrics.WilsonInterval(0, 10));
+        AssertInterval((0.7224672001, 1), EvaluationMetrics.WilsonInterval(10, 10));
+        // The sentiment card's figure: 1,088 of 1,200.
+        AssertInterval((0.8888852581, 0.9218527281), EvaluationMetrics.WilsonInterval(1088, 1200));
+        AssertInterval((0.4901624715, 0.9433178485), EvaluationMetrics.AccuracyInterval(
+            new[] { 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 }, new[] { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }));
+        Assert.Throws<ArgumentException>(() => EvaluationMetrics.WilsonInterval(11, 10));
+    }
+
+    // The bootstrap figures below come from an independent Python re-implementation of the documented procedure
+    // (SplitMix64 from seed 19, Lemire's multiply-shift, 1,000 resamples, numpy-style linear percentiles).
+
+    [Fact]
+    public void Bootstrap_macro_f1_interval_is_the_seeded_percentile_interval()
+    {
+        string[] gold = ["pos", "pos", "pos", "neg", "neg", "neg", "pos", "neg"], pred = ["pos", "pos", "neg", "neg", "pos", "neg", "pos", "pos"];
+        Assert.Equal(0.6190476190, EvaluationMetrics.MacroF1(gold, pred, ["neg", "pos"]), 8);
+        AssertInterval((0.2, 0.8730158730), EvaluationMetrics.MacroF1Interval(gold, pred, ["neg", "pos"]));
+        // Same data, same interval; another seed, another draw.
+        Assert.Equal(EvaluationMetrics.MacroF1Interval(gold, pred, ["neg", "pos"]), EvaluationMetrics.MacroF1Interval(gold, pred, ["neg", "pos"]));
+        var f = (int[] idx) => idx.Average();
+        Assert.NotEqual(EvaluationMetrics.BootstrapInterval(8, f, seed: 1), EvaluationMetrics.BootstrapInterval(8, f, seed: 2));
+        // A statistic that never varies has a zero-width interval; one that is always undefined has none.
+        Assert.Equal((0.5, 0.5), EvaluationMetrics.BootstrapInterval(8, _ => 0.5));
+        var nan = EvaluationMetrics.BootstrapInterval(8, _ => double.NaN);
+        Assert.True(double.IsNaN(nan.Low) && double.IsNaN(nan.High));
+    }
+
+    [Fact]
+    public void Bootstrap_entity_f1_and_spearman_intervals()
+    {
+        // Per sentence (correct, gold, predicted) entities: (1,1,1) (0,1,1) (2,2,3) (0,1,0) (1,2,1) → F1 = 2·4/13.
+        string[][] gold = [["B-PER", "I-PER", "O"], ["B-LOC", "O"], ["B-PER", "O", "B-LOC", "I-LOC", "O"], ["B-ORG", "I-ORG"], ["B-PER", "O", "B-PER"]];
+        string[][] pred = [["B-PER", "I-PER", "O"], ["B-ORG", "O"], ["B-PER", "O", "B-LOC", "I-LOC", "B-ORG"], ["O", "O"], ["B-PER", "O", "O"]];
+        Assert.Equal(8.0 / 13, EvaluationMetrics.EntityScores(gold, pred).F1, 12);
+        AssertInterval((0.2, 0.8235294118), EvaluationMetrics.EntityF1Interval(gold, pred));
+
+        double[] x = [0.1, 0.4, 0.35, 0.8, 0.7, 0.2, 0.9, 0.5], y = [0, 2, 1, 4, 3, 1, 5, 2];
+        Assert.Equal(0.9880235201, EvaluationMetrics.Spearman(x, y), 8);
+        AssertInterval((0.9000703207, 1), EvaluationMetrics.SpearmanInterval(x, y));
+    }
+
+    [Fact]
+    public void Evaluate_command_reports_95_percent_intervals()
+    {
+        var dir = Directory.CreateTempSubdirectory("sf-eval-ci").FullName;
+        try
+        {
+            var tsv = Path.Combine(dir, "d.tsv");
+            File.WriteAllLines(tsv, Enumerable.Range(0, 10).Select(i => $"第{i}条评论还不错\t{(i % 3 == 0 ? "负面" : "正面")}"));
+            var model = Path.Combine(SharedPaths.Fixtures, "bert-tiny-seqcls");
+            var r = CliHarness.Run("evaluate", "--threads", "1", "-m", model, "--task", "classify", "--data", tsv, "--json");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            var o = System.Text.Json.Nodes.JsonNode.Parse(r.Stdout)!.AsObject();
+            int correct = (int)Math.Round(o["accuracy"]!.GetValue<double>() * 10);
+            var (lo, hi) = EvaluationMetrics.WilsonInterval(correct, 10);
+            var ci = o["accuracy_ci95"]!.AsArray();
+            Assert.Equal(Math.Round(lo, 6), ci[0]!.GetValue<double>(), 9);
+            Assert.Equal(Math.Round(hi, 6), ci[1]!.GetValue<double>(), 9);
+            Assert.Equal(2, o["macro_f1_ci95"]!.AsArray().Count);
+            var text = CliHarness.Run("evaluate", "--threads", "1", "-m", model, "--task", "classify", "--data", tsv);
+            Assert.Contains($"(95 % CI {Evaluation.Pct(lo)}–{Evaluation.Pct(hi)})", text.Stdout);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    static void AssertInterval((double Low, double High) expected, (double Low, double High) actual)
+    {
+        Assert.Equal(expected.Low, actual.Low, 8);
+        Assert.Equal(expected.High, actual.High, 8);
+    }
 }

@@ -68,7 +68,9 @@ public static class EvaluateCommand
                         lines.Add($"  {l,-14} P {Evaluation.Pct(p),6}  R {Evaluation.Pct(rc),6}  F1 {Evaluation.Pct(f),6}  n {n}");
                     }
                     res["per_label"] = per;
-                    lines.Insert(0, $"{examples.Count} examples: accuracy {Evaluation.Pct(acc)}%  macro-F1 {Evaluation.Pct(f1)}%");
+                    var (accCi, f1Ci) = (EvaluationMetrics.AccuracyInterval(gold, pred), EvaluationMetrics.MacroF1Interval(gold, pred, labels));
+                    res["accuracy_ci95"] = Ci(accCi); res["macro_f1_ci95"] = Ci(f1Ci);
+                    lines.Insert(0, $"{examples.Count} examples: accuracy {Evaluation.Pct(acc)}% {Evaluation.PctInterval(accCi)}  macro-F1 {Evaluation.Pct(f1)}% {Evaluation.PctInterval(f1Ci)}");
                     break;
                 }
                 case "ner":
@@ -87,7 +89,9 @@ public static class EvaluateCommand
                     res["sentences"] = sents.Count; res["precision"] = R(p); res["recall"] = R(rc); res["f1"] = R(f1);
                     res["token_accuracy"] = R(words == 0 ? 0 : ok / (double)words);
                     var per = new JsonObject();
-                    lines.Add($"{sents.Count} sentences: entity precision {Evaluation.Pct(p)}  recall {Evaluation.Pct(rc)}  F1 {Evaluation.Pct(f1)}  (seqeval, exact type+span; {(decoding == TagDecoding.Bio ? "BIO-constrained" : "argmax")} tags)");
+                    var f1Ci = EvaluationMetrics.EntityF1Interval(gold, predL);
+                    res["f1_ci95"] = Ci(f1Ci);
+                    lines.Add($"{sents.Count} sentences: entity precision {Evaluation.Pct(p)}  recall {Evaluation.Pct(rc)}  F1 {Evaluation.Pct(f1)} {Evaluation.PctInterval(f1Ci)}  (seqeval, exact type+span; {(decoding == TagDecoding.Bio ? "BIO-constrained" : "argmax")} tags)");
                     foreach (var (type, tp, tr, tf, n) in EvaluationMetrics.EntityScoresByType(gold, predL))
                     {
                         per[type] = new JsonObject { ["precision"] = R(tp), ["recall"] = R(tr), ["f1"] = R(tf), ["support"] = n };
@@ -110,8 +114,10 @@ public static class EvaluateCommand
                     double f1 = EvaluationMetrics.MacroF1(gold.Select(g => g.ToString()).ToList(), predL, ["0", "1"]);
                     res["examples"] = pairs.Count; res["score"] = method; res["threshold"] = t; res["accuracy"] = R(acc); res["macro_f1"] = R(f1);
                     res["best_threshold"] = R(bt); res["best_threshold_accuracy"] = R(bacc);
+                    var accCi = EvaluationMetrics.WilsonInterval((int)Math.Round(acc * pairs.Count), pairs.Count);
+                    res["accuracy_ci95"] = Ci(accCi);
                     lines.Add($"{pairs.Count} pairs, score = {method}");
-                    lines.Add($"accuracy at threshold {t.ToString(CultureInfo.InvariantCulture)}: {Evaluation.Pct(acc)}%  macro-F1 {Evaluation.Pct(f1)}%");
+                    lines.Add($"accuracy at threshold {t.ToString(CultureInfo.InvariantCulture)}: {Evaluation.Pct(acc)}% {Evaluation.PctInterval(accCi)}  macro-F1 {Evaluation.Pct(f1)}%");
                     lines.Add($"(best threshold on this same data: {bt:F4} → {Evaluation.Pct(bacc)}%; an upper bound, not a fair test score)");
                     break;
                 }
@@ -121,9 +127,10 @@ public static class EvaluateCommand
                     var scores = Evaluation.PairScores(dir, pairs.Select(p => (p.First, p.Second)).ToList(), bs, out var method, r.Precision(dtype));
                     var gold = pairs.Select(p => p.Gold).ToList();
                     double rho = EvaluationMetrics.Spearman(scores, gold), pr = EvaluationMetrics.Pearson(scores, gold);
-                    res["examples"] = pairs.Count; res["score"] = method; res["spearman"] = R(rho); res["pearson"] = R(pr);
+                    var rhoCi = EvaluationMetrics.SpearmanInterval(scores, gold);
+                    res["examples"] = pairs.Count; res["score"] = method; res["spearman"] = R(rho); res["spearman_ci95"] = Ci(rhoCi); res["pearson"] = R(pr);
                     lines.Add($"{pairs.Count} pairs, score = {method}");
-                    lines.Add($"Spearman {rho:F4}  Pearson {pr:F4}");
+                    lines.Add($"Spearman {rho:F4} (95 % CI {rhoCi.Low:F4}–{rhoCi.High:F4})  Pearson {pr:F4}");
                     break;
                 }
             }
@@ -137,6 +144,9 @@ public static class EvaluateCommand
 
     /// <summary>A rounded metric for JSON; null when undefined (e.g. Spearman of constant scores).</summary>
     static JsonNode? R(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 6)) : null;
+
+    /// <summary>A 95 % interval for JSON: [low, high].</summary>
+    static JsonArray Ci((double Low, double High) ci) => [R(ci.Low), R(ci.High)];
 
     static void RequireTrained(EncoderSession s)
     {

@@ -140,6 +140,120 @@ public static class EvaluationMetrics
         }
         return (bestT, best / (double)scores.Count);
     }
+
+    // ------------------------------------------------------------------ 95 % confidence intervals
+
+    /// <summary>The 0.975 quantile of the standard normal: z of a two-sided 95 % interval.</summary>
+    public const double Z95 = 1.959963984540054;
+
+    /// <summary>Resamples of <see cref="BootstrapInterval"/> unless told otherwise.</summary>
+    public const int BootstrapResamples = 1000;
+
+    /// <summary>Seed of <see cref="BootstrapInterval"/> unless told otherwise: the same data always gives the same interval.</summary>
+    public const ulong BootstrapSeed = 19;
+
+    /// <summary>
+    /// Wilson score interval of a proportion <paramref name="successes"/>/<paramref name="n"/> (statsmodels'
+    /// <c>proportion_confint(method="wilson")</c>); unlike the normal approximation it stays inside [0, 1] and is sound
+    /// for small n or proportions near 0 or 1. (0, 1) when n is 0.
+    /// </summary>
+    public static (double Low, double High) WilsonInterval(int successes, int n, double z = Z95)
+    {
+        if (n < 0 || successes < 0 || successes > n) throw new ArgumentException($"need 0 ≤ successes ≤ n (got {successes} of {n})");
+        if (n == 0) return (0, 1);
+        double p = successes / (double)n, z2 = z * z, denom = 1 + z2 / n;
+        double centre = (p + z2 / (2 * n)) / denom, half = z * Math.Sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / denom;
+        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+    }
+
+    /// <summary>Wilson 95 % interval of the accuracy of <paramref name="pred"/> against <paramref name="gold"/>.</summary>
+    public static (double Low, double High) AccuracyInterval<T>(IReadOnlyList<T> gold, IReadOnlyList<T> pred) =>
+        WilsonInterval((int)Math.Round(Accuracy(gold, pred) * gold.Count), gold.Count);
+
+    /// <summary>
+    /// Percentile bootstrap interval of a statistic of n examples: <paramref name="resamples"/> times, n indices are drawn
+    /// with replacement (SplitMix64 from <paramref name="seed"/>, so the interval is reproducible), the statistic is
+    /// computed on them, and the interval is the (1 − level)/2 and (1 + level)/2 quantiles of the results (linear
+    /// interpolation, numpy.percentile's default). Resamples where the statistic is NaN (e.g. a constant Spearman
+    /// input) are left out; (NaN, NaN) when all are.
+    /// </summary>
+    public static (double Low, double High) BootstrapInterval(int n, Func<int[], double> statistic, int resamples = BootstrapResamples,
+        ulong seed = BootstrapSeed, double level = 0.95)
+    {
+        if (n <= 0) return (double.NaN, double.NaN);
+        ulong state = seed;
+        var values = new List<double>(resamples);
+        var idx = new int[n];
+        for (int b = 0; b < resamples; b++)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                // SplitMix64, then Lemire's multiply-shift onto [0, n).
+                ulong z = state += 0x9E3779B97F4A7C15UL;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                z ^= z >> 31;
+                idx[i] = (int)(((z >> 32) * (ulong)n) >> 32);
+            }
+            double v = statistic(idx);
+            if (!double.IsNaN(v)) values.Add(v);
+        }
+        if (values.Count == 0) return (double.NaN, double.NaN);
+        values.Sort();
+        double Quantile(double q)
+        {
+            double pos = q * (values.Count - 1);
+            int lo = (int)Math.Floor(pos), hi = Math.Min(lo + 1, values.Count - 1);
+            return values[lo] + (pos - lo) * (values[hi] - values[lo]);
+        }
+        return (Quantile((1 - level) / 2), Quantile((1 + level) / 2));
+    }
+
+    /// <summary>Bootstrap 95 % interval of <see cref="MacroF1"/> (examples resampled).</summary>
+    public static (double Low, double High) MacroF1Interval(IReadOnlyList<string> gold, IReadOnlyList<string> pred, IReadOnlyList<string> labels)
+    {
+        if (gold.Count != pred.Count) throw new ArgumentException("gold and predictions differ in length");
+        // Label indices once (labels.Count = outside the label set), then confusion counts per resample.
+        int L = labels.Count;
+        int Index(string s) { int i = 0; while (i < L && labels[i] != s) i++; return i; }
+        var g = gold.Select(Index).ToArray(); var p = pred.Select(Index).ToArray();
+        var tp = new int[L + 1]; var fp = new int[L + 1]; var fn = new int[L + 1];
+        return BootstrapInterval(gold.Count, idx =>
+        {
+            Array.Clear(tp); Array.Clear(fp); Array.Clear(fn);
+            foreach (int i in idx)
+                if (g[i] == p[i]) tp[g[i]]++;
+                else { fp[p[i]]++; fn[g[i]]++; }
+            double sum = 0;
+            for (int l = 0; l < L; l++) sum += tp[l] == 0 ? 0 : 2.0 * tp[l] / (2 * tp[l] + fp[l] + fn[l]);
+            return L == 0 ? 0 : sum / L;
+        });
+    }
+
+    /// <summary>Bootstrap 95 % interval of the micro-averaged entity F1 of <see cref="EntityScores"/> (sentences resampled).</summary>
+    public static (double Low, double High) EntityF1Interval(IReadOnlyList<IReadOnlyList<string>> gold, IReadOnlyList<IReadOnlyList<string>> pred)
+    {
+        if (gold.Count != pred.Count) throw new ArgumentException("gold and predictions differ in length");
+        // Per sentence: correct entities, gold entities, predicted entities; micro F1 = 2·Σcorrect / (Σgold + Σpredicted).
+        var counts = gold.Select((gs, s) =>
+        {
+            var g = Metrics.Chunks(gs).ToHashSet(); var p = Metrics.Chunks(pred[s]);
+            return (Correct: p.Count(g.Contains), Gold: g.Count, Pred: p.Count);
+        }).ToArray();
+        return BootstrapInterval(gold.Count, idx =>
+        {
+            long c = 0, n = 0;
+            foreach (int i in idx) { c += counts[i].Correct; n += counts[i].Gold + counts[i].Pred; }
+            return n == 0 ? 0 : 2.0 * c / n;
+        });
+    }
+
+    /// <summary>Bootstrap 95 % interval of <see cref="Spearman"/> (pairs resampled).</summary>
+    public static (double Low, double High) SpearmanInterval(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        if (x.Count != y.Count) throw new ArgumentException("x and y differ in length");
+        return BootstrapInterval(x.Count, idx => Spearman(idx.Select(i => x[i]).ToArray(), idx.Select(i => y[i]).ToArray()));
+    }
 }
 
 /// <summary>
@@ -397,4 +511,7 @@ public static class Evaluation
 
     /// <summary>Formats a fraction as a percentage with two decimals (for reports).</summary>
     public static string Pct(double v) => double.IsFinite(v) ? (100 * v).ToString("F2", CultureInfo.InvariantCulture) : "n/a";
+
+    /// <summary>A 95 % interval of fractions as percentages, for reports: "(95 % CI 88.90–92.21)".</summary>
+    public static string PctInterval((double Low, double High) ci) => $"(95 % CI {Pct(ci.Low)}–{Pct(ci.High)})";
 }
