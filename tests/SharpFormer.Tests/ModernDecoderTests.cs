@@ -344,3 +344,55 @@ public sealed class ModernDecoderPrecisionTests(ITestOutputHelper log)
         WeightPrecisionTests.AssertCloseToFloat32(log, f32, int8, "int8", 1f / 8, $"{model} logits");
     }
 }
+
+/// <summary>The CLI on the Llama layout: forward's tensors against the goldens, generate's greedy ids, perplexity's loss.</summary>
+public class ModernDecoderCliTests
+{
+    [Theory]
+    [InlineData("qwen2-tiny")]
+    [InlineData("llama-tiny")]
+    public void Forward_writes_the_goldens_tensors(string model)
+    {
+        var dir = SharedPaths.Fixture(model);
+        var outPath = Path.Combine(Path.GetTempPath(), $"sf-fwd-{model}-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var r = CliHarness.Run("forward", "--model", dir, "--inputs", Path.Combine(dir, "goldens.json"), "--out", outPath);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var got = new SafeTensorsFile(outPath);
+            using var expected = new SafeTensorsFile(Path.Combine(dir, "goldens.safetensors"));
+            int compared = 0;
+            foreach (var name in got.Names)
+            {
+                if (!expected.Entries.ContainsKey(name)) continue;   // goldens store full logits for prompt_en only
+                TensorAssert.Close(expected.ReadFloat32(name), got.ReadFloat32(name), 1e-4f, $"{model} {name}");
+                compared++;
+            }
+            // Per prompt: hidden states (L + 1), attentions and presents (2 per layer); plus prompt_en's logits.
+            int layers = AutoModel.LoadCausalLM(dir).Shape.Layers;
+            Assert.Equal(3 * (layers + 1 + 3 * layers) + 1, compared);
+        }
+        finally { File.Delete(outPath); }
+    }
+
+    [Theory]
+    [InlineData("qwen2-tiny")]
+    [InlineData("llama-tiny")]
+    public void Generate_and_perplexity_match_the_goldens(string model)
+    {
+        var dir = SharedPaths.Fixture(model);
+        var g = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "goldens.json"))).RootElement;
+        var gen = g.GetProperty("generation").GetProperty("cases").GetProperty("gen_en");
+        var r = CliHarness.Run("generate", "--model", dir, "--json", "--max-new-tokens", "12", "--", gen.GetProperty("text").GetString()!);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var o = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(gen.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()), o.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()));
+        Assert.Equal(gen.GetProperty("new_ids").EnumerateArray().Select(x => x.GetInt32()),
+                     o.GetProperty("sequences")[0].GetProperty("new_ids").EnumerateArray().Select(x => x.GetInt32()));
+        var loss = g.GetProperty("loss").GetProperty("loss_en");
+        var p = CliHarness.Run("perplexity", "--model", dir, "--json", "--", loss.GetProperty("text").GetString()!);
+        Assert.True(p.ExitCode == 0, p.Stderr);
+        double got = JsonDocument.Parse(p.Stdout).RootElement.GetProperty("loss").GetDouble(), want = loss.GetProperty("loss").GetDouble();
+        Assert.True(Math.Abs(got - want) <= 1e-5 * want, $"{model} loss {got} vs {want}");
+    }
+}
