@@ -90,6 +90,7 @@ public sealed class BertTokenizer : ITokenizer
     /// <summary>HF <c>all_special_tokens</c> (unk, sep, pad, cls, mask, additional), without duplicates.</summary>
     public IReadOnlyList<string> AllSpecialTokens => _allSpecialTokens;
     public IReadOnlySet<int> AllSpecialIds => _allSpecialIds;
+    /// <summary>unk/sep/pad/cls/mask and the additional special tokens (HF <c>special_tokens_map</c>).</summary>
     public SpecialTokens SpecialTokens => new(
         new Dictionary<string, string>
         {

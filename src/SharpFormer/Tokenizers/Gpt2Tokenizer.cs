@@ -60,6 +60,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
     public int? PadTokenId { get; }
     public int? UnkTokenId { get; }
     public IReadOnlyCollection<int> SpecialTokenIds => _specialIds;
+    /// <inheritdoc/>
     public SpecialTokens SpecialTokens { get; }
 
     Gpt2Tokenizer(Task<BpeTokenizer> bpe, Dictionary<string, int> vocab, Dictionary<string, int> added, HashSet<int> specialIds,
@@ -300,7 +301,9 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
     /// <summary>An incremental decoder for streaming generation: feed ids one at a time, get back only complete characters.</summary>
     public ITokenStreamDecoder CreateStreamDecoder(bool skipSpecialTokens = true) => new ByteStreamDecoder(this, skipSpecialTokens);
 
+    /// <inheritdoc/>
     public int[] EncodeForCausalLm(string text) => EncodeIds(text);
 
+    /// <inheritdoc/>
     public string DecodeForCausalLm(IEnumerable<int> ids) => Decode(ids, skipSpecialTokens: true);
 }

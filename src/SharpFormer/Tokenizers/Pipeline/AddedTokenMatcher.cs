@@ -13,8 +13,6 @@ internal sealed class AddedTokenMatcher
         _byFirstChar = tokens.Where(t => t.Content.Length > 0).GroupBy(t => t.Content[0])
             .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
 
-    public bool IsEmpty => _byFirstChar.Count == 0;
-
     /// <summary>Cuts <paramref name="text"/> into [start, end) segments, each plain text (Token null) or one added token.</summary>
     /// <param name="skipSpecial">Leave special tokens as text (<c>split_special_tokens</c>).</param>
     public void Split(string text, bool skipSpecial, List<(int Start, int End, AddedToken? Token)> output)

@@ -19,8 +19,6 @@ internal sealed class BpeModel
 
     /// <summary>token → id of the model's vocabulary.</summary>
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
-    /// <summary>Number of merges.</summary>
-    public int MergeCount => _merges.Count;
 
     /// <param name="vocab">token → id.</param>
     /// <param name="merges">merge pairs in rank order.</param>
