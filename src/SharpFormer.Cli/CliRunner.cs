@@ -13,8 +13,7 @@ public static class CliRunner
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var e in parsed.Errors) Console.Error.WriteLine($"error: {e.Message}");
-            Console.Error.WriteLine("Try 'sharpformer --help'.");
+            Console.Error.WriteLine($"error: {OneLine(parsed.Errors[0].Message)} (see 'sharpformer --help')");
             return UserError;
         }
         try
