@@ -107,7 +107,7 @@ public static class AttentionReport
         return w;
     }
 
-    /// <paramref name="s"/> padded with spaces to <paramref name="width"/> terminal columns (CJK characters count two).
+    /// <summary><paramref name="s"/> padded with spaces to <paramref name="width"/> terminal columns (CJK characters count two).</summary>
     public static string Pad(string s, int width) => s + new string(' ', Math.Max(0, width - DisplayWidth(s)));
 
     static bool IsWide(int c) =>

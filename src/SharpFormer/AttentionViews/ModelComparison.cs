@@ -221,7 +221,7 @@ public sealed class ModelComparison
         }).ToArray()),
     };
 
-    /// <see cref="ToJson"/> as text.
+    /// <summary><see cref="ToJson"/> as text.</summary>
     public string Json(bool indented = true) => ToJson().ToJsonString(new JsonSerializerOptions
     {
         WriteIndented = indented, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,

@@ -25,9 +25,13 @@ public sealed class Gpt2Outputs
 /// </summary>
 public sealed class Gpt2KvCache
 {
+    /// <summary>Number of sequences (B).</summary>
     public int Batch { get; }
+    /// <summary>Positions the cache can hold per sequence.</summary>
     public int Capacity { get; }
+    /// <summary>Number of layers.</summary>
     public int Layers { get; }
+    /// <summary>Width of a key or value row (n_embd).</summary>
     public int Width { get; }
     /// <summary>Positions already cached (the same for every sequence of the batch).</summary>
     public int Length { get; internal set; }
@@ -38,6 +42,7 @@ public sealed class Gpt2KvCache
     internal float[] KeyBias { get; }
     internal Gpt2Model.Workspace Work { get; } = new();
 
+    /// <summary>A cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions (default: the model's n_positions).</summary>
     public Gpt2KvCache(Gpt2Config config, int batch, int? capacity = null) : this(config, batch, capacity, storesKeysAndValues: true) { }
 
     /// <summary>
@@ -89,6 +94,7 @@ public sealed class Gpt2KvCache
 /// </summary>
 public sealed class Gpt2Model
 {
+    /// <summary>The model's configuration.</summary>
     public Gpt2Config Config { get; }
     /// <summary>Every parameter as float32, except matrices held only packed (<see cref="WeightOptions.InferenceOnly"/>).</summary>
     public ParameterSet Parameters { get; } = new();
@@ -132,6 +138,7 @@ public sealed class Gpt2Model
         return new Gpt2Model(config, ckpt, seed, weights);
     }
 
+    /// <summary>A model whose weights are read from <paramref name="checkpoint"/>; parameters it lacks (or all, without a checkpoint) are initialised from <paramref name="seed"/> as HuggingFace does.</summary>
     public Gpt2Model(Gpt2Config config, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
     {
         Config = config;
@@ -172,7 +179,9 @@ public sealed class Gpt2Model
         _lmHead.WeightsChanged();
     }
 
+    /// <summary>Vocabulary size (rows of the tied embedding / lm_head).</summary>
     public int VocabSize => Config.VocabSize;
+    /// <summary>The longest sequence the model can attend over (n_positions).</summary>
     public int ContextLength => Config.NPositions;
 
     /// <summary>A cache for <paramref name="batch"/> sequences holding up to n_positions positions.</summary>
