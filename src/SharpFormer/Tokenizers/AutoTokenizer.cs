@@ -11,6 +11,7 @@ namespace SharpFormer.Tokenizers;
 /// </summary>
 public static class AutoTokenizer
 {
+    /// <summary>The tokenizer of a model folder: WordPiece (vocab.txt) or byte-level BPE (vocab.json + merges.txt), chosen as the class remarks say; a folder without one is a one-line error.</summary>
     public static ITokenizer FromFolder(string dir)
     {
         if (!Directory.Exists(dir)) throw new SharpFormerException($"{dir}: model folder not found");
