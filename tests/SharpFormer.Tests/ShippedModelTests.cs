@@ -147,41 +147,31 @@ public class ShippedModelTests
             Assert.True(r.ExitCode == 0, r.Stderr);
             Assert.Equal(expected, Path.GetFileName(JsonNode.Parse(r.Stdout)!["model"]!.GetValue<string>().TrimEnd('/', '\\')));
         }
-        static JsonObject Evaluate(string model, string task, string data, params string[] more)
-        {
-            var r = CliHarness.Run(["evaluate", "--threads", "1", "-m", Model(model), "--task", task, "--data", data, "--json", .. more]);
-            Assert.True(r.ExitCode == 0, r.Stderr);
-            return JsonNode.Parse(r.Stdout)!.AsObject();
-        }
+        // Obvious examples: the shipped heads get every one right (a head that scores nonsense fails here). The STS
+        // pairs are a near-paraphrase, the same action by another subject and an unrelated pair: ranked in that order.
+        (string Model, string Task, string File, string Data, string CountKey, int Count, string ScoreKey, string[] More)[] cases =
+        [
+            (Sentiment, "classify", "senti.tsv", "房间干净整洁，服务热情周到，非常满意，下次还会再来！\tpositive\n太差了，房间又脏又小，服务态度恶劣，再也不会来了。\tnegative\n",
+                "examples", 2, "accuracy", []),
+            (Ner, "ner", "ner.json", "{\"text\": \"他在杭州市工作\", \"label\": {\"address\": {\"杭州市\": [[2, 4]]}}}\n", "sentences", 1, "f1", []),
+            (Lcqmc, "pairs", "pairs.txt", "人和畜生的区别是什么？\t人与畜生的区别是什么！\t1\n谁知道她是网络美女吗？\t爱情这杯酒谁喝都会醉是什么歌\t0\n",
+                "examples", 2, "accuracy", ["--threshold", "0.5"]),
+            (Lcqmc, "sts", "sts.txt", "a||一个小孩在骑马。||孩子在骑马。||4\nb||一个女人在弹吉他。||一个男人在切菜。||0\nc||一个男人在跳舞。||一个人在跳舞。||3\n",
+                "examples", 3, "spearman", []),
+        ];
         try
         {
-            // Obvious examples: the shipped heads get every one right (a head that scores nonsense fails here).
-            var tsv = Path.Combine(dir, "senti.tsv");
-            File.WriteAllText(tsv, "房间干净整洁，服务热情周到，非常满意，下次还会再来！\tpositive\n太差了，房间又脏又小，服务态度恶劣，再也不会来了。\tnegative\n");
-            var o = Evaluate(Sentiment, "classify", tsv);
-            Assert.Equal(2, o["examples"]!.GetValue<int>());
-            Assert.Equal(1.0, o["accuracy"]!.GetValue<double>());
-            AssertDefaultsTo(Sentiment, "classify", tsv);
-
-            var json = Path.Combine(dir, "ner.json");
-            File.WriteAllText(json, "{\"text\": \"他在杭州市工作\", \"label\": {\"address\": {\"杭州市\": [[2, 4]]}}}\n");
-            o = Evaluate(Ner, "ner", json);
-            Assert.Equal(1, o["sentences"]!.GetValue<int>());
-            Assert.Equal(1.0, o["f1"]!.GetValue<double>());
-            AssertDefaultsTo(Ner, "ner", json);
-
-            var txt = Path.Combine(dir, "pairs.txt");
-            File.WriteAllText(txt, "人和畜生的区别是什么？\t人与畜生的区别是什么！\t1\n谁知道她是网络美女吗？\t爱情这杯酒谁喝都会醉是什么歌\t0\n");
-            o = Evaluate(Lcqmc, "pairs", txt, "--threshold", "0.5");
-            Assert.Equal(2, o["examples"]!.GetValue<int>());
-            Assert.Equal(1.0, o["accuracy"]!.GetValue<double>());
-            AssertDefaultsTo(Lcqmc, "pairs", txt);
-            // Near-paraphrase > same action, different subject > unrelated: the paraphrase head ranks them in order.
-            var sts = Path.Combine(dir, "sts.txt");
-            File.WriteAllText(sts, "a||一个小孩在骑马。||孩子在骑马。||4\nb||一个女人在弹吉他。||一个男人在切菜。||0\nc||一个男人在跳舞。||一个人在跳舞。||3\n");
-            o = Evaluate(Lcqmc, "sts", sts);
-            Assert.Equal(3, o["examples"]!.GetValue<int>());
-            Assert.Equal(1.0, o["spearman"]!.GetValue<double>());
+            foreach (var c in cases)
+            {
+                var path = Path.Combine(dir, c.File);
+                File.WriteAllText(path, c.Data);
+                var r = CliHarness.Run(["evaluate", "--threads", "1", "-m", Model(c.Model), "--task", c.Task, "--data", path, "--json", .. c.More]);
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                var o = JsonNode.Parse(r.Stdout)!.AsObject();
+                Assert.Equal(c.Count, o[c.CountKey]!.GetValue<int>());
+                Assert.Equal(1.0, o[c.ScoreKey]!.GetValue<double>());
+                AssertDefaultsTo(c.Model, c.Task, path);
+            }
 
             // A model without the task's head is a one-line error, not a meaningless score.
             var one = Path.Combine(dir, "one.tsv");
