@@ -47,4 +47,7 @@ public static class CliHarness
         Assert.DoesNotContain("   at ", r.Stderr);
         Assert.Contains(mentions, r.Stderr);
     }
+
+    /// <summary>The built CLI's SharpFormer.Cli.dll (its deps.json lies beside it).</summary>
+    public static string DllPath => Dll.Value;
 }
