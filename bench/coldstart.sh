@@ -4,7 +4,7 @@
 #
 #   bench/coldstart.sh [--reps R] [--threads N] [--cache DIR] [--no-build] [--only NAME]
 #
-# Rows: tiny BERT fill-mask, tiny GPT-2 generate (fixtures in ../shared/fixtures), BERT-base embed and GPT-2 124M
+# Rows: tiny BERT fill-mask, tiny GPT-2 generate (fixtures in tests/fixtures), BERT-base embed and GPT-2 124M
 # generate of 1 token (full-size random checkpoints from bench/e2e/run.sh's cache; rows skipped if absent).
 # Runs the built dll as the README does (`dotnet src/SharpFormer.Cli/bin/Release/net10.0/SharpFormer.Cli.dll`).
 set -euo pipefail
@@ -12,7 +12,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 REPS=7 THREADS=2 BUILD=1 ONLY=""
 CACHE="$HERE/e2e/.cache"
-FIX="$(cd "$ROOT/.." && pwd)/shared/fixtures"
+FIX="$ROOT/tests/fixtures"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reps) REPS="$2"; shift 2 ;;

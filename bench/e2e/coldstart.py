@@ -12,6 +12,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 
 
 def first_output(cmd, env=None):
@@ -45,7 +46,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--cli")
     ap.add_argument("--e2e")
-    ap.add_argument("--tiny", default="/work/shared/fixtures/bert-tiny")
+    ap.add_argument("--tiny", default=os.path.join(REPO, "tests", "fixtures", "bert-tiny"))
     a = ap.parse_args()
     bert = os.path.join(a.cache, "bert-base-chinese")
     text = "今天天气很好。"

@@ -6,7 +6,9 @@
 Weights (matrices, embeddings and biases) ~ N(0, 0.02); LayerNorm weight 1, bias 0. HuggingFace names,
 model.safetensors; tied lm_head stored once (as wte), like save_pretrained.
 Also writes inputs.json (token ids every engine runs on) and checks torch_models.py against the HuggingFace
-goldens of the tiny fixtures in /work/shared/fixtures (when present).
+goldens of the tiny fixtures in tests/fixtures (when present).
+Default paths are resolved from the repository root: the fixtures in <repo>/tests/fixtures, the tokenizer
+vocabularies (not the project's) in <repo>/../shared/vocab.
 """
 import argparse
 import json
@@ -16,7 +18,9 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 import torch_models as tm  # noqa: E402
 
 BERT_CONFIG = {
@@ -124,8 +128,8 @@ def check_against_fixtures(fixtures: str):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
-    ap.add_argument("--vocab", default="/work/shared/vocab")
-    ap.add_argument("--fixtures", default="/work/shared/fixtures")
+    ap.add_argument("--vocab", default=os.path.join(REPO, "..", "shared", "vocab"))
+    ap.add_argument("--fixtures", default=os.path.join(REPO, "tests", "fixtures"))
     a = ap.parse_args()
     check_against_fixtures(a.fixtures)
     bert = os.path.join(a.cache, "bert-base-chinese")

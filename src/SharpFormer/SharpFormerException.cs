@@ -6,6 +6,8 @@ namespace SharpFormer;
 /// </summary>
 public class SharpFormerException : Exception
 {
+    /// <summary>A user error with a one-line message.</summary>
     public SharpFormerException(string message) : base(message) { }
+    /// <summary>A user error with a one-line message, caused by <paramref name="inner"/>.</summary>
     public SharpFormerException(string message, Exception inner) : base(message, inner) { }
 }

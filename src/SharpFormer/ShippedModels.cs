@@ -7,10 +7,15 @@ namespace SharpFormer;
 /// </summary>
 public static class ShippedModels
 {
+    /// <summary>The GPT-2 that continues classical Chinese verse (MIT).</summary>
     public const string Gpt2 = "gpt2-chinese-poems-small";
+    /// <summary>The pre-trained BERT (masked LM + next sentence), base of the three task models (MIT).</summary>
     public const string Bert = "bert-chinese-small";
+    /// <summary>The sentiment classifier: fine-tuned on ChnSentiCorp, research/teaching use only.</summary>
     public const string Sentiment = "bert-chinese-small-sentiment";
+    /// <summary>The CLUENER2020 entity tagger: fine-tuned on CLUENER2020, research/teaching use only.</summary>
     public const string Ner = "bert-chinese-small-ner";
+    /// <summary>The LCQMC question-pair classifier: fine-tuned on LCQMC, research/teaching use only.</summary>
     public const string PairClassifier = "bert-chinese-small-lcqmc";
 
     /// <summary>The folder of a shipped model, or the path where it was expected (loading it then names the missing folder).</summary>

@@ -6,7 +6,7 @@ using Encoding = SharpFormer.Tokenizers.Encoding;
 namespace SharpFormer.Tests;
 
 /// <summary>
-/// BertTokenizer against shared/fixtures/tokenizers/bert_tokenizer.json (HuggingFace transformers 4.40.2, slow
+/// BertTokenizer against tests/fixtures/tokenizers/bert_tokenizer.json (HuggingFace transformers 4.40.2, slow
 /// BertTokenizer, vocab of bert-base-chinese, do_lower_case=True) plus behaviour on unseen text.
 /// </summary>
 public class BertTokenizerTests

@@ -114,9 +114,15 @@ public class BioDecodingTests
         var r = CliHarness.Run("ner", "--model", Path.Combine(SharedPaths.Fixtures, "bert-tiny-ner"), "--decode", "viterbi", "你好");
         CliHarness.AssertOneLineError(r, "--decode");
         // evaluate checks it whatever the task, so a bad value is never silently ignored.
-        var ev = CliHarness.Run("evaluate", "--model", Path.Combine(SharedPaths.Fixtures, "bert-tiny-seqcls"), "--task", "classify",
-            "--data", Path.Combine(SharedPaths.Shared, "data", "sentiment", "chnsenticorp", "dev.tsv"), "--decode", "viterbi");
-        CliHarness.AssertOneLineError(ev, "--decode");
+        var data = Path.Combine(Directory.CreateTempSubdirectory("sf-decode-").FullName, "reviews.tsv");
+        File.WriteAllText(data, "房间很干净，服务也好。\tpositive\n等了一个小时还没上菜。\tnegative\n");
+        try
+        {
+            var ev = CliHarness.Run("evaluate", "--model", Path.Combine(SharedPaths.Fixtures, "bert-tiny-seqcls"), "--task", "classify",
+                "--data", data, "--decode", "viterbi");
+            CliHarness.AssertOneLineError(ev, "--decode");
+        }
+        finally { Directory.Delete(Path.GetDirectoryName(data)!, true); }
         var ok = CliHarness.Run("ner", "--model", Path.Combine(SharedPaths.Fixtures, "bert-tiny-ner"), "--decode", "bio", "--json", "你好北京");
         Assert.Equal(0, ok.ExitCode);
         Assert.Contains("\"entities\"", ok.Stdout);

@@ -93,12 +93,44 @@ public sealed class CliFoundationTests : IDisposable
     [Fact]
     public void HelpIsAvailableOnEveryCommand()
     {
-        foreach (var cmd in new[] { "info", "tokenize", "forward" })
+        // The commands Program.cs registers (XxxCommand.Create() → xxx, CausalMaskCommand → causal-mask) are exactly the
+        // ones the root help lists, so a command added later is covered without editing this test.
+        var program = File.ReadAllText(Path.Combine(SharedPaths.Repo, "src", "SharpFormer.Cli", "Program.cs"));
+        var registered = System.Text.RegularExpressions.Regex.Matches(program, @"\b(\w+)Command\.Create\(\)")
+            .Select(m => System.Text.RegularExpressions.Regex.Replace(m.Groups[1].Value, "(?<=[a-z])(?=[A-Z])", "-").ToLowerInvariant())
+            .Order().ToList();
+        Assert.True(registered.Count >= 17, $"found only {registered.Count} commands in Program.cs");
+        Assert.Equal(registered, HelpCommands([]).Order());
+        int checkedCommands = CheckHelpTree([]);
+        Assert.True(checkedCommands >= registered.Count + 4, $"only {checkedCommands} commands' help checked");   // + train's 4
+    }
+
+    /// <summary>Checks <c>sharpformer PATH --help</c> and recurses into the subcommands it lists; returns how many were checked.</summary>
+    static int CheckHelpTree(string[] path)
+    {
+        int count = 0;
+        foreach (var sub in HelpCommands(path))
         {
-            var r = CliHarness.Run(cmd, "--help");
-            Assert.Equal(0, r.ExitCode);
-            Assert.Contains("--model", r.Stdout);
+            string[] cmd = [.. path, sub];
+            count += 1 + CheckHelpTree(cmd);
         }
+        return count;
+    }
+
+    /// <summary>Runs <c>sharpformer PATH --help</c>, checks it and returns the subcommands listed under "Commands:".</summary>
+    static List<string> HelpCommands(string[] path)
+    {
+        var r = CliHarness.Run([.. path, "--help"]);
+        string name = string.Join(' ', ["sharpformer", .. path]);
+        Assert.True(r.ExitCode == 0, $"{name} --help: exit {r.ExitCode}, {r.Stderr}");
+        Assert.Equal("", r.Stderr);
+        var lines = r.Stdout.ReplaceLineEndings("\n").Split('\n');
+        Assert.Equal("Description:", lines[0]);
+        Assert.True(lines[1].Trim().Length > 10, $"{name} has no description");
+        Assert.Contains("Usage:\n  " + name, r.Stdout.ReplaceLineEndings("\n"));
+        Assert.Contains("--help", r.Stdout);
+        return lines.SkipWhile(l => l != "Commands:").Skip(1).TakeWhile(l => l.StartsWith("  "))
+            .Select(l => l.Trim().Split(' ')[0]).ToList();
     }
 }
 

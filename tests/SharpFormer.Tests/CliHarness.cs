@@ -48,9 +48,12 @@ public static class CliHarness
     public static void AssertOneLineError(Result r, string mentions)
     {
         Assert.NotEqual(0, r.ExitCode);
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length >= 1, "nothing on stderr");
+        var lines = r.Stderr.TrimEnd('\r', '\n').Split('\n');
+        Assert.True(lines.Length == 1 && lines[0].Trim().Length > 0, $"expected exactly one line on stderr, got {lines.Length}:\n{r.Stderr}");
         Assert.DoesNotContain("   at ", r.Stderr);
         Assert.Contains(mentions, r.Stderr);
     }
+
+    /// <summary>The built CLI's SharpFormer.Cli.dll (its deps.json lies beside it).</summary>
+    public static string DllPath => Dll.Value;
 }

@@ -210,13 +210,17 @@ public class EncoderTaskTests
             Assert.Equal(expected[0][0].GetProperty("score").GetSingle(), rows[2].GetProperty("scores")[0].GetProperty("score").GetSingle(), 5);
             Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
 
-            // JSONL pairs keep their own fields ("id").
+            // JSONL pairs keep their own fields ("id"); the pair is the goldens' "pair" case, so its probability is HuggingFace's.
             File.WriteAllText(P("pairs.jsonl"), "{\"id\": 7, \"text\": \"今天天气怎么样?\", \"text_pair\": \"苹果是一种水果。\"}\n");
             r = CliHarness.Run("nsp", "--model", Dir("bert-tiny"), "-i", P("pairs.jsonl"), "-o", P("nsp.jsonl"));
             Assert.True(r.ExitCode == 0, r.Stderr);
             var nsp = JsonDocument.Parse(File.ReadAllLines(P("nsp.jsonl")).Single()).RootElement;
             Assert.Equal(7, nsp.GetProperty("id").GetInt32());
-            Assert.InRange(nsp.GetProperty("is_next_probability").GetDouble(), 0, 1);
+            using (var goldens = new SafeTensorsFile(Path.Combine(Dir("bert-tiny"), "goldens.safetensors")))
+            {
+                float expectedNsp = EncoderSession.SoftmaxOf(goldens.ReadFloat32("pair.seq_relationship_logits").Data.ToArray())[0];
+                Assert.Equal(expectedNsp, nsp.GetProperty("is_next_probability").GetSingle(), ProbTol);
+            }
 
             // Errors are one line.
             CliHarness.AssertOneLineError(CliHarness.Run("classify", "--model", Dir("bert-tiny-seqcls"), "-i", P("lines.txt"), "extra"), "not both");

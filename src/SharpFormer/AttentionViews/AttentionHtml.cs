@@ -16,8 +16,13 @@ public static class AttentionHtml
     /// <summary>Largest number of attention weights embedded (layers × heads × T × T): 16 MB of float32.</summary>
     public const long MaxWeights = 4_000_000;
 
+    /// <summary>The id of the script element that holds the embedded data (JSON), for readers such as <see cref="ReadData"/>.</summary>
     public const string DataElementId = "attention-data";
 
+    /// <summary>The self-contained HTML viewer of <paramref name="map"/> (no network access needed).</summary>
+    /// <param name="map">The attention of one model on one text.</param>
+    /// <param name="layer">The layer selected when the page opens (null: 0; the URL hash can override it).</param>
+    /// <param name="head">The head selected when the page opens (null: 0).</param>
     public static string Build(AttentionMap map, int? layer = null, int? head = null)
     {
         if (layer is int l) map.CheckLayer(l);

@@ -22,11 +22,15 @@ public enum AttentionKind
 /// </summary>
 public sealed class AttentionMap
 {
+    /// <summary>The model's folder name, shown in titles and error messages.</summary>
     public required string ModelName { get; init; }
     /// <summary>config.json's model_type ("bert", "gpt2", "qwen2", "llama", …).</summary>
     public required string ModelType { get; init; }
+    /// <summary>Whether the model is an encoder (bidirectional) or a decoder (causal).</summary>
     public required AttentionKind Kind { get; init; }
+    /// <summary>The text the model read.</summary>
     public required string Text { get; init; }
+    /// <summary>The token ids the model ran on, one per entry of <see cref="Tokens"/>.</summary>
     public required int[] InputIds { get; init; }
     /// <summary>The tokenizer's tokens (e.g. "[CLS]", "##ing", byte-level "Ġmy").</summary>
     public required string[] Tokens { get; init; }
@@ -48,10 +52,15 @@ public sealed class AttentionMap
     /// <summary>The key/value head a query head reads (itself for multi-head attention).</summary>
     public int KvHeadOf(int head) => KvHeads > 0 && KvHeads < Heads ? head / (Heads / KvHeads) : head;
 
+    /// <summary>Number of layers.</summary>
     public int Layers => Attentions.Count;
+    /// <summary>Number of attention heads per layer.</summary>
     public int Heads => Attentions[0].Shape[1];
+    /// <summary>Number of tokens (T).</summary>
     public int Length => Tokens.Length;
+    /// <summary>True for a decoder's causal attention.</summary>
     public bool IsCausal => Kind == AttentionKind.Causal;
+    /// <summary>"causal (decoder)" or "bidirectional (encoder)", for reports.</summary>
     public string KindName => IsCausal ? "causal (decoder)" : "bidirectional (encoder)";
 
     /// <summary>The attention of query <paramref name="query"/> over all keys, for one layer and head (sums to 1).</summary>
@@ -61,6 +70,7 @@ public sealed class AttentionMap
         return Attentions[layer].Data.AsSpan(((head * t) + query) * t, t);
     }
 
+    /// <summary>The weight query position <paramref name="query"/> gives key position <paramref name="key"/> in one layer and head.</summary>
     public float Weight(int layer, int head, int query, int key) => Row(layer, head, query)[key];
 
     /// <summary>One head's [T, T] matrix (query rows, key columns) as a copy.</summary>
@@ -76,12 +86,14 @@ public sealed class AttentionMap
         return m;
     }
 
+    /// <summary>Throws a one-line <see cref="SharpFormerException"/> when <paramref name="layer"/> is not a layer of the model.</summary>
     public void CheckLayer(int layer)
     {
         if (layer < 0 || layer >= Layers)
             throw new SharpFormerException($"--layer {layer} is out of range: {ModelName} has {Layers} layers (0..{Layers - 1})");
     }
 
+    /// <summary>Throws a one-line <see cref="SharpFormerException"/> when <paramref name="head"/> is not a head of the model.</summary>
     public void CheckHead(int head)
     {
         if (head < 0 || head >= Heads)

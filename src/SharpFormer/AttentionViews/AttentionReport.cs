@@ -11,8 +11,12 @@ public static class AttentionReport
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    /// <summary>The report: per layer a statistics table, then per head each query's top keys and the keys above the threshold.</summary>
+    /// <param name="map">The attention of one model on one text.</param>
     /// <param name="layer">One layer, or null for every layer.</param>
     /// <param name="head">One head, or null for every head of the layer(s).</param>
+    /// <param name="topK">How many keys to list per query (at least 1).</param>
+    /// <param name="minWeight">The threshold (0..1) of the "keys with weight ≥" lists.</param>
     public static string Text(AttentionMap map, int? layer, int? head, int topK = 3, double minWeight = 0.1)
     {
         if (topK < 1) throw new SharpFormerException($"--top-k must be at least 1 (got {topK})");
@@ -105,6 +109,7 @@ public static class AttentionReport
         return w;
     }
 
+    /// <summary><paramref name="s"/> padded with spaces to <paramref name="width"/> terminal columns (CJK characters count two).</summary>
     public static string Pad(string s, int width) => s + new string(' ', Math.Max(0, width - DisplayWidth(s)));
 
     static bool IsWide(int c) =>

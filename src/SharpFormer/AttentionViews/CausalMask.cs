@@ -4,6 +4,11 @@ using System.Text;
 namespace SharpFormer.AttentionViews;
 
 /// <summary>What the real attention probabilities say about the causal mask.</summary>
+/// <param name="ModelName">The model's folder name.</param>
+/// <param name="Kind">The model's attention kind (an encoder's bidirectional attention is expected to fail the check).</param>
+/// <param name="Layers">Number of layers checked.</param>
+/// <param name="Heads">Number of heads per layer.</param>
+/// <param name="Length">Number of tokens of the text.</param>
 /// <param name="MaxAboveDiagonal">The largest weight any query gave to a later key, over every layer and head (0 when causal).</param>
 /// <param name="At">Where that weight is (layer, head, query, key), or null when every weight above the diagonal is 0.</param>
 /// <param name="NonZeroAboveDiagonal">How many weights above the diagonal are not exactly 0.</param>
@@ -23,6 +28,7 @@ public sealed record CausalCheck(
 public static class CausalMask
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    /// <summary>The largest mask size drawn (positions).</summary>
     public const int MaxSize = 512;
 
     /// <summary>The lower-triangular mask of size n as ● (may attend) / · (masked) and one "position i can attend to [0..i]" line per row.</summary>

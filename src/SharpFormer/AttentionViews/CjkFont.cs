@@ -10,7 +10,9 @@ namespace SharpFormer.AttentionViews;
 /// </summary>
 public static class CjkFont
 {
+    /// <summary>The Debian package that provides the default font (Noto Sans CJK); named in the error when no font is found.</summary>
     public const string Package = "fonts-noto-cjk";
+    /// <summary>The environment variable that names a font file to use ("path" or "path#faceIndex").</summary>
     public const string EnvironmentVariable = "SHARPFORMER_CJK_FONT";
 
     static readonly (string Path, int Index)[] Known =
@@ -28,6 +30,7 @@ public static class CjkFont
         ("C:\\Windows\\Fonts\\msyh.ttc", 0),
     ];
 
+    /// <summary>The folders searched for a font with Chinese glyphs when no well-known path exists: the system's and the user's font folders.</summary>
     public static IReadOnlyList<string> DefaultSearchDirs()
     {
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);

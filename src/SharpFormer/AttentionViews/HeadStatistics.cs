@@ -24,6 +24,7 @@ public sealed record HeadStatistics(
         }
     }
 
+    /// <summary>The statistics of one head of one layer.</summary>
     public static HeadStatistics Of(AttentionMap map, int layer, int head)
     {
         int t = map.Length;
@@ -47,6 +48,7 @@ public sealed record HeadStatistics(
             entropy.Average(), entropy, maxEntropy);
     }
 
+    /// <summary>The statistics of every head of one layer, in head order.</summary>
     public static IReadOnlyList<HeadStatistics> OfLayer(AttentionMap map, int layer) =>
         Enumerable.Range(0, map.Heads).Select(h => Of(map, layer, h)).ToList();
 }

@@ -5,7 +5,9 @@ namespace SharpFormer.AttentionViews;
 /// <summary>One matrix of a figure: rows (queries) × columns (keys) with their labels; masked cells are drawn grey.</summary>
 public sealed record HeatmapPanel(string Title, float[,] Values, string[] RowLabels, string[] ColumnLabels, bool[,]? Masked = null)
 {
+    /// <summary>Number of rows (queries).</summary>
     public int Rows => Values.GetLength(0);
+    /// <summary>Number of columns (keys).</summary>
     public int Columns => Values.GetLength(1);
 }
 
@@ -19,18 +21,29 @@ public sealed class HeatmapFigure
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     const float Margin = 16, GapX = 20, GapY = 14, TitleSize = 16, SubtitleSize = 12.5f;
 
+    /// <summary>The figure's title.</summary>
     public string Title { get; }
+    /// <summary>A second line under the title, or null.</summary>
     public string? Subtitle { get; }
+    /// <summary>The heatmaps, laid out in a grid.</summary>
     public IReadOnlyList<HeatmapPanel> Panels { get; }
+    /// <summary>The value drawn darkest (the scale runs from 0 to Max).</summary>
     public double Max { get; }
+    /// <summary>Whether a colour bar is drawn beside the panels.</summary>
     public bool ColourBar { get; init; } = true;
+    /// <summary>The colour bar's caption.</summary>
     public string ColourBarLabel { get; init; } = "attention weight";
 
     // Layout
+    /// <summary>Width of the laid-out figure in pixels (set by <see cref="Layout"/>).</summary>
     public int Width { get; private set; }
+    /// <summary>Height of the laid-out figure in pixels (set by <see cref="Layout"/>).</summary>
     public int Height { get; private set; }
+    /// <summary>Side of one cell in pixels (set by <see cref="Layout"/>).</summary>
     public float Cell { get; private set; }
+    /// <summary>Font size of the tick labels (set by <see cref="Layout"/>).</summary>
     public float LabelSize { get; private set; }
+    /// <summary>Whether the cells are large enough for tick labels to be drawn (set by <see cref="Layout"/>).</summary>
     public bool LabelsShown { get; private set; }
     bool _rotateColumnLabels;
     float _rowLabelW, _colLabelH, _panelTitleH, _titleH, _offsetX, _offsetY, _colourBarW;
@@ -38,6 +51,7 @@ public sealed class HeatmapFigure
     string _title = "", _subtitle = "";
     bool _laidOut;
 
+    /// <summary>A figure of <paramref name="panels"/> on one colour scale up to <paramref name="max"/> (a non-positive or non-finite max becomes 1).</summary>
     public HeatmapFigure(string title, string? subtitle, IReadOnlyList<HeatmapPanel> panels, double max)
     {
         if (panels.Count == 0) throw new ArgumentException("a figure needs at least one panel");
@@ -153,6 +167,7 @@ public sealed class HeatmapFigure
     /// <summary>The colour a value gets on this figure's scale.</summary>
     public Rgb ColourOf(double value) => ColorScale.Of(value, Max);
 
+    /// <summary>Draws the laid-out figure on <paramref name="c"/> (call <see cref="Layout"/> first).</summary>
     public void Draw(ICanvas c)
     {
         if (!_laidOut) throw new InvalidOperationException("Layout first");

@@ -14,8 +14,10 @@ namespace SharpFormer.AttentionViews;
 /// </summary>
 public sealed record ParameterBreakdown(long Embeddings, long Attention, long FeedForward, long LayerNorm, long Heads, long Other)
 {
+    /// <summary>All parameters.</summary>
     public long Total => Embeddings + Attention + FeedForward + LayerNorm + Heads + Other;
 
+    /// <summary>The component a parameter belongs to, from its HuggingFace name: "heads", "layernorm", "embeddings", "attention", "ffn" or "other".</summary>
     public static string Component(string name)
     {
         if (name.StartsWith("cls.", StringComparison.Ordinal) || name.StartsWith("bert.pooler.", StringComparison.Ordinal) ||
@@ -33,6 +35,7 @@ public sealed record ParameterBreakdown(long Embeddings, long Attention, long Fe
         return "other";
     }
 
+    /// <summary>Sums parameter counts by <see cref="Component"/>.</summary>
     public static ParameterBreakdown Of(IEnumerable<(string Name, long Count)> parameters)
     {
         long e = 0, a = 0, f = 0, n = 0, h = 0, o = 0;
@@ -153,14 +156,17 @@ public sealed record ModelSummary(
 public sealed class ModelComparison
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    /// <summary>The compared models, in the order given.</summary>
     public IReadOnlyList<ModelSummary> Models { get; }
 
+    /// <summary>Compares two or more models (fewer is a one-line error).</summary>
     public ModelComparison(IReadOnlyList<ModelSummary> models)
     {
         if (models.Count < 2) throw new SharpFormerException("compare needs at least two models (--model A --model B)");
         Models = models;
     }
 
+    /// <summary>Loads the summary of every model folder in <paramref name="dirs"/> and compares them.</summary>
     public static ModelComparison Load(IEnumerable<string> dirs) => new(dirs.Select(ModelSummary.Load).ToList());
 
     static string N(long n) => n.ToString("N0", Inv);
@@ -215,6 +221,7 @@ public sealed class ModelComparison
         return sb.ToString();
     }
 
+    /// <summary>The comparison as a Markdown table (one column per model).</summary>
     public string Markdown()
     {
         var rows = Rows();
@@ -226,6 +233,7 @@ public sealed class ModelComparison
         return sb.ToString();
     }
 
+    /// <summary>The comparison as a JSON object: {"models": [...]} with sizes, tokenizer and parameters by component.</summary>
     public JsonObject ToJson() => new()
     {
         ["models"] = new JsonArray(Models.Select(m => (JsonNode)new JsonObject
@@ -243,6 +251,7 @@ public sealed class ModelComparison
         }).ToArray()),
     };
 
+    /// <summary><see cref="ToJson"/> as text.</summary>
     public string Json(bool indented = true) => ToJson().ToJsonString(new JsonSerializerOptions
     {
         WriteIndented = indented, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,

@@ -12,8 +12,10 @@ public sealed class CheckpointReader : IDisposable
     readonly string _basePrefix;
     readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
+    /// <summary>The weight file's name, for error messages.</summary>
     public string FileName => _source.Describe;
 
+    /// <summary>Reads weights from <paramref name="source"/>; <paramref name="basePrefix"/> is the base model's prefix ("bert." or "transformer."), which a checkpoint of the bare base model lacks.</summary>
     public CheckpointReader(ITensorSource source, string basePrefix)
     {
         _source = source;
@@ -24,6 +26,7 @@ public sealed class CheckpointReader : IDisposable
     public static readonly string[] WeightFiles =
         ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
 
+    /// <summary>Opens the weights of the model folder <paramref name="modelDir"/> (see <see cref="OpenWeights"/>).</summary>
     public static CheckpointReader Open(string modelDir, string basePrefix) => new(OpenWeights(modelDir), basePrefix);
 
     /// <summary>The weight file of a model folder that HuggingFace would load.</summary>
@@ -57,6 +60,7 @@ public sealed class CheckpointReader : IDisposable
         return names;
     }
 
+    /// <summary>True when the checkpoint holds <paramref name="name"/> under any of the names it tolerates.</summary>
     public bool Contains(string name) => Candidates(name).Any(_source.Contains);
 
     /// <summary>Loads a tensor that must exist and have this shape.</summary>
@@ -92,5 +96,6 @@ public sealed class CheckpointReader : IDisposable
     /// <summary>Tensors in the checkpoint that no layer asked for.</summary>
     public IEnumerable<string> Unused => _source.Names.Where(n => !_used.Contains(n));
 
+    /// <summary>Closes the weight file.</summary>
     public void Dispose() => _source.Dispose();
 }

@@ -5,9 +5,13 @@ public interface ITensorSource : IDisposable
 {
     /// <summary>The file name shown in error messages.</summary>
     string Describe { get; }
+    /// <summary>The names of every tensor.</summary>
     IEnumerable<string> Names { get; }
+    /// <summary>True when a tensor of that name exists.</summary>
     bool Contains(string name);
+    /// <summary>The shape of a tensor.</summary>
     int[] ShapeOf(string name);
+    /// <summary>A tensor converted to float32.</summary>
     Tensor ReadFloat32(string name);
 
     /// <summary>

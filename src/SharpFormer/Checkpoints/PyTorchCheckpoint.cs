@@ -79,9 +79,11 @@ public sealed class PyTorchCheckpoint : ITensorSource
 
     static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356");
 
+    /// <summary>The checkpoint file's path.</summary>
     public string Path { get; }
     /// <summary>True for the pre-zip (torch &lt; 1.6 or <c>_use_new_zipfile_serialization=False</c>) layout.</summary>
     public bool IsLegacyFormat { get; }
+    /// <inheritdoc/>
     public string Describe => System.IO.Path.GetFileName(Path);
 
     readonly string _file;
@@ -94,6 +96,7 @@ public sealed class PyTorchCheckpoint : ITensorSource
     readonly List<string> _order = new();
     readonly HashSet<string> _crcChecked = new(StringComparer.Ordinal);
 
+    /// <summary>Opens <paramref name="path"/> and reads its pickle with the restricted unpickler (only tensor-rebuilding globals; no code runs); tensor data is read on demand.</summary>
     public PyTorchCheckpoint(string path)
     {
         Path = path;
@@ -410,12 +413,16 @@ public sealed class PyTorchCheckpoint : ITensorSource
 
     // ------------------------------------------------------------------ ITensorSource
 
+    /// <inheritdoc/>
     public IEnumerable<string> Names => _order;
+    /// <inheritdoc/>
     public bool Contains(string name) => _tensors.ContainsKey(name);
+    /// <inheritdoc/>
     public int[] ShapeOf(string name) => (int[])Get(name).Shape.Clone();
     /// <summary>The element type the tensor is stored in.</summary>
     public DType DTypeOf(string name) => Get(name).DType;
 
+    /// <inheritdoc/>
     public Tensor ReadFloat32(string name)
     {
         var t = Get(name);
@@ -573,6 +580,7 @@ public sealed class PyTorchCheckpoint : ITensorSource
         }
     }
 
+    /// <summary>Closes the file.</summary>
     public void Dispose()
     {
         lock (_gate)

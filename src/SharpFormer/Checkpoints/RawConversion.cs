@@ -6,6 +6,7 @@ namespace SharpFormer.Checkpoints;
 /// <summary>Converts little-endian raw tensor bytes of any stored dtype to the float32 / int64 we compute with.</summary>
 public static class RawConversion
 {
+    /// <summary>Widens <paramref name="raw"/> (F32, F16, BF16 or F64) into <paramref name="dst"/>; another dtype is a <see cref="SharpFormerException"/>.</summary>
     public static void ToFloat32(ReadOnlySpan<byte> raw, DType dtype, Span<float> dst)
     {
         switch (dtype)
@@ -32,6 +33,7 @@ public static class RawConversion
         }
     }
 
+    /// <summary>Widens <paramref name="count"/> integers of <paramref name="raw"/> (I64, I32, I16, I8, U8 or BOOL) to int64.</summary>
     public static long[] ToInt64(ReadOnlySpan<byte> raw, DType dtype, long count)
     {
         var dst = new long[count];
@@ -47,6 +49,7 @@ public static class RawConversion
         return dst;
     }
 
+    /// <summary>Throws <see cref="PlatformNotSupportedException"/> on a big-endian CPU (the formats are little-endian).</summary>
     public static void AssertLittleEndian()
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("SharpFormer needs a little-endian CPU");

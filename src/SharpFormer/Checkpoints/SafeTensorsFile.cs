@@ -7,6 +7,7 @@ namespace SharpFormer.Checkpoints;
 /// <summary>Where one tensor lies in a safetensors file.</summary>
 public sealed record TensorEntry(string Name, DType DType, int[] Shape, long Begin, long End)
 {
+    /// <summary>Number of elements (product of the shape).</summary>
     public long ElementCount => Tensor.ElementCount(Shape);
 }
 
@@ -17,8 +18,11 @@ public sealed record TensorEntry(string Name, DType DType, int[] Shape, long Beg
 /// </summary>
 public sealed unsafe class SafeTensorsFile : ITensorSource
 {
+    /// <summary>The file's path.</summary>
     public string Path { get; }
+    /// <summary>Every tensor of the file by name.</summary>
     public IReadOnlyDictionary<string, TensorEntry> Entries => _entries;
+    /// <summary>The header's <c>__metadata__</c> strings (empty when there are none).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     readonly Dictionary<string, TensorEntry> _entries = new(StringComparer.Ordinal);
@@ -28,6 +32,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     readonly long _dataStart;
     readonly long _length;
 
+    /// <summary>Maps <paramref name="path"/> and validates its header (dtypes, shapes, data offsets that fit the shapes and the file); a bad file is a one-line <see cref="SharpFormerException"/>.</summary>
     public SafeTensorsFile(string path)
     {
         Path = path;
@@ -116,17 +121,23 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         return new SharpFormerException(message);
     }
 
+    /// <inheritdoc/>
     public string Describe => System.IO.Path.GetFileName(Path);
+    /// <inheritdoc/>
     public IEnumerable<string> Names => _entries.Keys;
+    /// <inheritdoc/>
     public bool Contains(string name) => _entries.ContainsKey(name);
+    /// <inheritdoc/>
     public int[] ShapeOf(string name) => Get(name).Shape;
 
+    /// <summary>The tensor's bytes in the mapped file (no copy; valid until the file is disposed).</summary>
     public ReadOnlySpan<byte> RawBytes(TensorEntry e)
     {
         if (_view is null) throw new ObjectDisposedException(Path);
         return new ReadOnlySpan<byte>(_base + _dataStart + e.Begin, checked((int)(e.End - e.Begin)));
     }
 
+    /// <inheritdoc/>
     public Tensor ReadFloat32(string name)
     {
         var e = Get(name);
@@ -138,6 +149,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         return new Tensor(e.Shape, data);
     }
 
+    /// <inheritdoc/>
     public bool TryUseInPlace<T>(string name, Func<ReadOnlySpan<float>, T> use, out T result)
     {
         var e = Get(name);
@@ -169,6 +181,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     [DllImport("libc", EntryPoint = "madvise")]
     static extern int Madvise(nint address, nuint length, int advice);
 
+    /// <summary>An integer tensor widened to int64.</summary>
     public long[] ReadInt64(string name)
     {
         var e = Get(name);
@@ -178,6 +191,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     TensorEntry Get(string name) => _entries.TryGetValue(name, out var e)
         ? e : throw new SharpFormerException($"{System.IO.Path.GetFileName(Path)}: no tensor named '{name}'");
 
+    /// <summary>Unmaps and closes the file.</summary>
     public void Dispose()
     {
         if (_view is not null)

@@ -13,12 +13,15 @@ public sealed class SafeTensorsWriter
     readonly List<(string Name, DType DType, int[] Shape, byte[] Bytes)> _tensors = new();
     readonly Dictionary<string, string> _metadata = new() { ["format"] = "pt" };
 
+    /// <summary>Adds a float32 tensor.</summary>
     public SafeTensorsWriter Add(string name, Tensor t) =>
         Add(name, DType.F32, t.Shape, MemoryMarshal.AsBytes(t.Data.AsSpan()).ToArray());
 
+    /// <summary>Adds an int64 tensor of the given shape.</summary>
     public SafeTensorsWriter Add(string name, int[] shape, ReadOnlySpan<long> values) =>
         Add(name, DType.I64, shape, MemoryMarshal.AsBytes(values).ToArray());
 
+    /// <summary>Adds a tensor already encoded as <paramref name="dtype"/> little-endian bytes; a duplicate name is an <see cref="ArgumentException"/>.</summary>
     public SafeTensorsWriter Add(string name, DType dtype, int[] shape, byte[] bytes)
     {
         if (_tensors.Any(t => t.Name == name)) throw new ArgumentException($"duplicate tensor name '{name}'");
@@ -26,8 +29,10 @@ public sealed class SafeTensorsWriter
         return this;
     }
 
+    /// <summary>Sets a <c>__metadata__</c> string (<c>format</c> is "pt" unless set).</summary>
     public SafeTensorsWriter Metadata(string key, string value) { _metadata[key] = value; return this; }
 
+    /// <summary>Writes the file atomically (a temporary sibling renamed into place), larger element types first so every tensor is aligned to its element size.</summary>
     public void Save(string path)
     {
         // Like safetensors' own writer: larger elements first so every tensor stays aligned to its element size.

@@ -8,8 +8,10 @@ public sealed class ShardedSafeTensors : ITensorSource
     readonly Dictionary<string, SafeTensorsFile> _byTensor = new(StringComparer.Ordinal);
     readonly List<SafeTensorsFile> _shards = new();
 
+    /// <inheritdoc/>
     public string Describe { get; }
 
+    /// <summary>Opens every shard named by the index file's <c>weight_map</c> (shards are looked up beside the index).</summary>
     public ShardedSafeTensors(string indexPath)
     {
         Describe = Path.GetFileName(indexPath);
@@ -51,12 +53,18 @@ public sealed class ShardedSafeTensors : ITensorSource
         }
     }
 
+    /// <inheritdoc/>
     public IEnumerable<string> Names => _byTensor.Keys;
+    /// <inheritdoc/>
     public bool Contains(string name) => _byTensor.ContainsKey(name);
+    /// <inheritdoc/>
     public int[] ShapeOf(string name) => _byTensor[name].ShapeOf(name);
+    /// <inheritdoc/>
     public Tensor ReadFloat32(string name) => _byTensor[name].ReadFloat32(name);
+    /// <inheritdoc/>
     public bool TryUseInPlace<T>(string name, Func<ReadOnlySpan<float>, T> use, out T result) => _byTensor[name].TryUseInPlace(name, use, out result);
 
+    /// <summary>Closes every shard.</summary>
     public void Dispose()
     {
         foreach (var s in _shards) s.Dispose();

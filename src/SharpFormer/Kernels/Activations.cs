@@ -4,10 +4,34 @@ using System.Runtime.Intrinsics;
 namespace SharpFormer.Kernels;
 
 /// <summary>The activation functions HuggingFace's <c>ACT2FN</c> names, by the names configs use.</summary>
-public enum Activation { GeluErf, GeluTanh, GeluFast, QuickGelu, Relu, Silu, Tanh, Sigmoid, Identity, Mish }
+public enum Activation
+{
+    /// <summary>"gelu", "gelu_python": x·Φ(x) with the exact normal CDF (erf).</summary>
+    GeluErf,
+    /// <summary>"gelu_new", "gelu_pytorch_tanh", "gelu_accurate": the tanh approximation of GELU.</summary>
+    GeluTanh,
+    /// <summary>"gelu_fast": HuggingFace's FastGELUActivation (the tanh approximation, written differently).</summary>
+    GeluFast,
+    /// <summary>"quick_gelu": x·sigmoid(1.702·x).</summary>
+    QuickGelu,
+    /// <summary>"relu": max(x, 0).</summary>
+    Relu,
+    /// <summary>"silu", "swish": x·sigmoid(x).</summary>
+    Silu,
+    /// <summary>"tanh".</summary>
+    Tanh,
+    /// <summary>"sigmoid".</summary>
+    Sigmoid,
+    /// <summary>"linear": no activation.</summary>
+    Identity,
+    /// <summary>"mish": x·tanh(softplus(x)).</summary>
+    Mish,
+}
 
+/// <summary>The activation functions, applied in place with HuggingFace's formulas.</summary>
 public static unsafe class Activations
 {
+    /// <summary>The activation a config names (<c>hidden_act</c> / <c>activation_function</c>); an unknown name is a one-line error.</summary>
     public static Activation Parse(string name) => name switch
     {
         "gelu" or "gelu_python" => Activation.GeluErf,

@@ -28,12 +28,22 @@ public static unsafe class Attention
         public bool Causal;
     }
 
+    /// <summary>Multi-head scaled dot-product attention: per head, softmax(q·kᵀ·scale + keyBias, causal mask) · v.</summary>
     /// <param name="q">[tq, qStride] queries.</param>
+    /// <param name="qStride">Floats between consecutive query rows.</param>
     /// <param name="k">[tk, kvStride] keys.</param>
     /// <param name="v">[tk, kvStride] values.</param>
+    /// <param name="kvStride">Floats between consecutive key (and value) rows.</param>
+    /// <param name="tq">Number of queries.</param>
+    /// <param name="tk">Number of keys.</param>
+    /// <param name="heads">Number of heads; head h reads and writes columns [h·headDim, (h+1)·headDim).</param>
+    /// <param name="headDim">Width of one head.</param>
+    /// <param name="scale">Multiplies the scores before the softmax (1/√headDim for BERT and GPT-2).</param>
     /// <param name="causal">Query i (at absolute position queryOffset + i) sees keys 0..queryOffset + i only.</param>
+    /// <param name="queryOffset">Absolute position of the first query (the cached length when decoding).</param>
     /// <param name="keyBias">Empty, or tk additive biases (0 or <see cref="Masked"/>) from the attention mask.</param>
     /// <param name="output">[tq, outStride]; head h written to columns [h·D, (h+1)·D).</param>
+    /// <param name="outStride">Floats between consecutive output rows.</param>
     /// <param name="probs">Empty, or [heads, tq, tk] to receive the attention probabilities.</param>
     /// <param name="kvHeads">
     /// Grouped-query attention: the keys and values hold this many heads (0: as many as the queries), and query head h

@@ -7,6 +7,7 @@ namespace SharpFormer.Kernels;
 /// <summary>Element type of a <see cref="PackedWeight"/>. The float GEMM widens to float32 and accumulates in float32 either way.</summary>
 public enum WeightPrecision
 {
+    /// <summary>float32, as in the checkpoint.</summary>
     Float32,
     /// <summary>bfloat16 (the top half of a float32, rounded to nearest even): half the memory and weight traffic.</summary>
     BFloat16,
@@ -14,6 +15,7 @@ public enum WeightPrecision
     Int8,
 }
 
+/// <summary>Names of <see cref="WeightPrecision"/> values.</summary>
 public static class WeightPrecisions
 {
     /// <summary>The short name used by <c>--dtype</c> (f32, bf16, int8), or null for any other text.</summary>
@@ -37,11 +39,15 @@ public static class WeightPrecisions
 /// </summary>
 public sealed partial class PackedWeight
 {
+    /// <summary>Output columns per packed panel.</summary>
     public const int PanelWidth = 32;
     internal const int KBlock = 256;
 
+    /// <summary>Inputs (columns of W, rows of the product's right-hand side).</summary>
     public int K { get; }
+    /// <summary>Outputs (rows of W).</summary>
     public int N { get; }
+    /// <summary>How the weights are stored.</summary>
     public WeightPrecision Precision { get; }
     internal int PanelCount => (N + PanelWidth - 1) / PanelWidth;
     internal int PaddedN => PanelCount * PanelWidth;
@@ -178,6 +184,7 @@ public sealed partial class PackedWeight
     }
 }
 
+/// <summary>Matrix products against <see cref="PackedWeight"/>s: the linear layers of every model.</summary>
 [SkipLocalsInit]
 public static unsafe class Gemm
 {

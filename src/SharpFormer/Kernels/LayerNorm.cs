@@ -4,6 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace SharpFormer.Kernels;
 
+/// <summary>Layer normalisation over rows (HuggingFace's nn.LayerNorm semantics), optionally fused with the residual add before it.</summary>
 public static unsafe class LayerNorm
 {
     /// <summary>

@@ -92,7 +92,13 @@ public sealed class RotaryEmbedding
 }
 
 /// <summary>The <c>rope_scaling</c> kinds transformers 4.40 knows.</summary>
-public enum RopeScalingType { Linear, Dynamic }
+public enum RopeScalingType
+{
+    /// <summary>Positions divided by the factor.</summary>
+    Linear,
+    /// <summary>NTK-aware: θ enlarged once a sequence outgrows max_position_embeddings.</summary>
+    Dynamic,
+}
 
 /// <summary>A config's <c>rope_scaling</c>: {"type": "linear" | "dynamic", "factor": f &gt; 1}.</summary>
 public sealed record RopeScaling(RopeScalingType Type, float Factor);

@@ -1,5 +1,6 @@
 namespace SharpFormer.Kernels;
 
+/// <summary>Row softmax.</summary>
 public static class Softmax
 {
     /// <summary>Numerically stable softmax of one row, in place (vectorised float exp, ≈1e-7 relative).</summary>

@@ -6,9 +6,12 @@ namespace SharpFormer.Models;
 /// <summary>A rectangular batch of encoder inputs [B, T]; every row padded to the same length.</summary>
 public sealed record BertInputs(int[][] InputIds, int[][]? TokenTypeIds = null, int[][]? AttentionMask = null, int[][]? PositionIds = null)
 {
+    /// <summary>Number of rows (B).</summary>
     public int Batch => InputIds.Length;
+    /// <summary>Tokens per row (T).</summary>
     public int Length => InputIds.Length == 0 ? 0 : InputIds[0].Length;
 
+    /// <summary>The batch of a tokenizer's encodings (ids, token types and attention masks; already padded to one length).</summary>
     public static BertInputs FromEncodings(IReadOnlyList<Tokenizers.Encoding> encodings) => new(
         encodings.Select(e => e.InputIds).ToArray(),
         encodings.Select(e => e.TokenTypeIds).ToArray(),
@@ -18,18 +21,39 @@ public sealed record BertInputs(int[][] InputIds, int[][]? TokenTypeIds = null, 
 /// <summary>What a BERT forward pass produced; tensors keep the batch dimension first, like HuggingFace.</summary>
 public sealed class BertOutputs
 {
-    public required Tensor LastHiddenState { get; init; }            // [B, T, H]
-    public List<Tensor> HiddenStates { get; } = new();              // embeddings, then each layer: [B, T, H]
-    public List<Tensor> Attentions { get; } = new();                // per layer: [B, heads, T, T]
-    public Tensor? PoolerOutput { get; set; }                        // [B, H]
-    public Tensor? PredictionLogits { get; set; }                    // [B, T, V]  (MLM)
-    public Tensor? SeqRelationshipLogits { get; set; }               // [B, 2]     (NSP)
-    public Tensor? Logits { get; set; }                              // [B, labels] or [B, T, labels]
+    /// <summary>The last encoder layer's output, [B, T, H].</summary>
+    public required Tensor LastHiddenState { get; init; }
+    /// <summary>When requested: the embeddings, then each layer's output, each [B, T, H].</summary>
+    public List<Tensor> HiddenStates { get; } = new();
+    /// <summary>When requested: per layer the attention probabilities, [B, heads, T, T].</summary>
+    public List<Tensor> Attentions { get; } = new();
+    /// <summary>The pooler's output (tanh of a dense layer on [CLS]), [B, H], when the model has a pooler.</summary>
+    public Tensor? PoolerOutput { get; set; }
+    /// <summary>Masked-LM logits over the vocabulary, [B, T, V].</summary>
+    public Tensor? PredictionLogits { get; set; }
+    /// <summary>Next-sentence logits, [B, 2] (index 0: B follows A).</summary>
+    public Tensor? SeqRelationshipLogits { get; set; }
+    /// <summary>Classifier logits: [B, labels] (sequence) or [B, T, labels] (token classification).</summary>
+    public Tensor? Logits { get; set; }
 }
 
 /// <summary>Which heads a BERT model carries on top of the encoder.</summary>
 [Flags]
-public enum BertHeads { None = 0, Pooler = 1, MaskedLM = 2, NextSentence = 4, SequenceClassification = 8, TokenClassification = 16 }
+public enum BertHeads
+{
+    /// <summary>The bare encoder.</summary>
+    None = 0,
+    /// <summary>The pooler (dense + tanh on [CLS]).</summary>
+    Pooler = 1,
+    /// <summary>The masked-LM head (<c>cls.predictions</c>).</summary>
+    MaskedLM = 2,
+    /// <summary>The next-sentence head (<c>cls.seq_relationship</c>).</summary>
+    NextSentence = 4,
+    /// <summary>A sequence classifier on the pooled output.</summary>
+    SequenceClassification = 8,
+    /// <summary>A token classifier on every hidden state.</summary>
+    TokenClassification = 16,
+}
 
 /// <summary>
 /// BERT (Devlin et al. 2018) as HuggingFace's <c>modeling_bert.py</c>: embeddings → post-LN encoder layers
@@ -37,7 +61,9 @@ public enum BertHeads { None = 0, Pooler = 1, MaskedLM = 2, NextSentence = 4, Se
 /// </summary>
 public sealed class BertModel
 {
+    /// <summary>The model's configuration.</summary>
     public BertConfig Config { get; }
+    /// <summary>The heads the model carries.</summary>
     public BertHeads Heads { get; }
     /// <summary>Every parameter as float32, except matrices held only packed (<see cref="WeightOptions.InferenceOnly"/>).</summary>
     public ParameterSet Parameters { get; } = new();
@@ -61,6 +87,11 @@ public sealed class BertModel
     readonly Activation _act;
 
     /// <param name="QueryKeyValue">attention.self's query, key and value as one GEMM: each output row is q | k | v.</param>
+    /// <param name="AttentionOutput">attention.output.dense.</param>
+    /// <param name="AttentionLayerNorm">attention.output.LayerNorm (after the residual add).</param>
+    /// <param name="Intermediate">intermediate.dense (the FFN's first layer; the activation follows).</param>
+    /// <param name="Output">output.dense (the FFN's second layer).</param>
+    /// <param name="OutputLayerNorm">output.LayerNorm (after the residual add).</param>
     sealed record Layer(StackedLinear QueryKeyValue, Linear AttentionOutput, LayerNormLayer AttentionLayerNorm,
                         Linear Intermediate, Linear Output, LayerNormLayer OutputLayerNorm);
 
@@ -93,6 +124,10 @@ public sealed class BertModel
         return new BertModel(config, heads, ckpt, seed, weights);
     }
 
+    /// <summary>
+    /// A model with <paramref name="heads"/>, its weights read from <paramref name="checkpoint"/>; parameters it lacks (or all,
+    /// without a checkpoint) are initialised from <paramref name="seed"/> as HuggingFace does (listed in <see cref="InitialisedParameters"/>).
+    /// </summary>
     public BertModel(BertConfig config, BertHeads heads, CheckpointReader? checkpoint, int seed = 0, WeightOptions weights = default)
     {
         if (heads.HasFlag(BertHeads.SequenceClassification) && heads.HasFlag(BertHeads.TokenClassification))
@@ -142,6 +177,7 @@ public sealed class BertModel
         InitialisedParameters = p.Initialised;
     }
 
+    /// <summary>Width of the hidden states (H).</summary>
     public int HiddenSize => Config.HiddenSize;
 
     /// <summary>Call after changing parameter values in place (training), so packed kernel copies are rebuilt.</summary>

@@ -43,8 +43,15 @@ public interface ICausalLM
 
 /// <summary>A decoder's sizes and special tokens, family-independent.</summary>
 /// <param name="ModelType">config.json's model_type.</param>
+/// <param name="VocabSize">Rows of the embedding and the LM head.</param>
+/// <param name="Hidden">Width of the residual stream.</param>
+/// <param name="Layers">Decoder blocks.</param>
+/// <param name="Heads">Query heads.</param>
+/// <param name="KvHeads">Key/value heads (fewer than Heads with grouped-query attention).</param>
+/// <param name="HeadDim">Dimensions per head.</param>
 /// <param name="ContextLength">The most positions a sequence may have (n_positions / max_position_embeddings, or a sliding window if smaller).</param>
 /// <param name="EosTokenIds">config.json's eos_token_id (a number or a list), possibly empty.</param>
+/// <param name="BosTokenId">config.json's bos_token_id, if any.</param>
 public sealed record DecoderShape(
     string ModelType, int VocabSize, int Hidden, int Layers, int Heads, int KvHeads, int HeadDim, int ContextLength,
     IReadOnlyList<int> EosTokenIds, int? BosTokenId)

@@ -9,6 +9,7 @@ public sealed class ParameterSet
     readonly Dictionary<string, Tensor> _byName = new(StringComparer.Ordinal);
     readonly List<string> _order = new();
 
+    /// <summary>Adds a parameter (a duplicate name is an error) and returns it.</summary>
     public Tensor Add(string name, Tensor t)
     {
         _byName.Add(name, t);
@@ -16,9 +17,13 @@ public sealed class ParameterSet
         return t;
     }
 
+    /// <summary>Every parameter with its name, in creation order.</summary>
     public IEnumerable<(string Name, Tensor Tensor)> All => _order.Select(n => (n, _byName[n]));
+    /// <summary>The parameter of that name.</summary>
     public Tensor this[string name] => _byName[name];
+    /// <summary>True when a parameter of that name exists.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
+    /// <summary>Total number of elements of every parameter.</summary>
     public long ElementCount => _byName.Values.Sum(t => (long)t.Length);
 }
 
@@ -50,11 +55,15 @@ public readonly record struct WeightOptions(WeightPrecision Precision = WeightPr
 public sealed class ParameterLoader(CheckpointReader? checkpoint, ParameterSet parameters, float initializerRange, int seed, WeightOptions weights = default)
 {
     readonly Random _rng = new(seed);
+    /// <summary>The names of the parameters the checkpoint lacked and that were initialised.</summary>
     public List<string> Initialised { get; } = new();
     internal WeightPrecision Precision => weights.Precision;
 
+    /// <summary>A weight: from the checkpoint, or normal(0, initializer_range).</summary>
     public Tensor Weight(string name, params int[] shape) => Get(name, shape, Init.Normal);
+    /// <summary>A bias: from the checkpoint, or zeros.</summary>
     public Tensor Bias(string name, params int[] shape) => Get(name, shape, Init.Zeros);
+    /// <summary>A LayerNorm weight: from the checkpoint, or ones.</summary>
     public Tensor Ones(string name, params int[] shape) => Get(name, shape, Init.Ones);
 
     /// <summary>
@@ -210,8 +219,11 @@ public sealed class Linear : IDense
     readonly GemmWeight _weight;
     /// <summary>W [out, in]; null when loaded for inference only (then held packed only).</summary>
     public Tensor? Weight => _weight.Parameters?[0];
+    /// <summary>b [out], or null for a layer without bias.</summary>
     public Tensor? Bias { get; }
+    /// <summary>Input features.</summary>
     public int In => _weight.In;
+    /// <summary>Output features.</summary>
     public int Out => _weight.Out;
 
     /// <summary>A layer over a float32 weight, packed in <paramref name="precision"/> on first use.</summary>
@@ -224,6 +236,7 @@ public sealed class Linear : IDense
         Bias = bias;
     }
 
+    /// <summary>Loads <c>prefix.weight</c> [out, in] and, when <paramref name="bias"/>, <c>prefix.bias</c> [out].</summary>
     public static Linear Load(ParameterLoader p, string prefix, int inFeatures, int outFeatures, bool bias = true) =>
         new(p.Matrix(prefix + ".weight", outFeatures, inFeatures, outIn: true), bias ? p.Bias(prefix + ".bias", outFeatures) : null);
 
@@ -294,10 +307,14 @@ public sealed class Conv1D : IDense
     readonly GemmWeight _weight;
     /// <summary>W [in, out]; null when loaded for inference only (then held packed only).</summary>
     public Tensor? Weight => _weight.Parameters?[0];
+    /// <summary>b [out].</summary>
     public Tensor Bias { get; }
+    /// <summary>Input features.</summary>
     public int In => _weight.In;
+    /// <summary>Output features.</summary>
     public int Out => _weight.Out;
 
+    /// <summary>A layer over a float32 weight [in, out], packed in <paramref name="precision"/> on first use.</summary>
     public Conv1D(Tensor weight, Tensor bias, WeightPrecision precision = WeightPrecision.Float32)
         : this(new GemmWeight([weight], outIn: false, precision), bias) { }
 
@@ -307,25 +324,33 @@ public sealed class Conv1D : IDense
         Bias = bias;
     }
 
+    /// <summary>Loads <c>prefix.weight</c> [in, out] and <c>prefix.bias</c> [out].</summary>
     public static Conv1D Load(ParameterLoader p, string prefix, int inFeatures, int outFeatures) =>
         new(p.Matrix(prefix + ".weight", inFeatures, outFeatures, outIn: false), p.Bias(prefix + ".bias", outFeatures));
 
+    /// <summary>x [rows, In] → y [rows, Out], then the activation, if any (applied inside the GEMM).</summary>
     public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y, Activation activation = Activation.Identity) =>
         Gemm.Linear(x, rows, _weight.Packed, Bias.Data, y, activation);
 
+    /// <summary>Call after the weight changes (training) so the packed copy is rebuilt.</summary>
     public void WeightsChanged() => _weight.Changed();
 }
 
-/// <summary>nn.LayerNorm over the last dimension, with weight and bias.</summary>
+/// <summary>nn.LayerNorm over the last dimension: y = (x − mean) / √(var + eps) · weight + bias.</summary>
 public sealed class LayerNormLayer(Tensor weight, Tensor bias, float eps) : INorm
 {
+    /// <summary>γ [size].</summary>
     public Tensor Weight { get; } = weight;
+    /// <summary>β [size].</summary>
     public Tensor Bias { get; } = bias;
+    /// <summary>The epsilon added to the variance.</summary>
     public float Eps { get; } = eps;
 
+    /// <summary>Loads <c>prefix.weight</c> and <c>prefix.bias</c> [size] (ones and zeros when missing).</summary>
     public static LayerNormLayer Load(ParameterLoader p, string prefix, int size, float eps) =>
         new(p.Ones(prefix + ".weight", size), p.Bias(prefix + ".bias", size), eps);
 
+    /// <summary>Normalises each row of x (width = the weight's size) into y.</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y) => LayerNorm.Forward(x, Weight.Data, Bias.Data, Eps, y);
     /// <summary>The residual connection before this LayerNorm: x += delta, then y = LayerNorm(x).</summary>
     public void AddAndForward(Span<float> x, ReadOnlySpan<float> delta, Span<float> y) => LayerNorm.AddAndNormalise(x, delta, Weight.Data, Bias.Data, Eps, y);

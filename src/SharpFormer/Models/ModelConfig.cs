@@ -9,16 +9,25 @@ namespace SharpFormer.Models;
 /// </summary>
 public abstract record ModelConfig
 {
+    /// <summary><c>model_type</c>: "bert" or "gpt2".</summary>
     public required string ModelType { get; init; }
+    /// <summary><c>architectures</c>, e.g. ["BertForSequenceClassification"].</summary>
     public IReadOnlyList<string> Architectures { get; init; } = [];
+    /// <summary><c>id2label</c> (or LABEL_i names for <c>num_labels</c>, default 2).</summary>
     public IReadOnlyDictionary<int, string> Id2Label { get; init; } = new Dictionary<int, string>();
+    /// <summary><c>problem_type</c>, e.g. "multi_label_classification", or null.</summary>
     public string? ProblemType { get; init; }
+    /// <summary><c>initializer_range</c>: the standard deviation of initialised weights.</summary>
     public float InitializerRange { get; init; } = 0.02f;
+    /// <summary>The whole config.json as read, for fields not modelled here.</summary>
     public JsonObject Raw { get; init; } = new();
 
+    /// <summary>Number of labels of a classification head.</summary>
     public int NumLabels => Id2Label.Count;
+    /// <summary>The first architecture, or "" when none is given.</summary>
     public string Architecture => Architectures.Count > 0 ? Architectures[0] : "";
 
+    /// <summary>Reads <c>config.json</c> of the model folder <paramref name="modelDir"/>; a missing folder or file, invalid JSON or an unknown model type is a one-line error.</summary>
     public static ModelConfig Load(string modelDir)
     {
         var path = Path.Combine(modelDir, "config.json");
@@ -37,6 +46,7 @@ public abstract record ModelConfig
         return Parse(raw, path);
     }
 
+    /// <summary>The typed config of a parsed config.json (<paramref name="source"/> names it in errors).</summary>
     public static ModelConfig Parse(JsonObject raw, string source = "config.json")
     {
         var type = Str(raw, "model_type", source);
@@ -53,23 +63,29 @@ public abstract record ModelConfig
         }
     }
 
+    /// <summary>The string <paramref name="key"/>, or null when absent; another JSON type is a one-line error.</summary>
     protected static string? Str(JsonObject o, string key, string source = "config.json") =>
         o.TryGetPropertyValue(key, out var n) && n is not null
             ? (n.GetValueKind() == JsonValueKind.String ? n.GetValue<string>() : throw new SharpFormerException($"{source}: \"{key}\" must be a string"))
             : null;
 
+    /// <summary>The integer <paramref name="key"/>, or <paramref name="fallback"/> when absent.</summary>
     protected static int Int(JsonObject o, string key, int fallback) =>
         o.TryGetPropertyValue(key, out var n) && n is not null ? n.GetValue<int>() : fallback;
 
+    /// <summary>The integer <paramref name="key"/>, or null when absent.</summary>
     protected static int? IntOrNull(JsonObject o, string key) =>
         o.TryGetPropertyValue(key, out var n) && n is not null ? n.GetValue<int>() : null;
 
+    /// <summary>The number <paramref name="key"/>, or <paramref name="fallback"/> when absent.</summary>
     protected static float Float(JsonObject o, string key, float fallback) =>
         o.TryGetPropertyValue(key, out var n) && n is not null ? (float)n.GetValue<double>() : fallback;
 
+    /// <summary>The boolean <paramref name="key"/>, or <paramref name="fallback"/> when absent.</summary>
     protected static bool Bool(JsonObject o, string key, bool fallback) =>
         o.TryGetPropertyValue(key, out var n) && n is not null ? n.GetValue<bool>() : fallback;
 
+    /// <summary>The <c>architectures</c> list (empty when absent).</summary>
     protected static IReadOnlyList<string> Architectures_(JsonObject o) =>
         o["architectures"] is JsonArray a ? a.Select(x => x!.GetValue<string>()).ToList() : [];
 
@@ -88,6 +104,7 @@ public abstract record ModelConfig
     /// <summary>The sizes <see cref="ConfigLimits.Check"/> bounds before a model allocates anything from them.</summary>
     public abstract ConfigSizes Sizes();
 
+    /// <summary>The fields every model type shares, written over a copy of <see cref="Raw"/>.</summary>
     protected JsonObject BaseJson()
     {
         var o = (JsonObject)Raw.DeepClone();
@@ -101,25 +118,42 @@ public abstract record ModelConfig
     }
 }
 
+/// <summary>A BERT <c>config.json</c> (HuggingFace's BertConfig fields and defaults).</summary>
 public sealed record BertConfig : ModelConfig
 {
+    /// <summary><c>vocab_size</c>.</summary>
     public int VocabSize { get; init; } = 30522;
+    /// <summary><c>hidden_size</c> (H).</summary>
     public int HiddenSize { get; init; } = 768;
+    /// <summary><c>num_hidden_layers</c>.</summary>
     public int NumHiddenLayers { get; init; } = 12;
+    /// <summary><c>num_attention_heads</c>.</summary>
     public int NumAttentionHeads { get; init; } = 12;
+    /// <summary><c>intermediate_size</c>: the FFN's inner width.</summary>
     public int IntermediateSize { get; init; } = 3072;
+    /// <summary><c>hidden_act</c>: the FFN activation (see <see cref="Kernels.Activations.Parse"/>).</summary>
     public string HiddenAct { get; init; } = "gelu";
+    /// <summary><c>hidden_dropout_prob</c> (training only).</summary>
     public float HiddenDropoutProb { get; init; } = 0.1f;
+    /// <summary><c>attention_probs_dropout_prob</c> (training only).</summary>
     public float AttentionProbsDropoutProb { get; init; } = 0.1f;
+    /// <summary><c>classifier_dropout</c> (null: the hidden dropout).</summary>
     public float? ClassifierDropout { get; init; }
+    /// <summary><c>max_position_embeddings</c>: the longest input.</summary>
     public int MaxPositionEmbeddings { get; init; } = 512;
+    /// <summary><c>type_vocab_size</c>: number of token types (segments).</summary>
     public int TypeVocabSize { get; init; } = 2;
+    /// <summary><c>layer_norm_eps</c>.</summary>
     public float LayerNormEps { get; init; } = 1e-12f;
+    /// <summary><c>pad_token_id</c>.</summary>
     public int PadTokenId { get; init; }
+    /// <summary><c>position_embedding_type</c>: only "absolute" is supported.</summary>
     public string PositionEmbeddingType { get; init; } = "absolute";
 
+    /// <summary>Width of one attention head.</summary>
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
+    /// <summary>Reads the BERT fields of a config.json (HuggingFace's defaults for missing ones) and checks them.</summary>
     public static BertConfig FromJson(JsonObject o)
     {
         var c = new BertConfig
@@ -169,6 +203,7 @@ public sealed record BertConfig : ModelConfig
          ("intermediate_size × hidden_size", IntermediateSize, HiddenSize)],
         "num_hidden_layers", NumHiddenLayers, i => $"bert.encoder.layer.{i}.attention.output.dense.weight");
 
+    /// <inheritdoc/>
     public override JsonObject ToJson()
     {
         var o = BaseJson();
@@ -182,28 +217,48 @@ public sealed record BertConfig : ModelConfig
     }
 }
 
+/// <summary>A GPT-2 <c>config.json</c> (HuggingFace's GPT2Config fields and defaults).</summary>
 public sealed record Gpt2Config : ModelConfig
 {
+    /// <summary><c>vocab_size</c>.</summary>
     public int VocabSize { get; init; } = 50257;
+    /// <summary><c>n_positions</c>: the context length.</summary>
     public int NPositions { get; init; } = 1024;
+    /// <summary><c>n_embd</c>: the hidden width.</summary>
     public int NEmbd { get; init; } = 768;
+    /// <summary><c>n_layer</c>.</summary>
     public int NLayer { get; init; } = 12;
+    /// <summary><c>n_head</c>.</summary>
     public int NHead { get; init; } = 12;
+    /// <summary><c>n_inner</c>: the MLP's inner width, or null for 4·n_embd.</summary>
     public int? NInner { get; init; }
+    /// <summary><c>activation_function</c> (see <see cref="Kernels.Activations.Parse"/>).</summary>
     public string ActivationFunction { get; init; } = "gelu_new";
+    /// <summary><c>resid_pdrop</c> (training only).</summary>
     public float ResidPdrop { get; init; } = 0.1f;
+    /// <summary><c>embd_pdrop</c> (training only).</summary>
     public float EmbdPdrop { get; init; } = 0.1f;
+    /// <summary><c>attn_pdrop</c> (training only).</summary>
     public float AttnPdrop { get; init; } = 0.1f;
+    /// <summary><c>layer_norm_epsilon</c>.</summary>
     public float LayerNormEpsilon { get; init; } = 1e-5f;
+    /// <summary><c>scale_attn_weights</c>: divide attention scores by √head_dim.</summary>
     public bool ScaleAttnWeights { get; init; } = true;
+    /// <summary><c>scale_attn_by_inverse_layer_idx</c>: also divide by layer index + 1.</summary>
     public bool ScaleAttnByInverseLayerIdx { get; init; }
+    /// <summary><c>reorder_and_upcast_attn</c> (numerically the same in float32).</summary>
     public bool ReorderAndUpcastAttn { get; init; }
+    /// <summary><c>bos_token_id</c>.</summary>
     public int BosTokenId { get; init; } = 50256;
+    /// <summary><c>eos_token_id</c>: generation stops at it.</summary>
     public int EosTokenId { get; init; } = 50256;
 
+    /// <summary>Width of the MLP's inner layer.</summary>
     public int InnerDim => NInner ?? 4 * NEmbd;
+    /// <summary>Width of one attention head.</summary>
     public int HeadDim => NEmbd / NHead;
 
+    /// <summary>Reads the GPT-2 fields of a config.json (HuggingFace's defaults for missing ones) and checks them.</summary>
     public static Gpt2Config FromJson(JsonObject o)
     {
         var c = new Gpt2Config
@@ -251,6 +306,7 @@ public sealed record Gpt2Config : ModelConfig
         [("vocab_size × n_embd", VocabSize, NEmbd), ("n_positions × n_embd", NPositions, NEmbd), ("n_inner × n_embd", InnerDim, NEmbd)],
         "n_layer", NLayer, i => $"transformer.h.{i}.attn.c_proj.weight");
 
+    /// <inheritdoc/>
     public override JsonObject ToJson()
     {
         var o = BaseJson();

@@ -17,7 +17,9 @@ public enum TagDecoding
 /// </summary>
 public static class BioDecoder
 {
+    /// <summary>The most probable label sequence that is valid BIO.</summary>
     /// <param name="probs">Per position, the probability of every label id (softmax output).</param>
+    /// <param name="id2label">The model's labels by id.</param>
     /// <returns>The label id chosen at every position.</returns>
     public static int[] Decode(IReadOnlyList<float[]> probs, IReadOnlyDictionary<int, string> id2label)
     {

@@ -8,6 +8,9 @@ namespace SharpFormer.Tasks;
 
 /// <summary>One assistant reply: the prompt the model saw (rendered by the chat template), its ids, and what was generated.</summary>
 /// <param name="Prompt">The rendered conversation, generation prompt included.</param>
+/// <param name="PromptIds">The prompt's ids (the template's text encoded without added special tokens).</param>
+/// <param name="NewIds">The generated ids, the closing EOS included when the model ended its turn.</param>
+/// <param name="Text">The reply's text, special tokens skipped.</param>
 /// <param name="StoppedOnEos">True when the model ended its turn (an EOS such as &lt;|im_end|&gt;), false when a length limit stopped it.</param>
 public sealed record ChatReply(string Prompt, int[] PromptIds, int[] NewIds, string Text, bool StoppedOnEos);
 

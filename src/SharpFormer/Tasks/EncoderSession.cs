@@ -13,9 +13,13 @@ namespace SharpFormer.Tasks;
 /// </summary>
 public sealed class EncoderSession
 {
+    /// <summary>The model folder the session was loaded from ("" when built from parts).</summary>
     public string ModelDir { get; }
+    /// <summary>The encoder.</summary>
     public BertModel Model { get; }
+    /// <summary>The tokenizer.</summary>
     public ITokenizer Tokenizer { get; }
+    /// <summary>The model's configuration.</summary>
     public BertConfig Config => Model.Config;
     /// <summary>The longest input (special tokens included) the model takes: max_position_embeddings, capped by the tokenizer's model_max_length.</summary>
     public int MaxLength { get; }
@@ -28,6 +32,7 @@ public sealed class EncoderSession
     /// <summary>True when some head this task uses was randomly initialised: its outputs are meaningless until fine-tuned.</summary>
     public bool HeadUntrained => Model.InitialisedParameters.Count > 0;
 
+    /// <summary>A session over a loaded model and tokenizer.</summary>
     public EncoderSession(BertModel model, ITokenizer tokenizer, string modelDir = "")
     {
         Model = model;
@@ -82,6 +87,7 @@ public sealed class EncoderSession
     public BertInputs Collate(IReadOnlyList<Encoding> encodings) => Collate(encodings.Select(e => e.InputIds).ToList(),
         encodings.Select(e => e.TokenTypeIds).ToList(), encodings.Select(e => e.AttentionMask).ToList());
 
+    /// <summary>Pads id rows on the right to one length: [PAD] ids, token types from <paramref name="typeIds"/> (else 0), attention from <paramref name="mask"/> (else 1 on the ids, 0 on padding).</summary>
     public BertInputs Collate(IReadOnlyList<int[]> ids, IReadOnlyList<int[]>? typeIds = null, IReadOnlyList<int[]>? mask = null)
     {
         int t = ids.Max(r => r.Length), pad = PadId;

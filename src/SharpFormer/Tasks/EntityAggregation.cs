@@ -32,6 +32,7 @@ public sealed record TokenPrediction(int Index, string Token, int Start, int End
 /// </summary>
 public sealed record Entity(string Label, float Score, string Word, int Start, int End, int? Index = null, string? Token = null)
 {
+    /// <summary>True for a group of tokens (aggregation other than None).</summary>
     public bool IsGroup => Index is null;
 }
 
@@ -44,9 +45,15 @@ public sealed record Entity(string Label, float Score, string Word, int Start, i
 /// </summary>
 public static class EntityAggregator
 {
+    /// <summary>The labels dropped by default: "O".</summary>
     public static IReadOnlyList<string> DefaultIgnoreLabels { get; } = ["O"];
 
+    /// <summary>The entities of one text from its token predictions, as HuggingFace's pipeline groups them.</summary>
     /// <param name="text">The original text (words are sliced from it); null → words are tokens joined as HuggingFace's convert_tokens_to_string.</param>
+    /// <param name="tokens">The predictions of every token, special tokens excluded.</param>
+    /// <param name="id2label">The model's labels by id.</param>
+    /// <param name="strategy">How tokens are grouped into entities (HuggingFace's <c>aggregation_strategy</c>).</param>
+    /// <param name="ignoreLabels">Labels dropped from the result (default: <see cref="DefaultIgnoreLabels"/>).</param>
     public static List<Entity> Aggregate(string? text, IReadOnlyList<TokenPrediction> tokens, IReadOnlyDictionary<int, string> id2label,
         AggregationStrategy strategy, IReadOnlyCollection<string>? ignoreLabels = null)
     {

@@ -13,6 +13,10 @@ public sealed record MaskPrediction(int TokenIndex, int Start, int End, IReadOnl
 /// <summary>A filling of every mask at once: chosen ids/strings per mask (left to right), the joint probability (chain rule over the fill order) and the filled text.</summary>
 public sealed record JointFilling(IReadOnlyList<int> Tokens, IReadOnlyList<string> TokenStrs, float Probability, string Filled, string Sequence);
 
+/// <summary>The fill-mask result of one text: each mask's candidates and, with two or more masks, the best joint fillings.</summary>
+/// <param name="Text">The input text.</param>
+/// <param name="Masks">Each [MASK]'s candidates, left to right.</param>
+/// <param name="Joint">The best joint fillings (empty with a single mask).</param>
 public sealed record FillMaskResult(string Text, IReadOnlyList<MaskPrediction> Masks, IReadOnlyList<JointFilling> Joint);
 
 /// <summary>
@@ -31,11 +35,13 @@ public sealed record FillMaskResult(string Text, IReadOnlyList<MaskPrediction> M
 /// </summary>
 public sealed class FillMaskPipeline
 {
+    /// <summary>The encoder and tokenizer.</summary>
     public EncoderSession Session { get; }
     readonly int _maskId;
     readonly string _maskToken;
     readonly HashSet<int> _excludedInJoint;
 
+    /// <summary>A pipeline over a session loaded with the masked-LM head.</summary>
     public FillMaskPipeline(EncoderSession session)
     {
         Session = session;
@@ -45,14 +51,17 @@ public sealed class FillMaskPipeline
             .Select(t => session.Tokenizer.TokenToId(t)).OfType<int>().ToHashSet();
     }
 
+    /// <summary>Loads the model folder with its masked-LM head.</summary>
     public static FillMaskPipeline Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
         new(EncoderSession.Load(modelDir, BertHeads.MaskedLM, seed, precision));
 
+    /// <summary>The mask token of the tokenizer (e.g. "[MASK]").</summary>
     public string MaskToken => _maskToken;
 
     /// <summary>Fills one text. <paramref name="beam"/> is the beam width of the joint search (default: topK); joint fillings are computed only with ≥ 2 masks.</summary>
     public FillMaskResult Predict(string text, int topK = 5, int? beam = null) => Predict([text], topK, beam)[0];
 
+    /// <summary>Fills every text (see the single-text overload); <paramref name="progress"/> receives the number of texts done.</summary>
     public FillMaskResult[] Predict(IReadOnlyList<string> texts, int topK = 5, int? beam = null, IProgress<int>? progress = null)
     {
         if (topK < 1) throw new SharpFormerException($"top-k must be at least 1 (got {topK})");

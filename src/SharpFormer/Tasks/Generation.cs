@@ -15,14 +15,23 @@ public sealed record GenerationOptions
     public int? MaxNewTokens { get; init; }
     /// <summary>Total length (prompt + new) at most; HF's default is 20 when neither limit is set.</summary>
     public int? MaxLength { get; init; }
+    /// <summary>Generate at least this many new tokens (EOS is suppressed until then).</summary>
     public int MinNewTokens { get; init; }
+    /// <summary>Total length (prompt + new) at least (EOS is suppressed until then).</summary>
     public int MinLength { get; init; }
+    /// <summary>Sample from the distribution (true) or take the most probable token (greedy, false).</summary>
     public bool DoSample { get; init; }
+    /// <summary>Sampling: divides the logits (below 1 sharper, above 1 flatter).</summary>
     public float Temperature { get; init; } = 1f;
+    /// <summary>Sampling: keep only the K most probable tokens (0: all).</summary>
     public int TopK { get; init; } = 50;
+    /// <summary>Sampling: keep the smallest set of tokens whose probability reaches P (1: all).</summary>
     public float TopP { get; init; } = 1f;
+    /// <summary>Penalises tokens already in the sequence (CTRL's rule; 1: none).</summary>
     public float RepetitionPenalty { get; init; } = 1f;
+    /// <summary>Never repeat an n-gram of this size (0: no limit).</summary>
     public int NoRepeatNgramSize { get; init; }
+    /// <summary>Sequences generated per prompt.</summary>
     public int NumReturnSequences { get; init; } = 1;
     /// <summary>Seeds the sampler (System.Random): the same seed gives the same output run to run. Null: a random seed.</summary>
     public int? Seed { get; init; }
@@ -31,6 +40,7 @@ public sealed record GenerationOptions
     /// <summary>The id used for left padding and after a sequence finished; null means the first EOS id (as HF).</summary>
     public int? PadTokenId { get; init; }
 
+    /// <summary>The total length HuggingFace generates when neither <see cref="MaxNewTokens"/> nor <see cref="MaxLength"/> is set.</summary>
     public const int DefaultMaxLength = 20;
 
     /// <summary>A model folder's <c>generation_config.json</c> (HF defaults for what it lacks; plain defaults if absent).</summary>
@@ -98,6 +108,7 @@ public sealed record GenerationOptions
 /// <param name="PromptIndex">Which prompt it continues.</param>
 /// <param name="NewIds">The generated ids, EOS included when the sequence stopped on it (HF pads after that; we drop the padding).</param>
 /// <param name="Text">The new ids decoded (special tokens skipped), when a tokenizer was given.</param>
+/// <param name="StoppedOnEos">True when the sequence ended on an EOS id (not on a length limit).</param>
 public sealed record GeneratedSequence(int PromptIndex, int[] NewIds, string? Text, bool StoppedOnEos);
 
 /// <summary>The prompts as tokenized and what was generated (num_return_sequences rows per prompt, in prompt order).</summary>
@@ -117,6 +128,9 @@ public sealed record GenerationResult(IReadOnlyList<int[]> PromptIds, IReadOnlyL
 public static class Generation
 {
     /// <summary>Generates from token-id prompts (batched: rows are left-padded, positions follow the attention mask).</summary>
+    /// <param name="model">The GPT-2 to generate with.</param>
+    /// <param name="prompts">Token ids of each prompt (not empty).</param>
+    /// <param name="options">The generation settings (HuggingFace's names and defaults).</param>
     /// <param name="onToken">Called as (row, id) for every token a still-running row produces; row = prompt·N + k.</param>
     /// <param name="cancellationToken">Checked before every step: cancelling stops generation with an OperationCanceledException.</param>
     public static GenerationResult Generate(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Action<int, int>? onToken = null,

@@ -6,6 +6,7 @@ namespace SharpFormer.Tasks;
 /// <summary>NSP result: probability that B follows A (softmax of seq_relationship_logits, index 0 = "is next") and the raw logits.</summary>
 public sealed record NextSentenceResult(string First, string Second, float IsNextProbability, float[] Logits)
 {
+    /// <summary>True when B is predicted to follow A (probability at least 0.5).</summary>
     public bool IsNext => IsNextProbability >= 0.5f;
 }
 
@@ -15,8 +16,10 @@ public sealed record NextSentenceResult(string First, string Second, float IsNex
 /// </summary>
 public sealed class NextSentencePredictor
 {
+    /// <summary>The encoder and tokenizer.</summary>
     public EncoderSession Session { get; }
 
+    /// <summary>A predictor over a session loaded with the next-sentence head (else a one-line error).</summary>
     public NextSentencePredictor(EncoderSession session)
     {
         if (!session.Model.Heads.HasFlag(BertHeads.NextSentence))
@@ -24,11 +27,14 @@ public sealed class NextSentencePredictor
         Session = session;
     }
 
+    /// <summary>Loads the model folder with its next-sentence head.</summary>
     public static NextSentencePredictor Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
         new(EncoderSession.Load(modelDir, BertHeads.NextSentence, seed, precision));
 
+    /// <summary>The probability that <paramref name="second"/> follows <paramref name="first"/>.</summary>
     public NextSentenceResult Predict(string first, string second) => Predict([(first, second)])[0];
 
+    /// <summary>Scores every pair (batched); a pair too long for the model is a one-line error naming it.</summary>
     public NextSentenceResult[] Predict(IReadOnlyList<(string First, string Second)> pairs, IProgress<int>? progress = null)
     {
         var encodings = pairs.Select((p, i) => Session.EncodeChecked(p.First, p.Second, pairs.Count == 1 ? "the sentence pair" : $"pair {i + 1}")).ToList();

@@ -9,6 +9,7 @@ public sealed record PerplexityWindow(int Begin, int End, int TargetLength, int 
 /// <summary>exp(Loss); Loss = the unweighted mean of the windows' mean NLL (one window: the mean next-token NLL).</summary>
 public sealed record PerplexityResult(double Perplexity, double Loss, int Tokens, int Windows)
 {
+    /// <summary>Each window's span and loss, in order.</summary>
     public IReadOnlyList<PerplexityWindow> WindowDetails { get; init; } = [];
 }
 
@@ -21,6 +22,7 @@ public sealed record PerplexityResult(double Perplexity, double Loss, int Tokens
 /// </summary>
 public static class Perplexity
 {
+    /// <summary>Tokenizes <paramref name="text"/> with the model's tokenizer (as HuggingFace does for a causal LM) and computes its perplexity.</summary>
     public static PerplexityResult Compute(ICausalLM model, ITokenizer tokenizer, string text, int? stride = null)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -28,6 +30,9 @@ public static class Perplexity
         return Compute(model, tokenizer.EncodeForCausalLm(text), stride);
     }
 
+    /// <summary>The perplexity of <paramref name="ids"/> (at least two tokens) under <paramref name="model"/>.</summary>
+    /// <param name="model">The GPT-2 that scores the text.</param>
+    /// <param name="ids">The token ids of the text.</param>
     /// <param name="stride">Tokens between window starts, in [1, maxLength]; default maxLength / 2 (the guide's 512 of 1024).</param>
     /// <param name="maxLength">Window length; default (and at most) the model's n_positions.</param>
     public static PerplexityResult Compute(ICausalLM model, int[] ids, int? stride = null, int? maxLength = null)

@@ -15,13 +15,18 @@ namespace SharpFormer.Tasks;
 /// </code></example>
 public sealed class SentenceEmbedder
 {
+    /// <summary>The encoder and tokenizer.</summary>
     public EncoderSession Session { get; }
+    /// <summary>How token vectors become one sentence vector.</summary>
     public Pooling Pooling { get; }
+    /// <summary>Whether vectors are L2-normalised.</summary>
     public bool Normalize { get; }
     /// <summary>The sentence-transformers configuration found in the folder, if any.</summary>
     public SentenceTransformersConfig? SentenceTransformers { get; }
+    /// <summary>Length of the vectors (the hidden size).</summary>
     public int Dimension => Session.Config.HiddenSize;
 
+    /// <summary>An embedder over a loaded session (<paramref name="st"/>: the sentence-transformers configuration it came from, if any).</summary>
     public SentenceEmbedder(EncoderSession session, Pooling pooling = Pooling.Cls, bool normalize = false, SentenceTransformersConfig? st = null)
     {
         Session = session;
@@ -45,6 +50,7 @@ public sealed class SentenceEmbedder
     /// <summary>Longest input accepted: the model's, or sentence-transformers' max_seq_length when smaller.</summary>
     public int MaxLength => Math.Min(Session.MaxLength, SentenceTransformers?.MaxSeqLength ?? int.MaxValue);
 
+    /// <summary>The vector of one text.</summary>
     public float[] Embed(string text) => Embed([text])[0];
 
     /// <summary>One vector per text, in input order (computed in length-sorted batches).</summary>
@@ -121,6 +127,7 @@ public sealed class SentenceEmbedder
         for (int i = 0; i < x.Length; i++) x[i] *= inv;
     }
 
+    /// <summary>Cosine similarity of two vectors of one size (each norm at least 1e-8, as torch's cosine_similarity).</summary>
     public static float Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) throw new SharpFormerException($"vectors of different sizes ({a.Length} and {b.Length})");
@@ -140,6 +147,7 @@ public sealed class SentenceEmbedder
     /// <summary>The full cosine matrix [n, n] of the texts' embeddings.</summary>
     public float[][] SimilarityMatrix(IReadOnlyList<string> texts, IProgress<int>? progress = null) => CosineMatrix(Embed(texts, progress));
 
+    /// <summary>The cosine similarity of every pair of vectors, [n, n].</summary>
     public static float[][] CosineMatrix(IReadOnlyList<float[]> vectors)
     {
         int n = vectors.Count;

@@ -26,11 +26,14 @@ public sealed record ClassificationResult(string Text, string Label, IReadOnlyLi
 /// </summary>
 public sealed class TextClassifier
 {
+    /// <summary>The encoder and tokenizer.</summary>
     public EncoderSession Session { get; }
+    /// <summary>The model's labels by id.</summary>
     public IReadOnlyDictionary<int, string> Id2Label => Session.Config.Id2Label;
     /// <summary>"softmax", "sigmoid" or "none".</summary>
     public string Function { get; }
 
+    /// <summary>A classifier over a session loaded with the sequence-classification head (else a one-line error).</summary>
     public TextClassifier(EncoderSession session)
     {
         if (!session.Model.Heads.HasFlag(BertHeads.SequenceClassification))
@@ -45,6 +48,7 @@ public sealed class TextClassifier
     public static TextClassifier Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
         new(EncoderSession.Load(modelDir, BertHeads.SequenceClassification, seed, precision));
 
+    /// <summary>Classifies one text (an over-long text is an error unless <paramref name="truncate"/>).</summary>
     public ClassificationResult Classify(string text, bool truncate = false) => Classify([text], truncate)[0];
 
     /// <summary>

@@ -22,9 +22,12 @@ public sealed record NerResult(string Text, IReadOnlyList<Entity> Entities, IRea
 /// </summary>
 public sealed class TokenClassifier
 {
+    /// <summary>The encoder and tokenizer.</summary>
     public EncoderSession Session { get; }
+    /// <summary>The model's labels by id.</summary>
     public IReadOnlyDictionary<int, string> Id2Label => Session.Config.Id2Label;
 
+    /// <summary>A tagger over a session loaded with the token-classification head (else a one-line error).</summary>
     public TokenClassifier(EncoderSession session)
     {
         if (!session.Model.Heads.HasFlag(BertHeads.TokenClassification))
@@ -36,11 +39,13 @@ public sealed class TokenClassifier
     public static TokenClassifier Load(string modelDir, int seed = 0, WeightPrecision precision = WeightPrecision.Float32) =>
         new(EncoderSession.Load(modelDir, BertHeads.TokenClassification, seed, precision));
 
+    /// <summary>The tokens and entities of one text (see the class remarks for long texts, <paramref name="stride"/> and decoding).</summary>
     public NerResult Predict(string text, AggregationStrategy aggregation = AggregationStrategy.Simple, int? stride = null,
         IReadOnlyCollection<string>? ignoreLabels = null, TagDecoding decoding = TagDecoding.Argmax) => Predict([text], aggregation, stride, ignoreLabels, decoding: decoding)[0];
 
     sealed record Window(int Text, int First, int Count);
 
+    /// <summary>The tokens and entities of every text, in input order.</summary>
     public NerResult[] Predict(IReadOnlyList<string> texts, AggregationStrategy aggregation = AggregationStrategy.Simple, int? stride = null,
         IReadOnlyCollection<string>? ignoreLabels = null, IProgress<int>? progress = null, TagDecoding decoding = TagDecoding.Argmax)
     {

@@ -4,6 +4,9 @@ using System.Text.Json;
 namespace SharpFormer.Tokenizers;
 
 /// <summary>A token added on top of the WordPiece vocabulary (tokenizer_config.json <c>added_tokens_decoder</c>), as HF's <c>AddedToken</c>.</summary>
+/// <param name="Id">The token's id.</param>
+/// <param name="Content">The token's text.</param>
+/// <param name="Special">A special token (HF's <c>AddedToken.special</c>): never lower-cased or split.</param>
 /// <param name="LStrip">Eat the whitespace on the token's left.</param>
 /// <param name="RStrip">Eat the whitespace on the token's right.</param>
 /// <param name="Normalized">For a non-special token: whether lower-casing applies to it (a normalised token is matched as written).</param>
@@ -12,26 +15,41 @@ public sealed record BertAddedToken(int Id, string Content, bool Special = true,
 /// <summary>Options of <see cref="BertTokenizer"/>; the defaults are HuggingFace's <c>BertTokenizer</c> defaults.</summary>
 public sealed record BertTokenizerOptions
 {
+    /// <summary>Lower-case the text (and strip accents, see <see cref="StripAccents"/>).</summary>
     public bool DoLowerCase { get; init; } = true;
+    /// <summary>Run the basic tokenizer (whitespace and punctuation splitting) before WordPiece.</summary>
     public bool DoBasicTokenize { get; init; } = true;
+    /// <summary>Put spaces around CJK characters, so each is a word of its own.</summary>
     public bool TokenizeChineseChars { get; init; } = true;
     /// <summary>null: strip accents exactly when lower-casing (original BERT); true / false: always / never.</summary>
     public bool? StripAccents { get; init; }
     /// <summary>Words the basic tokenizer keeps whole and WordPiece does not split (config <c>never_split</c>).</summary>
     public IReadOnlyList<string>? NeverSplit { get; init; }
+    /// <summary>
+    /// </summary>
+    /// <c>model_max_length</c>, or null when unbounded.
     public int? ModelMaxLength { get; init; }
     /// <summary>HF <c>truncation_side</c>: which end truncation cuts (the pair's sequences are each cut at that end).</summary>
     public TruncationSide TruncationSide { get; init; }
+    /// <summary>The unknown token.</summary>
     public string UnkToken { get; init; } = "[UNK]";
+    /// <summary>The separator token.</summary>
     public string SepToken { get; init; } = "[SEP]";
+    /// <summary>The padding token.</summary>
     public string PadToken { get; init; } = "[PAD]";
+    /// <summary>The classification token that starts every input.</summary>
     public string ClsToken { get; init; } = "[CLS]";
+    /// <summary>The mask token.</summary>
     public string MaskToken { get; init; } = "[MASK]";
+    /// <summary>
+    /// </summary>
+    /// <c>additional_special_tokens</c>.
     public IReadOnlyList<string>? AdditionalSpecialTokens { get; init; }
     /// <summary>Tokens with fixed ids on top of the vocabulary (tokenizer_config.json <c>added_tokens_decoder</c>).</summary>
     public IReadOnlyList<BertAddedToken>? AddedTokens { get; init; }
     /// <summary>Decode clean-up of " ." " ," " n't" … (HF <c>clean_up_tokenization_spaces</c>, true in transformers 4.40).</summary>
     public bool CleanUpTokenizationSpaces { get; init; } = true;
+    /// <summary>Longer words become the unknown token (HF's <c>max_input_chars_per_word</c>).</summary>
     public int MaxInputCharsPerWord { get; init; } = 100;
 }
 
@@ -69,26 +87,40 @@ public sealed class BertTokenizer : ITokenizer
     // Tokens the added-tokens trie splits out, longest first, as code points.
     private readonly (int[] Cps, BertAddedToken Token)[] _trieTokens;
 
+    /// <summary>The options the tokenizer was built with.</summary>
     public BertTokenizerOptions Options { get; }
+    /// <inheritdoc/>
     public string Kind => $"BertTokenizer (WordPiece, {VocabSize} tokens)";
     /// <summary>HF <c>vocab_size</c>: distinct tokens of vocab.txt (added tokens not counted).</summary>
     public int VocabSize => _vocab.Count;
+    /// <inheritdoc/>
     public int? ModelMaxLength => Options.ModelMaxLength;
     /// <summary>HF's <c>do_lower_case</c> property (false when the basic tokenizer is off).</summary>
     public bool DoLowerCase => _basic?.DoLowerCase ?? false;
 
+    /// <summary>The unknown token.</summary>
     public string UnkToken => Options.UnkToken;
+    /// <summary>The separator token.</summary>
     public string SepToken => Options.SepToken;
+    /// <summary>The padding token.</summary>
     public string PadToken => Options.PadToken;
+    /// <summary>The classification token.</summary>
     public string ClsToken => Options.ClsToken;
+    /// <summary>The mask token.</summary>
     public string MaskToken => Options.MaskToken;
+    /// <summary>The unknown token's id.</summary>
     public int UnkTokenId => ConvertTokenToId(Options.UnkToken);
+    /// <summary>The separator token's id.</summary>
     public int SepTokenId => ConvertTokenToId(Options.SepToken);
+    /// <summary>The padding token's id.</summary>
     public int PadTokenId => ConvertTokenToId(Options.PadToken);
+    /// <summary>The classification token's id.</summary>
     public int ClsTokenId => ConvertTokenToId(Options.ClsToken);
+    /// <summary>The mask token's id.</summary>
     public int MaskTokenId => ConvertTokenToId(Options.MaskToken);
     /// <summary>HF <c>all_special_tokens</c> (unk, sep, pad, cls, mask, additional), without duplicates.</summary>
     public IReadOnlyList<string> AllSpecialTokens => _allSpecialTokens;
+    /// <summary>The ids of <see cref="AllSpecialTokens"/>.</summary>
     public IReadOnlySet<int> AllSpecialIds => _allSpecialIds;
     /// <summary>unk/sep/pad/cls/mask and the additional special tokens (HF <c>special_tokens_map</c>).</summary>
     public SpecialTokens SpecialTokens => new(
@@ -319,6 +351,7 @@ public sealed class BertTokenizer : ITokenizer
 
     // ------------------------------------------------------------------ tokenize
 
+    /// <inheritdoc/>
     public IReadOnlyList<string> Tokenize(string text) => TokenizeToPieces(text).Select(p => p.Token).ToList();
 
     /// <summary><see cref="Tokenize"/> with every token's [start, end) UTF-16 span in <paramref name="text"/> (see the class remarks).</summary>
@@ -443,6 +476,7 @@ public sealed class BertTokenizer : ITokenizer
         return _vocab.TryGetValue(Options.UnkToken, out int u) ? u : throw new SharpFormerException($"the unknown token {Options.UnkToken} is not in the vocabulary");
     }
 
+    /// <inheritdoc/>
     public int? TokenToId(string token)
     {
         if (_addedEncoder.TryGetValue(token, out var a)) return a.Id;
@@ -456,11 +490,13 @@ public sealed class BertTokenizer : ITokenizer
         return _idsToTokens.TryGetValue(id, out var t) ? t : Options.UnkToken;
     }
 
+    /// <summary>HF <c>convert_ids_to_tokens</c>; special tokens dropped when <paramref name="skipSpecialTokens"/>.</summary>
     public IReadOnlyList<string> ConvertIdsToTokens(IEnumerable<int> ids, bool skipSpecialTokens = false) =>
         ids.Where(id => !(skipSpecialTokens && _allSpecialIds.Contains(id))).Select(IdToToken).ToList();
 
     // ------------------------------------------------------------------ encode
 
+    /// <inheritdoc/>
     public Encoding Encode(string text, string? pair = null, int? maxLength = null, TruncationStrategy truncation = TruncationStrategy.LongestFirst)
     {
         var a = TokenizeToPieces(text);

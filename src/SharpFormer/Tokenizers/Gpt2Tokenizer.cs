@@ -48,17 +48,25 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
     readonly HashSet<int> _specialIds;
     readonly byte[]?[] _tokenBytes;                     // index = id: the bytes the token stands for, filled on first use
 
+    /// <inheritdoc/>
     public string Kind => $"GPT2Tokenizer (byte-level BPE, {VocabSize} tokens)";
+    /// <inheritdoc/>
     public int VocabSize { get; }
+    /// <inheritdoc/>
     public int? ModelMaxLength { get; }
     /// <summary>HF <c>truncation_side</c> from tokenizer_config.json: which end truncation cuts.</summary>
     public TruncationSide TruncationSide { get; init; }
     /// <summary>HuggingFace's <c>clean_up_tokenization_spaces</c> from tokenizer_config.json (default true, as in 4.40).</summary>
     public bool CleanUpTokenizationSpaces { get; init; } = true;
+    /// <summary>The end-of-text token's id, if the tokenizer has one.</summary>
     public int? EosTokenId { get; }
+    /// <summary>The beginning-of-text token's id, if any.</summary>
     public int? BosTokenId { get; }
+    /// <summary>The padding token's id, if any.</summary>
     public int? PadTokenId { get; }
+    /// <summary>The unknown token's id, if any.</summary>
     public int? UnkTokenId { get; }
+    /// <summary>The ids of every special token (skipped by decoding with skipSpecialTokens).</summary>
     public IReadOnlyCollection<int> SpecialTokenIds => _specialIds;
     /// <inheritdoc/>
     public SpecialTokens SpecialTokens { get; }
@@ -181,16 +189,19 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
         ? System.Text.Encoding.UTF8.GetBytes(_idToToken[id])
         : ByteLevelAlphabet.ToBytes(_idToToken[id]);
 
+    /// <summary>True for a special token's id.</summary>
     public bool IsSpecial(int id) => _specialIds.Contains(id);
 
     // ---- encoding ----
 
+    /// <inheritdoc/>
     public IReadOnlyList<string> Tokenize(string text) => EncodeIds(text).Select(IdToToken).ToArray();
 
     /// <summary><c>tok.encode(text)</c>: the ids of the text, no special tokens added.</summary>
     public int[] EncodeIds(string text) =>
         text.Length == 0 ? [] : _bpe.GetAwaiter().GetResult().EncodeToIds(text, considerPreTokenization: true, considerNormalization: false).ToArray();
 
+    /// <inheritdoc/>
     public Encoding Encode(string text, string? pair = null, int? maxLength = null, TruncationStrategy truncation = TruncationStrategy.LongestFirst)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -273,11 +284,14 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
 
     // ---- decoding ----
 
+    /// <inheritdoc/>
     public int? TokenToId(string token) => _tokenToId.TryGetValue(token, out var id) ? id : null;
 
+    /// <inheritdoc/>
     public string IdToToken(int id) =>
         (uint)id < (uint)_idToToken.Length ? _idToToken[id] : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
 
+    /// <inheritdoc/>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false) => Decode(ids, skipSpecialTokens, CleanUpTokenizationSpaces);
 
     /// <summary>HF <c>tok.decode(ids, skip_special_tokens, clean_up_tokenization_spaces)</c>: bytes of the tokens, UTF-8 decoded with U+FFFD for broken sequences.</summary>

@@ -1,11 +1,26 @@
 namespace SharpFormer.Tokenizers;
 
 /// <summary>How a pair (or a single text) is cut down to <c>max_length</c>, as HuggingFace's <c>truncation=</c>.</summary>
-public enum TruncationStrategy { LongestFirst, OnlyFirst, OnlySecond }
+public enum TruncationStrategy
+{
+    /// <summary>Remove a token at a time from the longer of the two sequences (HF's "longest_first").</summary>
+    LongestFirst,
+    /// <summary>Cut only the first text (HF's "only_first").</summary>
+    OnlyFirst,
+    /// <summary>Cut only the pair (HF's "only_second").</summary>
+    OnlySecond,
+}
 
 /// <summary>Which end of a sequence truncation removes tokens from (tokenizer_config.json <c>truncation_side</c>: "right" keeps the start, "left" the end).</summary>
-public enum TruncationSide { Right, Left }
+public enum TruncationSide
+{
+    /// <summary>Cut the end, keep the start.</summary>
+    Right,
+    /// <summary>Cut the start, keep the end.</summary>
+    Left,
+}
 
+/// <summary>Reading and applying <see cref="TruncationSide"/>.</summary>
 public static class TruncationSides
 {
     /// <summary>Parses tokenizer_config.json's <c>truncation_side</c> (absent: right, HF's default).</summary>
@@ -26,6 +41,7 @@ public static class TruncationSides
 /// </summary>
 public sealed record Encoding(int[] InputIds, int[] TokenTypeIds, int[] AttentionMask, string[] Tokens, (int Start, int End)[] Offsets)
 {
+    /// <summary>Number of tokens.</summary>
     public int Length => InputIds.Length;
 }
 
@@ -34,6 +50,7 @@ public interface ITokenizer
 {
     /// <summary>A short description, e.g. "BertTokenizer (WordPiece, 21128 tokens)".</summary>
     string Kind { get; }
+    /// <summary>Number of tokens of the vocabulary.</summary>
     int VocabSize { get; }
     /// <summary>The longest input the tokenizer's model takes (<c>model_max_length</c>), or null when unbounded.</summary>
     int? ModelMaxLength { get; }
@@ -44,8 +61,11 @@ public interface ITokenizer
     /// <summary>Encodes a text (and optional pair) as the model takes it: special tokens, type ids, mask, offsets; truncated when maxLength is given.</summary>
     Encoding Encode(string text, string? pair = null, int? maxLength = null, TruncationStrategy truncation = TruncationStrategy.LongestFirst);
 
+    /// <summary>The text of <paramref name="ids"/> (special tokens dropped when <paramref name="skipSpecialTokens"/>), as HF's <c>decode</c>.</summary>
     string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false);
+    /// <summary>The id of a token, or null when it is not in the vocabulary.</summary>
     int? TokenToId(string token);
+    /// <summary>The token of an id.</summary>
     string IdToToken(int id);
 
     /// <summary>The named special tokens (HF's <c>special_tokens_map</c>) and every special id.</summary>

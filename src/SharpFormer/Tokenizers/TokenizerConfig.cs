@@ -93,6 +93,8 @@ internal sealed class TokenizerConfig
 }
 
 /// <summary>A token matched whole before pre-tokenization (HF <c>AddedToken</c>).</summary>
+/// <param name="Id">Its id.</param>
+/// <param name="Content">Its text.</param>
 /// <param name="Special">Skipped by <c>skip_special_tokens</c>.</param>
 /// <param name="SingleWord">Only matched when not inside a word.</param>
 /// <param name="LStrip">Takes the whitespace on its left.</param>

@@ -16,9 +16,13 @@ public sealed record ParamGroup(IReadOnlyList<string> Names, float WeightDecay);
 /// </summary>
 public sealed class AdamW
 {
+    /// <summary>β1: decay of the first-moment (mean) estimate.</summary>
     public float Beta1 { get; }
+    /// <summary>β2: decay of the second-moment (uncentred variance) estimate.</summary>
     public float Beta2 { get; }
+    /// <summary>ε added to the denominator.</summary>
     public float Eps { get; }
+    /// <summary>The parameter groups, each with its own weight decay.</summary>
     public IReadOnlyList<ParamGroup> Groups { get; }
     /// <summary>Steps taken (PyTorch keeps one per parameter; all parameters here step together).</summary>
     public long StepCount { get; private set; }
@@ -26,6 +30,7 @@ public sealed class AdamW
     readonly ParameterSet _params;
     readonly Dictionary<string, float[]> _m = new(StringComparer.Ordinal), _v = new(StringComparer.Ordinal);
 
+    /// <summary>An optimizer over <paramref name="parameters"/>; moments start at zero.</summary>
     public AdamW(ParameterSet parameters, IReadOnlyList<ParamGroup> groups, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f)
     {
         _params = parameters;
@@ -118,8 +123,21 @@ public sealed class AdamW
 }
 
 /// <summary>Learning-rate schedules as transformers' <c>get_*_schedule_with_warmup</c> (LambdaLR multipliers of the base lr).</summary>
-public enum ScheduleKind { Constant, Linear, Cosine }
+public enum ScheduleKind
+{
+    /// <summary>The base rate after warm-up.</summary>
+    Constant,
+    /// <summary>Linear decay to 0 at the last step.</summary>
+    Linear,
+    /// <summary>Half a cosine from the base rate to 0.</summary>
+    Cosine,
+}
 
+/// <summary>A learning-rate schedule: linear warm-up from 0 over <paramref name="WarmupSteps"/>, then constant, linear decay to 0 at <paramref name="TotalSteps"/>, or half a cosine.</summary>
+/// <param name="Kind">The shape after warm-up.</param>
+/// <param name="BaseLr">The peak learning rate.</param>
+/// <param name="WarmupSteps">Steps of linear warm-up.</param>
+/// <param name="TotalSteps">Optimizer steps of the whole run.</param>
 public sealed record LrSchedule(ScheduleKind Kind, double BaseLr, int WarmupSteps, int TotalSteps)
 {
     /// <summary>The learning rate used by optimizer step <paramref name="step"/> (0-based), as HuggingFace's scheduler gives it.</summary>
@@ -135,6 +153,7 @@ public sealed record LrSchedule(ScheduleKind Kind, double BaseLr, int WarmupStep
         };
     }
 
+    /// <summary>Parses "constant", "linear" or "cosine" (case-insensitive); anything else is a one-line error.</summary>
     public static ScheduleKind Parse(string s) => s.ToLowerInvariant() switch
     {
         "constant" => ScheduleKind.Constant,

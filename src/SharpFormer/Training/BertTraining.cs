@@ -13,11 +13,17 @@ namespace SharpFormer.Training;
 /// </summary>
 public sealed record BertBatch(int[][] InputIds, int[][]? TokenTypeIds = null, int[][]? AttentionMask = null)
 {
+    /// <summary>Masked-LM labels [B, T]: the original id at predicted positions, −100 elsewhere.</summary>
     public int[][]? MlmLabels { get; init; }
+    /// <summary>Next-sentence labels [B]: 0 when B follows A, 1 when it is random.</summary>
     public int[]? NextSentenceLabels { get; init; }
+    /// <summary>Sequence-classification labels [B].</summary>
     public int[]? Labels { get; init; }
+    /// <summary>Token-classification labels [B, T] (−100 = ignored).</summary>
     public int[][]? TokenLabels { get; init; }
+    /// <summary>Number of rows (B).</summary>
     public int Batch => InputIds.Length;
+    /// <summary>Tokens per row (T).</summary>
     public int Length => InputIds.Length == 0 ? 0 : InputIds[0].Length;
 }
 
@@ -29,19 +35,29 @@ public sealed record BertBatch(int[][] InputIds, int[][]? TokenTypeIds = null, i
 /// </summary>
 public sealed class BertTraining : ITrainable<BertBatch>
 {
+    /// <summary>The model being trained (its own parameter tensors are updated).</summary>
     public BertModel Model { get; }
+    /// <summary>The model's configuration.</summary>
     public BertConfig Config => Model.Config;
+    /// <inheritdoc/>
     public ParameterSet Parameters => Model.Parameters;
+    /// <inheritdoc/>
     public GradientSet Gradients { get; }
+    /// <inheritdoc/>
     public bool Training { get; set; } = true;
+    /// <inheritdoc/>
     public TrainRng Rng { get; }
+    /// <summary>Dropout probability on hidden states (config <c>hidden_dropout_prob</c>).</summary>
     public float HiddenDropout { get; set; }
+    /// <summary>Dropout probability on attention probabilities (config <c>attention_probs_dropout_prob</c>).</summary>
     public float AttentionDropout { get; set; }
+    /// <summary>Dropout probability before the classifier (config <c>classifier_dropout</c>, else the hidden dropout).</summary>
     public float ClassifierDropout { get; set; }
 
     readonly Activation _act;
     readonly bool _mlm, _nsp, _pooler, _seqCls, _tokCls;
 
+    /// <summary>Prepares training of <paramref name="model"/> (which must hold every parameter as float32); <paramref name="seed"/> seeds dropout.</summary>
     public BertTraining(BertModel model, ulong seed = 42)
     {
         model.Weights.RequireParameters("training");
@@ -66,8 +82,10 @@ public sealed class BertTraining : ITrainable<BertBatch>
     float[] P(string name) => Model.Parameters[name].Data;
     float[] G(string name) => Gradients[name];
 
+    /// <inheritdoc/>
     public void WeightsChanged() => Model.WeightsChanged();
 
+    /// <inheritdoc/>
     public int TokenCount(BertBatch batch) =>
         batch.AttentionMask is null ? batch.Batch * batch.Length : batch.AttentionMask.Sum(r => r.Count(m => m != 0));
 
@@ -77,6 +95,7 @@ public sealed class BertTraining : ITrainable<BertBatch>
         public float[]? AttnMask, AttnOutMask, OutMask;
     }
 
+    /// <inheritdoc/>
     public LossResult Step(BertBatch batch, bool backward, float gradScale = 1f)
     {
         int b = batch.Batch, t = batch.Length, h = Config.HiddenSize, heads = Config.NumAttentionHeads, d = Config.HeadDim;

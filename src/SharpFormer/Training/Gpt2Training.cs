@@ -10,7 +10,9 @@ namespace SharpFormer.Training;
 /// </summary>
 public sealed record Gpt2Batch(int[][] InputIds, int[][]? AttentionMask = null, int[][]? Labels = null)
 {
+    /// <summary>Number of rows (B).</summary>
     public int Batch => InputIds.Length;
+    /// <summary>Tokens per row (T).</summary>
     public int Length => InputIds.Length == 0 ? 0 : InputIds[0].Length;
 }
 
@@ -21,19 +23,29 @@ public sealed record Gpt2Batch(int[][] InputIds, int[][]? AttentionMask = null, 
 /// </summary>
 public sealed class Gpt2Training : ITrainable<Gpt2Batch>
 {
+    /// <summary>The model being trained (its own parameter tensors are updated).</summary>
     public Gpt2Model Model { get; }
+    /// <summary>The model's configuration.</summary>
     public Gpt2Config Config => Model.Config;
+    /// <inheritdoc/>
     public ParameterSet Parameters => Model.Parameters;
+    /// <inheritdoc/>
     public GradientSet Gradients { get; }
+    /// <inheritdoc/>
     public bool Training { get; set; } = true;
+    /// <inheritdoc/>
     public TrainRng Rng { get; }
+    /// <summary>Dropout probability on the embeddings (config <c>embd_pdrop</c>).</summary>
     public float EmbdDropout { get; set; }
+    /// <summary>Dropout probability on residual branches (config <c>resid_pdrop</c>).</summary>
     public float ResidDropout { get; set; }
+    /// <summary>Dropout probability on attention probabilities (config <c>attn_pdrop</c>).</summary>
     public float AttnDropout { get; set; }
 
     readonly Activation _act;
     readonly string _lmHeadName;
 
+    /// <summary>Prepares training of <paramref name="model"/> (which must hold every parameter as float32); <paramref name="seed"/> seeds dropout.</summary>
     public Gpt2Training(Gpt2Model model, ulong seed = 42)
     {
         model.Weights.RequireParameters("training");
@@ -53,8 +65,10 @@ public sealed class Gpt2Training : ITrainable<Gpt2Batch>
     float[] P(string name) => Model.Parameters[name].Data;
     float[] G(string name) => Gradients[name];
 
+    /// <inheritdoc/>
     public void WeightsChanged() => Model.WeightsChanged();
 
+    /// <inheritdoc/>
     public int TokenCount(Gpt2Batch batch) => batch.Batch * batch.Length;
 
     /// <summary>Everything one block's backward needs.</summary>
@@ -64,6 +78,7 @@ public sealed class Gpt2Training : ITrainable<Gpt2Batch>
         public float[]? AttnMask, Resid1Mask, Resid2Mask;
     }
 
+    /// <inheritdoc/>
     public LossResult Step(Gpt2Batch batch, bool backward, float gradScale = 1f)
     {
         int b = batch.Batch, t = batch.Length;

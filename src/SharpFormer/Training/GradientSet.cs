@@ -12,6 +12,7 @@ public sealed class GradientSet
     readonly Dictionary<string, float[]> _byName = new(StringComparer.Ordinal);
     readonly List<string> _order = new();
 
+    /// <summary>A zero gradient for every parameter of <paramref name="parameters"/>.</summary>
     public GradientSet(ParameterSet parameters)
     {
         foreach (var (name, t) in parameters.All)
@@ -21,11 +22,16 @@ public sealed class GradientSet
         }
     }
 
+    /// <summary>The gradient of the parameter of that name.</summary>
     public float[] this[string name] => _byName[name];
+    /// <summary>True when a gradient of that name exists.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
+    /// <summary>The parameter names, in the parameter set's order.</summary>
     public IReadOnlyList<string> Names => _order;
+    /// <summary>Every gradient with its name.</summary>
     public IEnumerable<(string Name, float[] Grad)> All => _order.Select(n => (n, _byName[n]));
 
+    /// <summary>Sets every gradient to zero.</summary>
     public void Zero()
     {
         foreach (var g in _byName.Values) Array.Clear(g);
@@ -43,6 +49,7 @@ public sealed class GradientSet
         return Math.Sqrt(s);
     }
 
+    /// <summary>Multiplies every gradient by <paramref name="factor"/>.</summary>
     public void Scale(float factor)
     {
         if (factor == 1f) return;
@@ -67,7 +74,9 @@ public sealed class LossResult
 {
     /// <summary>The total loss (the sum of the parts below that apply), as PyTorch's mean reductions give it.</summary>
     public double Loss { get; init; }
+    /// <summary>The masked-LM part of the loss, when the batch has MLM labels.</summary>
     public double? MaskedLmLoss { get; init; }
+    /// <summary>The next-sentence part of the loss, when the batch has NSP labels.</summary>
     public double? NextSentenceLoss { get; init; }
     /// <summary>Tokens (rows) the loss averaged over — for tokens/s and weighting evaluation means.</summary>
     public int Count { get; init; }
@@ -78,7 +87,9 @@ public sealed class LossResult
 /// <summary>A model the generic loop can train: parameters + matching gradients + one forward/backward on a batch.</summary>
 public interface ITrainable<TBatch>
 {
+    /// <summary>The parameters being trained.</summary>
     ParameterSet Parameters { get; }
+    /// <summary>Their gradients.</summary>
     GradientSet Gradients { get; }
     /// <summary>Dropout on (train) or off (eval).</summary>
     bool Training { get; set; }

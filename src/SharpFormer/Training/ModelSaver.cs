@@ -16,6 +16,7 @@ public static class ModelSaver
     public static readonly string[] TokenizerFiles =
         ["vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"];
 
+    /// <summary>Writes every parameter as float32 safetensors (atomically) to <paramref name="path"/>.</summary>
     public static void SaveWeights(string path, ParameterSet parameters)
     {
         var w = new SafeTensorsWriter();
@@ -33,12 +34,14 @@ public static class ModelSaver
         if (tokenizerSourceDir is not null) CopyTokenizer(tokenizerSourceDir, dir);
     }
 
+    /// <summary>Saves a BERT model folder (the model must hold every parameter as float32).</summary>
     public static void Save(string dir, BertModel model, string? tokenizerSourceDir = null)
     {
         model.Weights.RequireParameters("saving");
         Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
     }
 
+    /// <summary>Saves a GPT-2 model folder (the model must hold every parameter as float32).</summary>
     public static void Save(string dir, Gpt2Model model, string? tokenizerSourceDir = null)
     {
         model.Weights.RequireParameters("saving");
@@ -84,6 +87,7 @@ public static class ModelSaver
         return (ushort)(b >> 16);
     }
 
+    /// <summary>Copies the tokenizer files present in <paramref name="from"/> into <paramref name="to"/> (nothing when they are the same folder).</summary>
     public static void CopyTokenizer(string from, string to)
     {
         if (Path.GetFullPath(from) == Path.GetFullPath(to)) return;

@@ -132,6 +132,7 @@ public static class TrainOps
         if (dx is not null) MatMulABt(dy, w, dx, rows, outF, inF, accumulateDx);
     }
 
+    /// <summary>Adds the bias <paramref name="b"/> to each of the <paramref name="rows"/> rows of <paramref name="y"/>.</summary>
     public static void AddBias(float[] y, int rows, float[] b)
     {
         int n = b.Length;
@@ -578,8 +579,10 @@ public static class TrainOps
 /// </summary>
 public sealed class TrainRng(ulong seed)
 {
+    /// <summary>The whole generator state (saved in checkpoints).</summary>
     public ulong State { get; set; } = seed;
 
+    /// <summary>The next 64 random bits.</summary>
     public ulong NextULong()
     {
         ulong z = State += 0x9E3779B97F4A7C15UL;
@@ -591,6 +594,7 @@ public sealed class TrainRng(ulong seed)
     /// <summary>Uniform in [0, 1) with 24 random bits.</summary>
     public float NextFloat() => (NextULong() >> 40) * (1f / (1 << 24));
 
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextULong() >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>Uniform in [0, n).</summary>

@@ -7,16 +7,23 @@ namespace SharpFormer.Training;
 /// <summary>How to optimise (defaults follow transformers' TrainingArguments where it has one).</summary>
 public sealed record TrainerOptions
 {
+    /// <summary>The peak learning rate.</summary>
     public double LearningRate { get; init; } = 5e-5;
+    /// <summary>AdamW's decoupled weight decay.</summary>
     public float WeightDecay { get; init; } = 0.0f;
     /// <summary>true: Trainer-style groups (no decay on biases and LayerNorm); false: decay on every parameter (plain torch AdamW).</summary>
     public bool NoDecayOnBiasAndLayerNorm { get; init; } = true;
+    /// <summary>AdamW's β1.</summary>
     public float Beta1 { get; init; } = 0.9f;
+    /// <summary>AdamW's β2.</summary>
     public float Beta2 { get; init; } = 0.999f;
+    /// <summary>AdamW's ε.</summary>
     public float Eps { get; init; } = 1e-8f;
     /// <summary>Clip gradients to this global L2 norm; 0 or less disables clipping.</summary>
     public double MaxGradNorm { get; init; } = 1.0;
+    /// <summary>The learning-rate schedule after warm-up.</summary>
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Linear;
+    /// <summary>Steps of linear warm-up from 0.</summary>
     public int WarmupSteps { get; init; }
     /// <summary>Optimizer steps the schedule spans.</summary>
     public int TotalSteps { get; init; } = 1;
@@ -46,13 +53,18 @@ public sealed record StepReport(int Step, double Loss, double GradNorm, double L
 /// </summary>
 public sealed class Trainer<TBatch>
 {
+    /// <summary>The model being trained.</summary>
     public ITrainable<TBatch> Model { get; }
+    /// <summary>The optimisation settings.</summary>
     public TrainerOptions Options { get; }
+    /// <summary>The optimizer (its moments are part of a checkpoint).</summary>
     public AdamW Optimizer { get; }
+    /// <summary>The learning-rate schedule.</summary>
     public LrSchedule Schedule { get; }
     /// <summary>Optimizer steps taken so far.</summary>
     public int Step { get; private set; }
 
+    /// <summary>A trainer for <paramref name="model"/> with AdamW parameter groups as <paramref name="options"/> say.</summary>
     public Trainer(ITrainable<TBatch> model, TrainerOptions options)
     {
         if (options.GradientAccumulation < 1) throw new SharpFormerException("gradient accumulation must be at least 1");
@@ -92,6 +104,7 @@ public sealed class Trainer<TBatch>
         return new StepReport(Step, loss, norm, lr, tokens);
     }
 
+    /// <summary>One optimizer step on a single batch.</summary>
     public StepReport TrainStep(TBatch batch) => TrainStep([batch]);
 
     /// <summary>

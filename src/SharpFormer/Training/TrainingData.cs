@@ -147,6 +147,7 @@ public static partial class TrainingData
 /// <summary>Evaluation metrics of the train commands.</summary>
 public static class Metrics
 {
+    /// <summary>The share of predictions equal to the gold labels (0 for no examples).</summary>
     public static double Accuracy(IReadOnlyList<int> gold, IReadOnlyList<int> pred) =>
         gold.Count == 0 ? 0 : gold.Zip(pred).Count(p => p.First == p.Second) / (double)gold.Count;
 

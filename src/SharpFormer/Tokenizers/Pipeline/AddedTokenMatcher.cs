@@ -14,7 +14,9 @@ internal sealed class AddedTokenMatcher
             .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
 
     /// <summary>Cuts <paramref name="text"/> into [start, end) segments, each plain text (Token null) or one added token.</summary>
+    /// <param name="text">The text to cut.</param>
     /// <param name="skipSpecial">Leave special tokens as text (<c>split_special_tokens</c>).</param>
+    /// <param name="output">Receives the segments, in order.</param>
     public void Split(string text, bool skipSpecial, List<(int Start, int End, AddedToken? Token)> output)
     {
         output.Clear();

@@ -13,11 +13,6 @@ internal sealed record TemplateProcessor(IReadOnlyList<TemplateItem> Single, IRe
     public int Added(bool pair) => (pair ? Pair : Single).Where(i => i.SpecialToken is not null).Sum(i => SpecialTokens[i.SpecialToken!].Ids.Length);
 }
 
-/// <summary>The parts of a byte-level BPE tokenizer, as tokenizer.json describes them or as a slow tokenizer implies them.</summary>
-/// <param name="Normalizer">Applied to the text between added tokens (null: none).</param>
-/// <param name="PreTokenizer">Splits normalised text into words (byte-level mapping follows).</param>
-/// <param name="Template">What add_special_tokens adds (null: nothing).</param>
-/// <param name="SecondTypeId">The type id of a pair's second text when there is no template (slow tokenizers: 1, tokenizers: 0).</param>
 /// <summary>What a tokenizer class assumes when tokenizer_config.json does not say (transformers' <c>__init__</c> defaults).</summary>
 /// <param name="NamedTokens">Named special tokens by HF attribute, e.g. Qwen2's <c>eos_token</c> "&lt;|endoftext|&gt;".</param>
 /// <param name="CleanUpTokenizationSpaces">The class's <c>clean_up_tokenization_spaces</c> default.</param>
@@ -27,6 +22,13 @@ internal sealed record TokenizerDefaults(IReadOnlyDictionary<string, string> Nam
     public static readonly TokenizerDefaults Generic = new(new Dictionary<string, string>(), true);
 }
 
+/// <summary>The parts of a byte-level BPE tokenizer, as tokenizer.json describes them or as a slow tokenizer implies them.</summary>
+/// <param name="Normalizer">Applied to the text between added tokens (null: none).</param>
+/// <param name="PreTokenizer">Splits normalised text into words (byte-level mapping follows).</param>
+/// <param name="Model">The BPE vocabulary and merges.</param>
+/// <param name="Added">Tokens matched whole before pre-tokenization.</param>
+/// <param name="Template">What add_special_tokens adds (null: nothing).</param>
+/// <param name="SecondTypeId">The type id of a pair's second text when there is no template (slow tokenizers: 1, tokenizers: 0).</param>
 internal sealed record PipelineParts(Func<string, string>? Normalizer, PreTokenizer PreTokenizer, BpeModel Model,
                                      IReadOnlyList<AddedToken> Added, TemplateProcessor? Template, int SecondTypeId);
 
