@@ -37,6 +37,15 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
         Weights = weights;
     }
 
+    /// <summary>Reads a model folder's config (which must be this family's, <paramref name="family"/> names it in the error) and checkpoint, and builds the model.</summary>
+    private protected static TModel LoadFolder<TModel>(string modelDir, string basePrefix, string family, Func<TConfig, CheckpointReader, TModel> create)
+    {
+        var config = ModelConfig.Load(modelDir) as TConfig
+            ?? throw new SharpFormerException($"{modelDir}: not a {family} model (its config.json model_type is another family's)");
+        using var checkpoint = CheckpointReader.Open(modelDir, basePrefix);
+        return create(config, checkpoint);
+    }
+
     /// <summary>The input embedding of token <paramref name="id"/> at <paramref name="position"/> into <paramref name="row"/> [hidden].</summary>
     private protected abstract void Embed(int id, int position, Span<float> row);
 

@@ -14,13 +14,8 @@ public sealed class Gpt2Model : DecoderModel<Gpt2Config>
     readonly Tensor _wpe;
 
     /// <summary>Loads a model folder; <paramref name="weights"/>: how the dense layers hold their weights (default: trainable float32).</summary>
-    public static Gpt2Model Load(string modelDir, int seed = 0, WeightOptions weights = default)
-    {
-        var config = ModelConfig.Load(modelDir) as Gpt2Config
-            ?? throw new SharpFormerException($"{modelDir}: not a GPT-2 model (config.json model_type is not \"gpt2\")");
-        using var ckpt = CheckpointReader.Open(modelDir, "transformer.");
-        return new Gpt2Model(config, ckpt, seed, weights);
-    }
+    public static Gpt2Model Load(string modelDir, int seed = 0, WeightOptions weights = default) =>
+        LoadFolder(modelDir, "transformer.", "GPT-2", (config, checkpoint) => new Gpt2Model(config, checkpoint, seed, weights));
 
     /// <summary>The sizes of a GPT-2 config as every decoder states them.</summary>
     public static DecoderShape ShapeOf(Gpt2Config c) =>

@@ -147,13 +147,8 @@ public sealed class LlamaModel : DecoderModel<LlamaConfig>
     readonly WordEmbeddings _embed;
 
     /// <summary>Loads a model folder; <paramref name="weights"/>: how the dense layers hold their weights (default: trainable float32).</summary>
-    public static LlamaModel Load(string modelDir, int seed = 0, WeightOptions weights = default)
-    {
-        var config = ModelConfig.Load(modelDir) as LlamaConfig
-            ?? throw new SharpFormerException($"{modelDir}: not a Llama-layout model (config.json model_type is not llama, qwen2 or mistral)");
-        using var ckpt = CheckpointReader.Open(modelDir, "model.");
-        return new LlamaModel(config, ckpt, seed, weights);
-    }
+    public static LlamaModel Load(string modelDir, int seed = 0, WeightOptions weights = default) =>
+        LoadFolder(modelDir, "model.", "Llama-layout (llama, qwen2, mistral)", (config, checkpoint) => new LlamaModel(config, checkpoint, seed, weights));
 
     /// <summary>The sizes of a Llama-layout config as every decoder states them.</summary>
     public static DecoderShape ShapeOf(LlamaConfig c) =>
