@@ -71,67 +71,80 @@ public sealed record ModelSummary(
     /// <summary>The feed-forward block's form, e.g. "GELU MLP" or "gated SiLU MLP (gate · up → down)".</summary>
     public string Mlp { get; init; } = "";
 
-    /// <summary>Reads the config, the tokenizer and the weights of a model folder.</summary>
+    /// <summary>What every family's description starts from.</summary>
+    /// <param name="Name">The folder's name.</param>
+    /// <param name="Tokenizer">Its tokenizer's kind.</param>
+    /// <param name="Labels">id2label in id order, when the config names labels.</param>
+    public readonly record struct Context(string Name, string Tokenizer, IReadOnlyList<string> Labels);
+
+    /// <summary>Reads the config, the tokenizer and the weights of a model folder (described by its family's <see cref="ModelFamily.Describe"/>).</summary>
     public static ModelSummary Load(string dir)
     {
         var config = ModelConfig.Load(dir);
-        var tokenizer = AutoTokenizer.FromFolder(dir).Kind;
-        var name = AttentionMap.ModelNameOf(dir);
-        IReadOnlyList<string> labels = config.Raw["id2label"] is null ? [] : config.Id2Label.OrderBy(p => p.Key).Select(p => p.Value).ToList();
-        switch (config)
-        {
-            case BertConfig c:
-            {
-                var model = BertModel.Load(dir);
-                var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
-                var arch = c.Architecture == "" ? "BertModel" : c.Architecture;
-                return new ModelSummary(name, "bert", "BERT: encoder-only Transformer", arch,
-                    "bidirectional: every token attends to every token", "post-LN (LayerNorm after each residual add)",
-                    c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
-                    tokenizer, c.MaxPositionEmbeddings, $"learned absolute ({c.MaxPositionEmbeddings}) + token type ({c.TypeVocabSize})",
-                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c))
-                    { Untrained = model.InitialisedParameters, Labels = labels, HeadsPresent = model.Heads.ToString(),
-                      KvHeads = c.NumAttentionHeads, Mlp = $"{c.HiddenAct} MLP (dense → act → dense)" };
-            }
-            case Gpt2Config c:
-            {
-                var model = Gpt2Model.Load(dir);
-                var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
-                var arch = c.Architecture == "" ? "GPT2Model" : c.Architecture;
-                return new ModelSummary(name, "gpt2", "GPT-2: decoder-only Transformer", arch,
-                    "causal: each token attends to itself and earlier tokens", "pre-LN (LayerNorm before each sub-layer, final ln_f)",
-                    c.ActivationFunction, c.NLayer, c.NHead, c.HeadDim, c.NEmbd, c.InnerDim, c.VocabSize,
-                    tokenizer, c.NPositions, $"learned absolute ({c.NPositions})",
-                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
-                    "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
-                    "text generation and continuation, perplexity scoring, prompting / few-shot tasks")
-                    { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NHead, Mlp = $"{c.ActivationFunction} MLP (c_fc → act → c_proj)",
-                      HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to wte)" };
-            }
-            case LlamaConfig c:
-            {
-                var model = LlamaModel.Load(dir);
-                var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
-                var arch = c.Architecture == "" ? "LlamaModel" : c.Architecture;
-                string family = c.ModelType switch { "qwen2" => "Qwen2", "mistral" => "Mistral", _ => "Llama" };
-                string attention = c.NumKeyValueHeads == c.NumAttentionHeads ? "causal, multi-head"
-                    : $"causal, grouped-query: {c.NumAttentionHeads / c.NumKeyValueHeads} query heads share each key/value head";
-                string rope = $"rotary (RoPE, θ = {c.RopeTheta.ToString("G", CultureInfo.InvariantCulture)}" +
-                    (c.RopeScaling is { } rs ? $", {rs.Type.ToString().ToLowerInvariant()} scaling ×{rs.Factor.ToString(CultureInfo.InvariantCulture)}" : "") + ")";
-                return new ModelSummary(name, c.ModelType, $"{family}: decoder-only Transformer", arch, attention,
-                    "pre-norm RMSNorm (before each sub-layer, final norm)",
-                    c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
-                    tokenizer, c.ContextLength, rope,
-                    ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
-                    "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
-                    "chat and instruction following, text generation, perplexity scoring")
-                    { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NumKeyValueHeads,
-                      Mlp = $"gated {c.HiddenAct} MLP (down(act(gate) · up))" + (c.QkvBias ? "; q/k/v biases" : ""),
-                      HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to embed_tokens)" };
-            }
-            default:
-                throw new SharpFormerException($"{dir}: compare does not describe \"{config.ModelType}\" models yet");
-        }
+        var context = new Context(AttentionMap.ModelNameOf(dir), AutoTokenizer.FromFolder(dir).Kind,
+            config.Raw["id2label"] is null ? [] : config.Id2Label.OrderBy(p => p.Key).Select(p => p.Value).ToList());
+        return ModelFamilies.Find(config.ModelType)!.Describe(dir, config, context);
+    }
+
+    /// <summary>A Bert model folder described (<see cref="ModelFamily.Describe"/>).</summary>
+    internal static ModelSummary OfBert(string dir, ModelConfig config, Context context)
+    {
+        var c = (BertConfig)config;
+        var (name, tokenizer, labels) = context;
+        var model = BertModel.Load(dir);
+        var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
+        var arch = c.Architecture == "" ? "BertModel" : c.Architecture;
+        return new ModelSummary(name, "bert", "BERT: encoder-only Transformer", arch,
+            "bidirectional: every token attends to every token", "post-LN (LayerNorm after each residual add)",
+            c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
+            tokenizer, c.MaxPositionEmbeddings, $"learned absolute ({c.MaxPositionEmbeddings}) + token type ({c.TypeVocabSize})",
+            ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c))
+            { Untrained = model.InitialisedParameters, Labels = labels, HeadsPresent = model.Heads.ToString(),
+              KvHeads = c.NumAttentionHeads, Mlp = $"{c.HiddenAct} MLP (dense → act → dense)" };
+    }
+
+    /// <summary>A Gpt2 model folder described (<see cref="ModelFamily.Describe"/>).</summary>
+    internal static ModelSummary OfGpt2(string dir, ModelConfig config, Context context)
+    {
+        var c = (Gpt2Config)config;
+        var (name, tokenizer, labels) = context;
+        var model = Gpt2Model.Load(dir);
+        var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
+        var arch = c.Architecture == "" ? "GPT2Model" : c.Architecture;
+        return new ModelSummary(name, "gpt2", "GPT-2: decoder-only Transformer", arch,
+            "causal: each token attends to itself and earlier tokens", "pre-LN (LayerNorm before each sub-layer, final ln_f)",
+            c.ActivationFunction, c.NLayer, c.NHead, c.HeadDim, c.NEmbd, c.InnerDim, c.VocabSize,
+            tokenizer, c.NPositions, $"learned absolute ({c.NPositions})",
+            ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
+            "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
+            "text generation and continuation, perplexity scoring, prompting / few-shot tasks")
+            { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NHead, Mlp = $"{c.ActivationFunction} MLP (c_fc → act → c_proj)",
+              HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to wte)" };
+    }
+
+    /// <summary>A Llama model folder described (<see cref="ModelFamily.Describe"/>).</summary>
+    internal static ModelSummary OfLlama(string dir, ModelConfig config, Context context)
+    {
+        var c = (LlamaConfig)config;
+        var (name, tokenizer, labels) = context;
+        var model = LlamaModel.Load(dir);
+        var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
+        var arch = c.Architecture == "" ? "LlamaModel" : c.Architecture;
+        string family = c.ModelType switch { "qwen2" => "Qwen2", "mistral" => "Mistral", _ => "Llama" };
+        string attention = c.NumKeyValueHeads == c.NumAttentionHeads ? "causal, multi-head"
+            : $"causal, grouped-query: {c.NumAttentionHeads / c.NumKeyValueHeads} query heads share each key/value head";
+        string rope = $"rotary (RoPE, θ = {c.RopeTheta.ToString("G", CultureInfo.InvariantCulture)}" +
+            (c.RopeScaling is { } rs ? $", {rs.Type.ToString().ToLowerInvariant()} scaling ×{rs.Factor.ToString(CultureInfo.InvariantCulture)}" : "") + ")";
+        return new ModelSummary(name, c.ModelType, $"{family}: decoder-only Transformer", arch, attention,
+            "pre-norm RMSNorm (before each sub-layer, final norm)",
+            c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
+            tokenizer, c.ContextLength, rope,
+            ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
+            "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
+            "chat and instruction following, text generation, perplexity scoring")
+            { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NumKeyValueHeads,
+              Mlp = $"gated {c.HiddenAct} MLP (down(act(gate) · up))" + (c.QkvBias ? "; q/k/v biases" : ""),
+              HeadsPresent = model.Parameters.Contains("lm_head.weight") ? "lm_head" : "lm_head (tied to embed_tokens)" };
     }
 
     static string BertObjective(string arch) => arch switch

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using SharpFormer.AttentionViews;
 
 namespace SharpFormer.Models;
 
@@ -19,9 +20,11 @@ public enum ModelKind
 /// <param name="ModelType">config.json's <c>model_type</c>.</param>
 /// <param name="Kind">Encoder or causal LM.</param>
 /// <param name="ParseConfig">Reads config.json (the source names the file in errors).</param>
+/// <param name="Describe">The folder described for <c>info</c> and <c>compare</c> (architecture, sizes, parameter split).</param>
 /// <param name="LoadCausalLM">For causal LMs: loads a model folder with these weight options.</param>
 public sealed record ModelFamily(
     string ModelType, ModelKind Kind, Func<JsonObject, string, ModelConfig> ParseConfig,
+    Func<string, ModelConfig, ModelSummary.Context, ModelSummary> Describe,
     Func<string, WeightOptions, ICausalLM>? LoadCausalLM = null);
 
 /// <summary>The registered model families.</summary>
@@ -30,11 +33,11 @@ public static class ModelFamilies
     /// <summary>Every family SharpFormer runs.</summary>
     public static IReadOnlyList<ModelFamily> All { get; } =
     [
-        new("bert", ModelKind.Encoder, (o, _) => BertConfig.FromJson(o)),
-        new("gpt2", ModelKind.CausalLM, (o, _) => Gpt2Config.FromJson(o), (dir, w) => Gpt2Model.Load(dir, weights: w)),
-        new("llama", ModelKind.CausalLM, LlamaConfig.FromJson, (dir, w) => LlamaModel.Load(dir, weights: w)),
-        new("qwen2", ModelKind.CausalLM, LlamaConfig.FromJson, (dir, w) => LlamaModel.Load(dir, weights: w)),
-        new("mistral", ModelKind.CausalLM, LlamaConfig.FromJson, (dir, w) => LlamaModel.Load(dir, weights: w)),
+        new("bert", ModelKind.Encoder, (o, _) => BertConfig.FromJson(o), ModelSummary.OfBert),
+        new("gpt2", ModelKind.CausalLM, (o, _) => Gpt2Config.FromJson(o), ModelSummary.OfGpt2, (dir, w) => Gpt2Model.Load(dir, weights: w)),
+        new("llama", ModelKind.CausalLM, LlamaConfig.FromJson, ModelSummary.OfLlama, (dir, w) => LlamaModel.Load(dir, weights: w)),
+        new("qwen2", ModelKind.CausalLM, LlamaConfig.FromJson, ModelSummary.OfLlama, (dir, w) => LlamaModel.Load(dir, weights: w)),
+        new("mistral", ModelKind.CausalLM, LlamaConfig.FromJson, ModelSummary.OfLlama, (dir, w) => LlamaModel.Load(dir, weights: w)),
     ];
 
     /// <summary>The model types, for messages.</summary>
