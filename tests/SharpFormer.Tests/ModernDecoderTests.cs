@@ -395,4 +395,25 @@ public class ModernDecoderCliTests
         double got = JsonDocument.Parse(p.Stdout).RootElement.GetProperty("loss").GetDouble(), want = loss.GetProperty("loss").GetDouble();
         Assert.True(Math.Abs(got - want) <= 1e-5 * want, $"{model} loss {got} vs {want}");
     }
+
+    [Fact]
+    public void Views_show_grouped_query_heads_and_the_causal_check_passes()
+    {
+        var dir = SharedPaths.Fixture("qwen2-tiny");
+        var report = CliHarness.Run("attention", "--model", dir, "--layer", "1", "--head", "3", "--", "Hello, my dog is cute");
+        Assert.True(report.ExitCode == 0, report.Stderr);
+        Assert.Contains("grouped-query: 4 query heads share 2 key/value heads", report.Stdout);
+        Assert.Contains("layer 1, head 3 (key/value head 1)", report.Stdout);
+        var mask = CliHarness.Run("causal-mask", "--model", SharedPaths.Fixture("llama-tiny"), "--", "Hello, my dog is cute");
+        Assert.True(mask.ExitCode == 0, mask.Stderr);
+        Assert.Contains("checked 3 layers × 6 heads", mask.Stdout);
+        Assert.Contains("non-zero weights above the diagonal: 0 of 270", mask.Stdout);
+        var compare = CliHarness.Run("compare", "--model", SharedPaths.Fixture("gpt2-tiny"), "--model", dir, "--format", "json");
+        Assert.True(compare.ExitCode == 0, compare.Stderr);
+        var models = JsonDocument.Parse(compare.Stdout).RootElement.GetProperty("models");
+        Assert.Equal([4, 2], models.EnumerateArray().Select(m => m.GetProperty("kv_heads").GetInt32()));
+        Assert.Contains("gated", models[1].GetProperty("mlp").GetString());
+        Assert.Contains("RMSNorm", models[1].GetProperty("normalisation").GetString());
+        Assert.Contains("rotary", models[1].GetProperty("positions").GetString());
+    }
 }
