@@ -93,7 +93,8 @@ sealed class ApiException(int status, string message, string? param = null, stri
 /// <summary>Reading request bodies and writing JSON, shared by both route families.</summary>
 static class Http
 {
-    public static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
+    // Relaxed escaping: Chinese text stays readable in responses (still valid JSON; responses are never embedded in HTML).
+    public static readonly JsonSerializerOptions Compact = new() { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The request body as a JSON object; a body over the limit is 413, invalid JSON 400 (the caller maps statuses).</summary>
     public static async Task<JsonElement> ReadObjectAsync(HttpContext ctx)
