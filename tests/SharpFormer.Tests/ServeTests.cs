@@ -253,3 +253,30 @@ public class ServeTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.Equal("validation", b5.GetProperty("error_type").GetString());
     }
 }
+
+/// <summary>A client that disconnects mid-stream: the server stops its generation at the next step and serves the next request.</summary>
+public class ServeDisconnectTests
+{
+    [Fact]
+    public async Task A_client_that_disconnects_mid_stream_stops_its_generation()
+    {
+        using var folder = new LongGeneratingQwen();
+        using var model = ServedModel.Load(folder.Dir, "long");
+        await using var server = new SharpFormerServer([model], new ServerOptions { Port = 0 });
+        await server.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(server.Address) };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = new StringContent("""{"model":"long","prompt":"Hello","max_tokens":4000,"stream":true}""", Encoding.UTF8, "application/json"),
+        };
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: {", await reader.ReadLineAsync());
+        }   // disposing the unfinished response closes the connection
+        Assert.Equal(1, await LongGeneratingQwen.WaitForCancelledGeneration(model));
+        using var next = await http.PostAsync("/v1/completions", new StringContent("""{"model":"long","prompt":"Hello","max_tokens":2}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        Assert.Contains("\"completion_tokens\":2", await next.Content.ReadAsStringAsync());
+    }
+}
