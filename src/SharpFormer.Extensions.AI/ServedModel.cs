@@ -155,16 +155,13 @@ public sealed class ServedModel : IDisposable
         int room = lm.Shape.ContextLength - promptLength;
         if (room < 1) throw new SharpFormerException($"the prompt has {promptLength} tokens; the model's context is {lm.Shape.ContextLength} positions, which leaves no room to generate");
         o = o with { MaxNewTokens = Math.Min(request.MaxTokens ?? room, room), MaxLength = null };
-        if (request.Temperature is float t)
-        {
-            if (!(t >= 0 && t <= 2)) throw new SharpFormerException($"temperature must be between 0 and 2 (got {t})");
-            o = t == 0 ? o with { DoSample = false } : o with { DoSample = true, Temperature = t, TopK = 0 };
-        }
-        if (request.TopP is float p)
-        {
-            if (!(p > 0 && p <= 1)) throw new SharpFormerException($"top_p must be in (0, 1] (got {p})");
-            if (o.DoSample || request.Temperature is null) o = o with { DoSample = true, TopP = p, TopK = request.Temperature is null ? o.TopK : 0 };
-        }
+        // OpenAI's sampling has no top-k: a request that samples (temperature > 0 or top_p) samples from exactly the
+        // distribution it describes; temperature 0 is greedy whatever top_p says.
+        if (request.Temperature is float t && !(t >= 0 && t <= 2)) throw new SharpFormerException($"temperature must be between 0 and 2 (got {t})");
+        if (request.TopP is float p && !(p > 0 && p <= 1)) throw new SharpFormerException($"top_p must be in (0, 1] (got {p})");
+        if (request.Temperature == 0) o = o with { DoSample = false };
+        else if (request.Temperature is not null || request.TopP is not null)
+            o = o with { DoSample = true, TopK = 0, Temperature = request.Temperature ?? 1f, TopP = request.TopP ?? 1f };
         if (request.Seed is long seed) o = o with { Seed = unchecked((int)seed) };
         return o;
     }

@@ -280,3 +280,24 @@ public class ServeDisconnectTests
         Assert.Contains("\"completion_tokens\":2", await next.Content.ReadAsStringAsync());
     }
 }
+
+/// <summary>Sampling parameters reach generate() as OpenAI defines them (no top-k), seeded: the same text as the library.</summary>
+public class ServeSamplingTests
+{
+    [Fact]
+    public async Task Temperature_top_p_and_seed_sample_as_the_library_does()
+    {
+        using var model = ServedModel.Load(SharedPaths.Fixture("qwen2-tiny"));
+        var ids = model.Tokenizer.EncodeForCausalLm("Hello, my dog is cute");
+        var options = GenerationOptions.FromModelFolder(SharedPaths.Fixture("qwen2-tiny")) with
+        {
+            MaxNewTokens = 12, DoSample = true, Temperature = 0.8f, TopP = 0.9f, TopK = 0, Seed = 42,
+        };
+        var expected = Generation.Generate(model.LanguageModel!, [ids], options).Sequences[0];
+        var (text, finish) = await model.GenerateTextAsync(ids, new SamplingRequest(12, 0.8f, 0.9f, 42));
+        Assert.Equal(model.Tokenizer.DecodeForCausalLm(expected.NewIds), text);
+        Assert.Equal(expected.NewIds.Length, finish.CompletionTokens);
+        var (other, _) = await model.GenerateTextAsync(ids, new SamplingRequest(12, 0.8f, 0.9f, 43));
+        Assert.NotEqual(text, other);
+    }
+}
