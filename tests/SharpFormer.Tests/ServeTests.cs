@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -299,5 +300,41 @@ public class ServeSamplingTests
         Assert.Equal(expected.NewIds.Length, finish.CompletionTokens);
         var (other, _) = await model.GenerateTextAsync(ids, new SamplingRequest(12, 0.8f, 0.9f, 43));
         Assert.NotEqual(text, other);
+    }
+}
+
+/// <summary><c>sharpformer serve</c> as a user runs it: one-line errors for bad options, and a server that answers and stops cleanly on SIGTERM.</summary>
+public class ServeCliTests
+{
+    static string Fixture(string name) => SharedPaths.Fixture(name);
+
+    [Fact]
+    public void Bad_options_are_one_line_errors()
+    {
+        CliHarness.AssertOneLineError(CliHarness.Run("serve", "--model", Path.Combine(Path.GetTempPath(), "no-such-model")), "no-such-model");
+        CliHarness.AssertOneLineError(CliHarness.Run("serve", "--model", Fixture("bert-tiny"), "--port", "70000"), "--port");
+        CliHarness.AssertOneLineError(CliHarness.Run("serve", "--model", Fixture("bert-tiny"), "--model", Fixture("bert-tiny")), "two models are named 'bert-tiny'");
+    }
+
+    [Fact]
+    public async Task Serves_until_SIGTERM_then_exits_0()
+    {
+        using var p = Process.Start(CliHarness.StartInfo("serve", "--model", Fixture("bert-tiny"), "--port", "0"))!;
+        try
+        {
+            var line = await p.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.NotNull(line);
+            var address = line[(line.IndexOf(" on http://", StringComparison.Ordinal) + 4)..].Split(' ')[0];
+            using var http = new HttpClient { BaseAddress = new Uri(address) };
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health")).StatusCode);
+            Assert.Contains("\"id\":\"bert-tiny\"", await http.GetStringAsync("/v1/models"));
+            using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString()])) await kill.WaitForExitAsync();
+            Assert.True(p.WaitForExit(60_000), "the server did not stop on SIGTERM");
+            Assert.Equal(0, p.ExitCode);
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill(true);
+        }
     }
 }
