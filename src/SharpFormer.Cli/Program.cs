@@ -33,6 +33,7 @@ foreach (var command in new[]
     CausalMaskCommand.Create(),
     CompareCommand.Create(),
     EvaluateCommand.Create(),
+    DownloadCommand.Create(),
 })
     root.Subcommands.Add(command);
 
