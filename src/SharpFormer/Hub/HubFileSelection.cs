@@ -4,8 +4,9 @@ namespace SharpFormer.Hub;
 
 /// <summary>
 /// Which files of a repository a download fetches: by default only what SharpFormer loads (config, generation config,
-/// tokenizer files, chat template, top-level <c>*.safetensors</c> and their index; <c>pytorch_model*.bin</c> only when
-/// there are no safetensors), never TF/Flax/ONNX/msgpack/h5 copies; <c>--include</c> globs add files to that.
+/// tokenizer files, chat template, top-level <c>*.safetensors</c> and their index, narrowed to <c>model*.safetensors</c>
+/// when the repo has those, so a Mistral-style <c>consolidated.safetensors</c> copy is skipped; <c>pytorch_model*.bin</c>
+/// only when there are no safetensors), never TF/Flax/ONNX/msgpack/h5 copies; <c>--include</c> globs add files to that.
 /// </summary>
 public static class HubFileSelection
 {
@@ -19,12 +20,14 @@ public static class HubFileSelection
     public static IReadOnlyList<string> Select(IReadOnlyList<string> repoFiles, IReadOnlyList<string> includes)
     {
         bool TopLevel(string f) => !f.Contains('/');
-        bool hasSafetensors = repoFiles.Any(f => TopLevel(f) && f.EndsWith(".safetensors", StringComparison.Ordinal));
+        bool Safetensors(string f) => TopLevel(f) && f.EndsWith(".safetensors", StringComparison.Ordinal);
+        bool ModelShard(string f) => Safetensors(f) && f.StartsWith("model", StringComparison.Ordinal);
+        bool hasSafetensors = repoFiles.Any(Safetensors), hasModelShards = repoFiles.Any(ModelShard);
         var globs = includes.Select(GlobRegex).ToList();
         return repoFiles.Where(f =>
             globs.Any(g => g.IsMatch(f))
             || TopLevel(f) && (Always.Contains(f)
-                               || f.EndsWith(".safetensors", StringComparison.Ordinal)
+                               || (hasModelShards ? ModelShard(f) : Safetensors(f))
                                || f.EndsWith(".safetensors.index.json", StringComparison.Ordinal)
                                || !hasSafetensors && f.StartsWith("pytorch_model", StringComparison.Ordinal)
                                                   && (f.EndsWith(".bin", StringComparison.Ordinal) || f.EndsWith(".bin.index.json", StringComparison.Ordinal))))
