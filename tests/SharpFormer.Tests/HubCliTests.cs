@@ -1,0 +1,91 @@
+using System.Diagnostics;
+
+namespace SharpFormer.Tests;
+
+/// <summary><c>sharpformer download</c> and <c>--model ORG/NAME</c> end to end, with HF_ENDPOINT at <see cref="FakeHub"/>.</summary>
+public sealed class HubCliTests : IDisposable
+{
+    readonly FakeHub hub = new();
+    readonly string cache = Directory.CreateTempSubdirectory("sf-hubcli-").FullName;
+
+    public void Dispose()
+    {
+        hub.Dispose();
+        Directory.Delete(cache, recursive: true);
+    }
+
+    CliHarness.Result Run(Dictionary<string, string>? env, params string[] args)
+    {
+        var psi = CliHarness.StartInfo(args);
+        psi.Environment["HF_ENDPOINT"] = hub.Endpoint;
+        psi.Environment["HF_HUB_CACHE"] = cache;
+        psi.Environment.Remove("HF_TOKEN");
+        psi.Environment.Remove("HF_HUB_OFFLINE");
+        foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
+        return new CliHarness.Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    static readonly string[] Generate = ["generate", "--greedy", "--max-new-tokens", "8", "--json"];
+
+    [Fact]
+    public void Download_then_generate_with_the_model_id_matches_the_local_folder()
+    {
+        var commit = hub.Add("org/gpt2-tiny", "main", FakeHub.FixtureFiles("gpt2-tiny"));
+        var download = Run(null, "download", "org/gpt2-tiny");
+        Assert.True(download.ExitCode == 0, download.Stderr);
+        Assert.Equal(Path.Combine(cache, "models--org--gpt2-tiny", "snapshots", commit), download.Stdout.Trim());
+
+        var fromId = Run(new() { ["HF_HUB_OFFLINE"] = "1" }, [.. Generate, "--model", "org/gpt2-tiny", "--", "Hello, my dog"]);
+        var fromFolder = CliHarness.Run([.. Generate, "--model", SharedPaths.Fixture("gpt2-tiny"), "--", "Hello, my dog"]);
+        Assert.True(fromId.ExitCode == 0, fromId.Stderr);
+        Assert.Equal(fromFolder.Stdout, fromId.Stdout);
+    }
+
+    [Fact]
+    public void Model_id_is_downloaded_when_missing_and_a_local_folder_wins_over_an_id()
+    {
+        hub.Add("org/gpt2-tiny", "main", FakeHub.FixtureFiles("gpt2-tiny"));
+        var info = Run(null, "info", "--model", "org/gpt2-tiny");
+        Assert.True(info.ExitCode == 0, info.Stderr);
+        Assert.Contains("GPT2LMHeadModel", info.Stdout);
+        Assert.True(Directory.Exists(Path.Combine(cache, "models--org--gpt2-tiny", "blobs")));
+
+        // A folder that happens to be named like an id is a folder: no request is made for it.
+        var work = Directory.CreateTempSubdirectory("sf-hubcli-local-").FullName;
+        try
+        {
+            var local = Path.Combine(work, "bert", "tiny");
+            Directory.CreateDirectory(Path.GetDirectoryName(local)!);
+            Directory.CreateSymbolicLink(local, SharedPaths.Fixture("bert-tiny"));
+            int requests = hub.Log.Count;
+            var psi = CliHarness.StartInfo("info", "--model", "bert/tiny");
+            psi.WorkingDirectory = work;
+            psi.Environment["HF_ENDPOINT"] = hub.Endpoint;
+            psi.Environment["HF_HUB_CACHE"] = cache;
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Assert.Equal(0, p.ExitCode);
+            Assert.Contains("BertForPreTraining", stdout);
+            Assert.Equal(requests, hub.Log.Count);
+        }
+        finally { Directory.Delete(work, recursive: true); }
+    }
+
+    [Fact]
+    public void Hub_failures_are_one_line_errors()
+    {
+        hub.Add("org/gated", "main", FakeHub.FixtureFiles("gpt2-tiny"));
+        hub.Gated.Add("org/gated");
+        CliHarness.AssertOneLineError(Run(null, "download", "org/gated"), "gated");
+        CliHarness.AssertOneLineError(Run(null, "generate", "--model", "org/missing", "--", "Hi"), "org/missing not found");
+        CliHarness.AssertOneLineError(Run(new() { ["HF_HUB_OFFLINE"] = "1" }, "info", "--model", "org/gated"), "HF_HUB_OFFLINE");
+        var ok = Run(new() { ["HF_TOKEN"] = FakeHub.GoodToken }, "download", "org/gated", "--include", "*.onnx");
+        Assert.True(ok.ExitCode == 0, ok.Stderr);
+        Assert.True(File.Exists(Path.Combine(ok.Stdout.Trim(), "onnx", "model.onnx")));
+    }
+}
