@@ -25,7 +25,7 @@ public static class CommonOptions
     };
 
     /// <summary>The folder a --model value names: itself, or a hub id's cached snapshot (<see cref="HubModels.ToFolder"/>); failures become parse errors.</summary>
-    static string? ModelFolder(System.CommandLine.Parsing.ArgumentResult r)
+    public static string? ModelFolder(System.CommandLine.Parsing.ArgumentResult r)
     {
         var value = r.Tokens[^1].Value;
         try { return HubModels.ToFolder(value); }
