@@ -34,6 +34,7 @@ foreach (var command in new[]
     CompareCommand.Create(),
     EvaluateCommand.Create(),
     DownloadCommand.Create(),
+    CacheCommand.Create(),
 })
     root.Subcommands.Add(command);
 

@@ -77,6 +77,32 @@ public sealed class HubCliTests : IDisposable
     }
 
     [Fact]
+    public void Cache_list_shows_sizes_and_revisions_and_rm_removes_the_model()
+    {
+        var files = FakeHub.FixtureFiles("gpt2-tiny");
+        var commit = hub.Add("org/gpt2-tiny", "main", files);
+        hub.Add("org/gpt2-tiny", "v2", files);
+        Assert.Equal(0, Run(null, "download", "org/gpt2-tiny").ExitCode);
+        Assert.Equal(0, Run(null, "download", "org/gpt2-tiny", "--revision", commit).ExitCode);
+
+        var list = Run(null, "cache", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        var model = System.Text.Json.Nodes.JsonNode.Parse(list.Stdout)!["models"]!.AsArray().Single()!;
+        Assert.Equal("org/gpt2-tiny", (string?)model["repo_id"]);
+        string[] kept = ["config.json", "generation_config.json", "merges.txt", "model.safetensors", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"];
+        Assert.Equal(kept.Sum(f => (long)files[f].Length), (long)model["size_on_disk"]!);
+        var revision = model["revisions"]!.AsArray().Single()!;
+        Assert.Equal(commit, (string?)revision["commit"]);
+        Assert.Equal(["main"], revision["refs"]!.AsArray().Select(r => (string)r!));
+        Assert.Equal(kept.Length, (int)revision["files"]!);
+
+        Assert.Equal(0, Run(null, "cache", "rm", "org/gpt2-tiny").ExitCode);
+        Assert.False(Directory.Exists(Path.Combine(cache, "models--org--gpt2-tiny")));
+        Assert.False(Directory.Exists(Path.Combine(cache, ".locks", "models--org--gpt2-tiny")));
+        CliHarness.AssertOneLineError(Run(null, "cache", "rm", "org/gpt2-tiny"), "not in the cache");
+    }
+
+    [Fact]
     public void Hub_failures_are_one_line_errors()
     {
         hub.Add("org/gated", "main", FakeHub.FixtureFiles("gpt2-tiny"));

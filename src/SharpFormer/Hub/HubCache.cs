@@ -91,9 +91,52 @@ public sealed partial class HubCache(string root)
         }
     }
 
+    /// <summary>The models in the cache (as <c>hf cache scan</c> lists them): blob sizes summed, each snapshot with the refs naming it.</summary>
+    public IReadOnlyList<CachedModel> Scan()
+    {
+        if (!Directory.Exists(Root)) return [];
+        var models = new List<CachedModel>();
+        foreach (var folder in Directory.GetDirectories(Root, "models--*").Order(StringComparer.Ordinal))
+        {
+            var repoId = Path.GetFileName(folder)["models--".Length..].Replace("--", "/");
+            var blobs = Path.Combine(folder, "blobs");
+            long size = Directory.Exists(blobs) ? Directory.GetFiles(blobs).Sum(f => new FileInfo(f).Length) : 0;
+            var refsFolder = Path.Combine(folder, "refs");
+            var refs = Directory.Exists(refsFolder)
+                ? Directory.GetFiles(refsFolder, "*", SearchOption.AllDirectories)
+                    .Select(f => (Name: Path.GetRelativePath(refsFolder, f).Replace('\\', '/'), Commit: File.ReadAllText(f).Trim())).ToList()
+                : [];
+            var snapshotsFolder = Path.Combine(folder, "snapshots");
+            var revisions = Directory.Exists(snapshotsFolder)
+                ? Directory.GetDirectories(snapshotsFolder).Select(d => Path.GetFileName(d)).Order(StringComparer.Ordinal)
+                    .Select(c => new CachedRevision(c, refs.Where(r => r.Commit == c).Select(r => r.Name).Order(StringComparer.Ordinal).ToList(),
+                        Directory.GetFiles(Path.Combine(snapshotsFolder, c), "*", SearchOption.AllDirectories).Length)).ToList()
+                : [];
+            models.Add(new CachedModel(repoId, folder, size, revisions));
+        }
+        return models;
+    }
+
+    /// <summary>Deletes a model's folder (blobs, snapshots, refs) and its locks; false when it is not cached.</summary>
+    public bool Remove(string repoId)
+    {
+        var folder = RepoFolder(repoId);
+        if (!Directory.Exists(folder)) return false;
+        Directory.Delete(folder, recursive: true);
+        var locks = Path.Combine(Root, ".locks", Path.GetFileName(folder));
+        if (Directory.Exists(locks)) Directory.Delete(locks, recursive: true);
+        return true;
+    }
+
     [GeneratedRegex("^[0-9a-f]{40}$")]
     private static partial Regex CommitRegex();
 
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
     private static partial Regex RepoIdRegex();
 }
+
+/// <summary>A model in the hub cache: its id, folder, bytes on disk (blobs) and snapshots.</summary>
+public sealed record CachedModel(string RepoId, string Folder, long SizeOnDisk, IReadOnlyList<CachedRevision> Revisions);
+
+/// <summary>A snapshot of a cached model: its commit, the refs (branches, tags) pointing at it, its file count.</summary>
+public sealed record CachedRevision(string Commit, IReadOnlyList<string> Refs, int Files);
