@@ -15,8 +15,16 @@ public static class HubModels
         var at = value.IndexOf('@');
         var (id, revision) = at < 0 ? (value, "main") : (value[..at], value[(at + 1)..]);
         if (!HubCache.IsRepoId(id) || revision.Length == 0) return value;
-        using var client = new HubClient(HubOptions.FromEnvironment());
-        return client.ResolveAsync(id, revision, Progress(), CancellationToken.None).GetAwaiter().GetResult();
+        try
+        {
+            using var client = new HubClient(HubOptions.FromEnvironment());
+            return client.ResolveAsync(id, revision, Progress(), CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (SharpFormerException e)
+        {
+            // The user may have meant a folder: say both readings failed.
+            throw new SharpFormerException($"'{value}' is no local folder, and as a model id: {e.Message}", e);
+        }
     }
 
     /// <summary>One progress display on stderr for all the files of a download: bytes done over bytes known.</summary>

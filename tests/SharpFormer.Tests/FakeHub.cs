@@ -24,6 +24,7 @@ public sealed class FakeHub : IDisposable
     readonly Dictionary<string, Dictionary<string, (string Commit, Dictionary<string, byte[]> Files)>> repos = [];
     readonly ConcurrentDictionary<string, byte[]> cdn = new();
     readonly ConcurrentDictionary<string, bool> dropOnce = new();
+    readonly ConcurrentDictionary<string, bool> expireOnce = new();
 
     /// <summary>Repos that answer 401 GatedRepo without <see cref="GoodToken"/>.</summary>
     public HashSet<string> Gated { get; } = [];
@@ -36,6 +37,8 @@ public sealed class FakeHub : IDisposable
 
     /// <summary>http://127.0.0.1:PORT</summary>
     public string Endpoint { get; }
+    /// <summary>The CDN: another host (127.0.0.2, same port), as the Hub's CDN is, so tokens must not reach it.</summary>
+    public string Cdn { get; }
 
     public FakeHub()
     {
@@ -44,7 +47,9 @@ public sealed class FakeHub : IDisposable
         int port = ((IPEndPoint)probe.LocalEndpoint).Port;
         probe.Stop();
         Endpoint = $"http://127.0.0.1:{port}";
+        Cdn = $"http://127.0.0.2:{port}";
         listener.Prefixes.Add(Endpoint + "/");
+        listener.Prefixes.Add(Cdn + "/");
         listener.Start();
         _ = Task.Run(Serve);
     }
@@ -61,6 +66,9 @@ public sealed class FakeHub : IDisposable
 
     /// <summary>The first CDN download of <paramref name="file"/> stops half-way (connection aborted).</summary>
     public void DropOnce(string file) => dropOnce[file] = true;
+
+    /// <summary>The first CDN download of <paramref name="file"/> answers 403, as an expired signed URL does.</summary>
+    public void ExpireOnce(string file) => expireOnce[file] = true;
 
     /// <summary>The files of a fixture folder, plus TF/Flax/ONNX copies a default download must skip.</summary>
     public static Dictionary<string, byte[]> FixtureFiles(string fixture)
@@ -123,7 +131,7 @@ public sealed class FakeHub : IDisposable
                 var served = Corrupt.Contains(file) ? Flip(bytes) : bytes;
                 cdn[sha] = served;
                 res.StatusCode = 302;
-                res.RedirectLocation = $"{Endpoint}/cdn/{sha}?file={Uri.EscapeDataString(file)}";
+                res.RedirectLocation = $"{Cdn}/cdn/{sha}?file={Uri.EscapeDataString(file)}";
                 res.Headers["X-Linked-Etag"] = $"\"{sha}\"";
                 res.Headers["X-Linked-Size"] = bytes.Length.ToString();
                 res.Headers["ETag"] = "\"" + GitSha1(Encoding.UTF8.GetBytes("pointer " + sha)) + "\"";
@@ -144,6 +152,7 @@ public sealed class FakeHub : IDisposable
         if (CdnDelayMs > 0) await Task.Delay(CdnDelayMs);
         if (!cdn.TryGetValue(sha, out var bytes)) { Fail(res, 404, "EntryNotFound"); return; }
         var file = ctx.Request.QueryString["file"] ?? "";
+        if (expireOnce.TryRemove(file, out _)) { Fail(res, 403, "SignatureExpired"); return; }
         long from = 0;
         if (ctx.Request.Headers["Range"] is { } range && range.StartsWith("bytes=") && range.EndsWith('-'))
         {

@@ -75,6 +75,19 @@ public sealed class HubTests : IDisposable
     }
 
     [Fact]
+    public async Task An_expired_cdn_location_is_resolved_again_and_the_token_never_reaches_the_cdn()
+    {
+        hub.ExpireOnce("model.safetensors");
+        using var client = Client(FakeHub.GoodToken);
+        var folder = await Download(client);
+
+        Assert.Equal(files["model.safetensors"], File.ReadAllBytes(Path.Combine(folder, "model.safetensors")));
+        Assert.Equal(2, hub.Log.Count(l => l.Method == "HEAD" && l.Path.EndsWith("/resolve/" + commit + "/model.safetensors")));
+        Assert.All(hub.Log.Where(l => l.Path.StartsWith("/cdn/")), l => Assert.Null(l.Auth));
+        Assert.Contains(hub.Log, l => l.Method == "HEAD" && l.Auth == "Bearer " + FakeHub.GoodToken);
+    }
+
+    [Fact]
     public async Task A_corrupted_file_is_deleted_reported_and_never_linked()
     {
         hub.Corrupt.Add("model.safetensors");
@@ -86,6 +99,12 @@ public sealed class HubTests : IDisposable
         Assert.False(File.Exists(Path.Combine(RepoFolder, "snapshots", commit, "model.safetensors")));
         Assert.Empty(Directory.GetFiles(Path.Combine(RepoFolder, "blobs"), FakeHub.Sha256(files["model.safetensors"]) + "*"));
         Assert.False(File.Exists(Path.Combine(RepoFolder, "refs", "main")));
+
+        // The snapshot has config.json but no weights: not taken for a model, completed by the next run.
+        hub.Corrupt.Clear();
+        Assert.Null(client.Cache.FindSnapshot(Repo, commit));
+        var folder = await client.ResolveAsync(Repo, commit);
+        Assert.Equal(files["model.safetensors"], File.ReadAllBytes(Path.Combine(folder, "model.safetensors")));
     }
 
     [Fact]

@@ -39,13 +39,18 @@ public sealed partial class HubCache(string root)
         return File.Exists(reference) && File.ReadAllText(reference).Trim() is { } c && IsCommit(c) ? c : null;
     }
 
-    /// <summary>The cached snapshot folder of <paramref name="repoId"/> at <paramref name="revision"/> if it holds a config.json, else null.</summary>
+    /// <summary>
+    /// The cached snapshot folder of <paramref name="repoId"/> at <paramref name="revision"/> if it holds a model (a
+    /// config.json and weights: safetensors or pytorch_model*.bin), else null.
+    /// </summary>
     public string? FindSnapshot(string repoId, string revision)
     {
         var commit = CommitOf(repoId, revision);
         if (commit is null) return null;
         var folder = SnapshotFolder(repoId, commit);
-        return File.Exists(Path.Combine(folder, "config.json")) ? folder : null;
+        bool hasWeights = Directory.Exists(folder) && Directory.EnumerateFiles(folder).Select(Path.GetFileName)
+            .Any(f => f!.EndsWith(".safetensors", StringComparison.Ordinal) || f.StartsWith("pytorch_model", StringComparison.Ordinal) && f.EndsWith(".bin", StringComparison.Ordinal));
+        return hasWeights && File.Exists(Path.Combine(folder, "config.json")) ? folder : null;
     }
 
     /// <summary>Records that <paramref name="revision"/> points at <paramref name="commit"/> (written whole: temp file, then rename).</summary>

@@ -97,12 +97,19 @@ public sealed partial class HubClient : IDisposable
         var url = new Uri($"{options.Endpoint}/api/models/{repoId}/revision/{Uri.EscapeDataString(revision)}");
         using var response = await SendAsync(follow, HttpMethod.Get, url, ct, HttpCompletionOption.ResponseContentRead);
         ThrowIfFailed(response, repoId, revision, null);
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
-        var root = doc.RootElement;
-        if (!root.TryGetProperty("sha", out var sha) || sha.GetString() is not { } commit || !HubCache.IsCommit(commit)
-            || !root.TryGetProperty("siblings", out var siblings))
-            throw new SharpFormerException($"{options.Endpoint} answered the model info of {repoId} without a commit sha and file list");
-        var files = siblings.EnumerateArray().Select(s => s.GetProperty("rfilename").GetString()!).ToList();
+        var body = await response.Content.ReadAsStringAsync(ct);
+        string? commit = null;
+        List<string>? files = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            commit = root.TryGetProperty("sha", out var sha) ? sha.GetString() : null;
+            files = root.TryGetProperty("siblings", out var siblings) ? siblings.EnumerateArray().Select(s => s.GetProperty("rfilename").GetString()!).ToList() : null;
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException) { }
+        if (commit is null || !HubCache.IsCommit(commit) || files is null)
+            throw new SharpFormerException($"{options.Endpoint} answered the model info of {repoId} without a commit sha and file list (is it a HuggingFace Hub or mirror?)");
         foreach (var f in files)
             if (f.Split('/').Any(part => part is "" or "." or ".."))
                 throw new SharpFormerException($"{options.Endpoint} listed an unsafe file name '{f}' in {repoId}");
@@ -118,7 +125,7 @@ public sealed partial class HubClient : IDisposable
         if (!File.Exists(blob))
         {
             using (await Cache.LockBlobAsync(repoId, etag, ct))
-                if (!File.Exists(blob)) await FetchBlobAsync(repoId, file, etag, location, size, blob, progress, ct);
+                if (!File.Exists(blob)) await FetchBlobAsync(repoId, commit, file, etag, location, size, blob, progress, ct);
         }
         return Cache.Link(repoId, commit, file, etag);
     }
@@ -144,7 +151,7 @@ public sealed partial class HubClient : IDisposable
         throw new SharpFormerException($"too many redirects resolving {file} of {repoId} on {options.Endpoint}");
     }
 
-    async Task FetchBlobAsync(string repoId, string file, string etag, Uri location, long? size, string blob, IProgress<HubProgress>? progress, CancellationToken ct)
+    async Task FetchBlobAsync(string repoId, string commit, string file, string etag, Uri location, long? size, string blob, IProgress<HubProgress>? progress, CancellationToken ct)
     {
         var incomplete = blob + ".incomplete";
         Directory.CreateDirectory(Path.GetDirectoryName(blob)!);
@@ -154,6 +161,12 @@ public sealed partial class HubClient : IDisposable
             try
             {
                 await AppendAsync(repoId, file, location, incomplete, size, progress, ct);
+            }
+            catch (LocationExpiredException) when (attempt < Attempts)
+            {
+                // A signed CDN URL outlived its validity (slow links, resumed runs): ask the Hub for a fresh one and continue.
+                location = (await GetMetadataAsync(repoId, commit, file, ct)).Location;
+                continue;
             }
             catch (Exception e) when (IsConnectionLoss(e))
             {
@@ -167,7 +180,8 @@ public sealed partial class HubClient : IDisposable
             {
                 throw new SharpFormerException($"writing {file} of {repoId} into {Cache.Root} failed: {e.Message}");
             }
-            var actual = Checksum(incomplete, etag);
+            long length = new FileInfo(incomplete).Length;
+            var actual = size is long expected && length != expected ? $"{length} bytes instead of {expected}" : Checksum(incomplete, etag);
             if (actual is null || actual == etag)
             {
                 File.Move(incomplete, blob, overwrite: true);
@@ -192,6 +206,8 @@ public sealed partial class HubClient : IDisposable
         if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
         using var response = await follow.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable) { File.Delete(incomplete); throw new HttpIOException(HttpRequestError.ResponseEnded, "the server refused to continue the partial download"); }
+        if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden && location.Authority != new Uri(options.Endpoint).Authority)
+            throw new LocationExpiredException();
         ThrowIfFailed(response, repoId, null, file);
         bool resumed = response.StatusCode == HttpStatusCode.PartialContent;
         if (!resumed) have = 0;
@@ -245,6 +261,9 @@ public sealed partial class HubClient : IDisposable
             throw new HubUnreachableException($"cannot reach {url.GetLeftPart(UriPartial.Authority)}: {e.Message}");
         }
     }
+
+    /// <summary>The CDN refused a location the Hub gave (its signature expired).</summary>
+    sealed class LocationExpiredException() : Exception("the download location expired");
 
     /// <summary>No answer at all (DNS, refused, reset): the one case where a cached snapshot may stand in.</summary>
     sealed class HubUnreachableException(string message) : SharpFormerException(message);

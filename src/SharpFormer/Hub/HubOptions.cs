@@ -22,10 +22,13 @@ public sealed record HubOptions
     public static HubOptions FromEnvironment(string? endpoint = null, string? cacheDir = null, string? token = null)
     {
         string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        var url = (endpoint ?? Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+            throw new SharpFormerException($"the Hub endpoint '{url}' (--endpoint or HF_ENDPOINT) is not an http(s) URL");
         var home = Env("HF_HOME") ?? Path.Combine(Env("XDG_CACHE_HOME") ?? Path.Combine(UserHome(), ".cache"), "huggingface");
         return new HubOptions
         {
-            Endpoint = (endpoint ?? Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/'),
+            Endpoint = url,
             CacheDir = cacheDir ?? Env("HF_HUB_CACHE") ?? Env("HUGGINGFACE_HUB_CACHE") ?? Path.Combine(home, "hub"),
             Token = token ?? Env("HF_TOKEN") ?? Env("HUGGING_FACE_HUB_TOKEN") ?? ReadTokenFile(Path.Combine(home, "token")),
             Offline = IsTrue(Env("HF_HUB_OFFLINE")),
