@@ -14,7 +14,10 @@ public sealed class HubCliTests : IDisposable
         Directory.Delete(cache, recursive: true);
     }
 
-    CliHarness.Result Run(Dictionary<string, string>? env, params string[] args)
+    CliHarness.Result Run(Dictionary<string, string>? env, params string[] args) => Start(env, args).Result;
+
+    /// <summary>Starts the CLI with HF_ENDPOINT at the fake hub and HF_HUB_CACHE at the temp cache (plus <paramref name="env"/>).</summary>
+    async Task<CliHarness.Result> Start(Dictionary<string, string>? env, params string[] args)
     {
         var psi = CliHarness.StartInfo(args);
         psi.Environment["HF_ENDPOINT"] = hub.Endpoint;
@@ -25,8 +28,24 @@ public sealed class HubCliTests : IDisposable
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
-        return new CliHarness.Result(p.ExitCode, stdout.Result, stderr.Result);
+        using var timeout = new CancellationTokenSource(120_000);
+        try { await p.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
+        return new CliHarness.Result(p.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Two_processes_downloading_one_model_fetch_each_blob_once()
+    {
+        var files = FakeHub.FixtureFiles("gpt2-tiny");
+        hub.Add("org/gpt2-tiny", "main", files);
+        hub.CdnDelayMs = 1000;
+        var results = await Task.WhenAll(Start(null, "download", "org/gpt2-tiny"), Start(null, "download", "org/gpt2-tiny"));
+
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.Stderr));
+        Assert.Equal(results[0].Stdout, results[1].Stdout);
+        Assert.Equal(files["model.safetensors"], File.ReadAllBytes(Path.Combine(results[0].Stdout.Trim(), "model.safetensors")));
+        Assert.Single(hub.Log, l => l.Method == "GET" && l.Path == "/cdn/" + FakeHub.Sha256(files["model.safetensors"]));
     }
 
     static readonly string[] Generate = ["generate", "--greedy", "--max-new-tokens", "8", "--json"];
