@@ -11,16 +11,30 @@ public static class CommonOptions
 
     public static Option<string> Model(bool required = true) => new("--model", "-m")
     {
-        Description = "A HuggingFace model folder (config.json, weights, tokenizer files).",
+        Description = "A HuggingFace model folder (config.json, weights, tokenizer files), or a model id ORG/NAME[@REVISION] (from the hub cache, downloaded when missing).",
         Required = required,
+        CustomParser = ModelFolder,
     };
 
     /// <summary>--model that defaults to one of the models SharpFormer ships (<see cref="ShippedModels"/>).</summary>
     public static Option<string> Model(string shipped) => new("--model", "-m")
     {
-        Description = $"A HuggingFace model folder (config.json, weights, tokenizer files); default: the shipped {shipped}.",
+        Description = $"A HuggingFace model folder (config.json, weights, tokenizer files), or a model id ORG/NAME[@REVISION]; default: the shipped {shipped}.",
         DefaultValueFactory = _ => ShippedModels.PathOf(shipped),
+        CustomParser = ModelFolder,
     };
+
+    /// <summary>The folder a --model value names: itself, or a hub id's cached snapshot (<see cref="HubModels.ToFolder"/>); failures become parse errors.</summary>
+    public static string? ModelFolder(System.CommandLine.Parsing.ArgumentResult r)
+    {
+        var value = r.Tokens[^1].Value;
+        try { return HubModels.ToFolder(value); }
+        catch (SharpFormerException e)
+        {
+            r.AddError(e.Message);
+            return null;
+        }
+    }
 
     /// <summary>--dtype of the inference commands: how the packed weights of the matrix products are stored (read with <see cref="Precision"/>).</summary>
     public static Option<string> DType() => new("--dtype")

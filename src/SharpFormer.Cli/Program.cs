@@ -34,6 +34,8 @@ foreach (var command in new[]
     CompareCommand.Create(),
     EvaluateCommand.Create(),
     ServeCommand.Create(),
+    DownloadCommand.Create(),
+    CacheCommand.Create(),
 })
     root.Subcommands.Add(command);
 

@@ -10,7 +10,7 @@ public static class CompareCommand
     {
         var models = new Option<string[]>("--model", "-m")
         {
-            Description = "A HuggingFace model folder; give it twice (or more): --model A --model B.",
+            Description = "A HuggingFace model folder or model id ORG/NAME; give it twice (or more): --model A --model B.",
             Required = true,
         };
         var format = new Option<string>("--format", "-f") { Description = "table (default), markdown or json.", DefaultValueFactory = _ => "table" };
@@ -20,7 +20,7 @@ public static class CompareCommand
         {
             var dirs = r.GetValue(models) ?? [];
             if (dirs.Length < 2) throw new SharpFormerException("compare needs two models: --model A --model B");
-            var comparison = ModelComparison.Load(dirs);
+            var comparison = ModelComparison.Load([.. dirs.Select(HubModels.ToFolder)]);
             Console.Write(r.GetValue(format) switch
             {
                 "markdown" => comparison.Markdown(),

@@ -28,7 +28,7 @@ public static class TrainCommand
 /// <summary>The options every train subcommand has.</summary>
 internal sealed class TrainOptionSet
 {
-    public readonly Option<string?> Model = new("--model", "-m") { Description = "Start from this HuggingFace model folder (fine-tune / continue pre-training)." };
+    public readonly Option<string?> Model = new("--model", "-m") { Description = "Start from this HuggingFace model folder or model id ORG/NAME (fine-tune / continue pre-training).", CustomParser = CommonOptions.ModelFolder };
     public readonly Option<string?> Config = new("--config") { Description = "Train from scratch with this config.json (needs --tokenizer)." };
     public readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "Folder with the tokenizer files (default: the --model folder)." };
     public readonly Option<string> Data = new("--data") { Description = "Training data file.", Required = true };
