@@ -60,17 +60,25 @@ public static unsafe class Bandwidth
 
     static volatile float _sink;   // keeps the read loop's result alive
 
+    /// <summary>
+    /// Sums n floats as four streams read in lockstep (the four quarters of the range): one stream per core leaves the
+    /// memory system idle between a core's few outstanding misses; several keep more prefetches in flight, as copy and
+    /// triad do with their two and three arrays.
+    /// </summary>
     static void Sum(float* p, long n)
     {
+        long q = n / 4 / 16 * 16;
+        float* p1 = p + q, p2 = p + 2 * q, p3 = p + 3 * q;
         Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        long i = 0;
-        for (; i + 32 <= n; i += 32)
+        for (long i = 0; i < q; i += 16)
         {
-            s0 += Vector256.Load(p + i); s1 += Vector256.Load(p + i + 8);
-            s2 += Vector256.Load(p + i + 16); s3 += Vector256.Load(p + i + 24);
+            s0 += Vector256.Load(p + i) + Vector256.Load(p + i + 8);
+            s1 += Vector256.Load(p1 + i) + Vector256.Load(p1 + i + 8);
+            s2 += Vector256.Load(p2 + i) + Vector256.Load(p2 + i + 8);
+            s3 += Vector256.Load(p3 + i) + Vector256.Load(p3 + i + 8);
         }
         float s = Vector256.Sum(s0 + s1 + s2 + s3);
-        for (; i < n; i++) s += p[i];
+        for (long i = 4 * q; i < n; i++) s += p[i];
         _sink = s;
     }
 

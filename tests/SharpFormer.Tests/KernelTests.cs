@@ -130,6 +130,26 @@ public class KernelTests
         });
     }
 
+    /// <summary>
+    /// Decoding's few-row path with Vector512 reads each task's panels as four runs in lockstep, then the panels left
+    /// over one by one: runs of 3 panels + 2 left (14 panels on one thread), of 1 + 3 (7 per thread on two), and 64
+    /// panels with none left; three K blocks (the last one partial), 1 and 4 rows, f32 and bf16 weights.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Linear_few_rows_in_four_panel_streams_match_naive(int threads)
+    {
+        KernelRef.With(threads, int.MaxValue, () =>
+        {
+            int seed = 301;
+            foreach (var precision in new[] { WeightPrecision.Float32, WeightPrecision.BFloat16 })
+                foreach (int m in new[] { 1, 4 })
+                    foreach (int n in new[] { 32 * 13 + 7, 32 * 64 })
+                        CheckLinear(m, 600, n, inOut: n % 2 == 0, withBias: m == 1, seed++, precision);
+        });
+    }
+
     /// <summary>bf16 weights through every path (Vector512 8×32, Vector256 6×16, Vector128 4×8; blocked and skinny), odd shapes.</summary>
     [Theory]
     [InlineData(1, 2)]
