@@ -578,6 +578,39 @@ public class KernelTests
             }
     }
 
+    /// <summary>
+    /// The gated MLP's activation (rows of gate | up, rows spread over the threads) gives exactly what the activation on
+    /// each gate row then a product with its up row gives: bit for bit, the vectorised and the plain activations.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Gated_activation_equals_activation_then_product(int threads)
+    {
+        KernelRef.With(threads, int.MaxValue, () =>
+        {
+            foreach (var act in new[] { Activation.Silu, Activation.GeluTanh, Activation.Relu })
+                foreach (var (rows, n) in new[] { (1, 4864), (37, 100), (5, 13) })
+                {
+                    var gu = KernelRef.Random(2 * rows * n, rows + n, -8, 8);
+                    var expected = new float[rows * n];
+                    var gates = (float[])gu.Clone();
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var gate = gates.AsSpan(2 * r * n, n);
+                        Activations.Apply(act, gate);
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(gate, gates.AsSpan(2 * r * n + n, n), expected.AsSpan(r * n, n));
+                    }
+                    var h = new float[rows * n + 1];
+                    h[^1] = 42f;   // sentinel: nothing past rows × n may be written
+                    Activations.ApplyGated(act, gu, rows, n, h);
+                    Assert.Equal(expected, h[..^1]);
+                    Assert.Equal(gates, gu);
+                    Assert.Equal(42f, h[^1]);
+                }
+        });
+    }
+
     [Fact]
     public void Vectorised_activations_match_scalar_reference()
     {

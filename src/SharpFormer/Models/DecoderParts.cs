@@ -84,12 +84,7 @@ internal sealed class GatedMlp(StackedLinear gateUp, Activation act, IDense down
         var gu = scratch[..(rows * 2 * n)];
         var h = scratch.Slice(rows * 2 * n, rows * n);
         gateUp.Forward(x, rows, gu);
-        for (int r = 0; r < rows; r++)
-        {
-            var gate = gu.Slice(r * 2 * n, n);
-            Activations.Apply(act, gate);
-            TensorPrimitives.Multiply(gate, gu.Slice(r * 2 * n + n, n), h.Slice(r * n, n));
-        }
+        Activations.ApplyGated(act, gu, rows, n, h);
         down.Forward(h, rows, y);
     }
 
