@@ -41,7 +41,7 @@ while [[ $# -gt 0 ]]; do
     --omp-active) OMP_POLICY=ACTIVE; shift ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --models) MODELS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done
