@@ -196,7 +196,8 @@ def main():
                         ("sharpformer-int8", "SharpFormer int8")]:
             x = i32(e, wl)
             if x is not None:
-                parts.append(f"{name} {int((x == ref).sum())}/{ref.size}")
+                parts.append(f"{name} {int((x == ref).sum())}/{ref.size}" if x.shape == ref.shape
+                             else f"{name}: {x.size} tokens, not {ref.size} (a run with other options)")
         checks.append(f"- {wl} greedy tokens equal to PyTorch fp32's: " + ", ".join(parts)
                       + " (a near-tie between two logits may legitimately flip one token and everything after it)")
 
