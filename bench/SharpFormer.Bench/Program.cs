@@ -15,6 +15,8 @@ namespace SharpFormer.Bench;
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- quick      gemm + attention + softmax + layernorm + gelu
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- train-step BertTraining.Step tokens/s (1 and 2 threads)
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- peak       FP32 FMA peak of this machine (1 and 2 threads)
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- bandwidth  memory bandwidth, STREAM-style read/copy/triad (1 and 2 threads)
+///   dotnet run -c Release --project bench/SharpFormer.Bench -- gemv [THREADS]   one-row GEMMs (decoding, Qwen2.5-0.5B shapes) vs read bandwidth
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- batching [--model DIR]   length-sorted vs padded batches, real texts
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8       int8 vs bf16 vs f32 GEMM, same shapes, one run
 ///   dotnet run -c Release --project bench/SharpFormer.Bench -- int8-bert DIR    BERT 1×128 f32 vs int8: latency and error
@@ -35,6 +37,14 @@ public static class Program
             case "attention": Quick.Attention(); return 0;
             case "quick": Quick.Gemm(); Quick.Attention(); Quick.Rows(); return 0;
             case "peak": Quick.FmaPeak(); return 0;
+            case "bandwidth":
+                foreach (int th in new[] { 1, 2 })
+                {
+                    var (read, copy, triad) = Bandwidth.Measure(th);
+                    Console.WriteLine($"memory bandwidth, {th} thread(s): read {read:F1}, copy {copy:F1}, triad {triad:F1} GB/s");
+                }
+                return 0;
+            case "gemv": GemvBench.Run(args[1..]); return 0;
             case "batching": BatchingBench.Run(args[1..]); return 0;
             case "train-step": TrainStep.Run(); return 0;
             case "int8": Int8Bench.Gemm(); return 0;
@@ -44,7 +54,7 @@ public static class Program
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], DefaultConfig.Instance.AddColumn(new GflopsColumn()));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|batching|train-step|int8|int8-bert DIR|bdn ...]");
+                Console.Error.WriteLine("usage: SharpFormer.Bench [gemm|attention|quick|peak|bandwidth|gemv|batching|train-step|int8|int8-bert DIR|bdn ...]");
                 return 2;
         }
     }

@@ -2,11 +2,13 @@
 
   bert-base-chinese shape: BertModel + pooler, 12 x 768, 12 heads, FFN 3072, vocab 21128, 512 positions.
   gpt2 (124M) shape:       GPT2LMHeadModel, 12 x 768, 12 heads, vocab 50257, 1024 positions, lm_head tied.
+  Qwen2.5-0.5B shape:      Qwen2ForCausalLM, 24 x 896, 14 heads, 2 KV heads, FFN 4864, vocab 151936, tied,
+                           rope_theta 1e6, 32768 positions, q/k/v biases, BF16 on disk (Qwen2.5-0.5B's config.json).
 
-Weights (matrices, embeddings and biases) ~ N(0, 0.02); LayerNorm weight 1, bias 0. HuggingFace names,
-model.safetensors; tied lm_head stored once (as wte), like save_pretrained.
+Weights (matrices, embeddings and biases) ~ N(0, 0.02); LayerNorm / RMSNorm weight 1, bias 0. HuggingFace names,
+model.safetensors; tied lm_head stored once (as wte / embed_tokens), like save_pretrained.
 Also writes inputs.json (token ids every engine runs on) and checks torch_models.py against the HuggingFace
-goldens of the tiny fixtures in tests/fixtures (when present).
+goldens of the tiny fixtures in tests/fixtures (bert-tiny, gpt2-tiny, and qwen2-tiny for --models qwen2).
 Default paths are resolved from the repository root: the fixtures in <repo>/tests/fixtures, the tokenizer
 vocabularies (not the project's) in <repo>/../shared/vocab.
 """
@@ -42,23 +44,36 @@ GPT2_CONFIG = {
     "use_cache": True, "vocab_size": 50257,
 }
 
+# Qwen2.5-0.5B's config.json (Hugging Face hub, Qwen/Qwen2.5-0.5B), transformers_version set to the version matched.
+QWEN2_CONFIG = {
+    "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151643,
+    "hidden_act": "silu", "hidden_size": 896, "initializer_range": 0.02, "intermediate_size": 4864,
+    "max_position_embeddings": 32768, "max_window_layers": 24, "model_type": "qwen2", "num_attention_heads": 14,
+    "num_hidden_layers": 24, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+    "sliding_window": 32768, "tie_word_embeddings": True, "torch_dtype": "bfloat16", "transformers_version": "4.40.2",
+    "use_cache": True, "use_mrope": False, "use_sliding_window": False, "vocab_size": 151936,
+}
 
-def random_state(model: torch.nn.Module, seed: int):
+
+def random_state(model: torch.nn.Module, seed: int, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
     sd = {}
     for name, p in model.named_parameters():
-        if "LayerNorm" in name or ".ln_" in name or name.startswith("transformer.ln_f") or "ln_1" in name or "ln_2" in name:
-            sd[name] = torch.ones(p.shape) if name.endswith("weight") else torch.zeros(p.shape)
+        if ("LayerNorm" in name or ".ln_" in name or name.startswith("transformer.ln_f") or "ln_1" in name or "ln_2" in name
+                or name.endswith("layernorm.weight") or name == "model.norm.weight"):
+            t = torch.ones(p.shape) if name.endswith("weight") else torch.zeros(p.shape)
         else:
-            sd[name] = torch.empty(p.shape).normal_(0.0, 0.02, generator=g)
+            t = torch.empty(p.shape).normal_(0.0, 0.02, generator=g)
+        sd[name] = t.to(dtype)   # one tensor at a time: the float32 copy of a large model is never whole
     return sd
 
 
-def write_model(out_dir: str, config: dict, cls, seed: int, vocab_files):
+def write_model(out_dir: str, config: dict, cls, seed: int, vocab_files, dtype=torch.float32):
     os.makedirs(out_dir, exist_ok=True)
     with tm._NoInit():
         model = cls(config)
-    sd = random_state(model, seed)
+    sd = random_state(model, seed, dtype)
+    del model
     tmp = os.path.join(out_dir, "model.safetensors.tmp")
     tm.save_safetensors(sd, tmp, {"format": "pt"})
     os.replace(tmp, os.path.join(out_dir, "model.safetensors"))
@@ -84,8 +99,46 @@ def make_inputs(path: str):
         for r in rows:
             r[0], r[-1] = 101, 102
         inputs["bert"][f"{b}x{t}"] = rows
+    # Qwen2: ids of the ordinary vocabulary (below 151643, the first special token). Drawn last, so that adding the
+    # model kept the other models' inputs identical.
+    inputs["qwen2"] = {"prefill_1x512": ids(1, 512, 0, 151643), "prefill_1x4096": ids(1, 4096, 0, 151643),
+                       "prompt_1x16": ids(1, 16, 0, 151643), "prompt_8x16": ids(8, 16, 0, 151643)}
     with open(path, "w", encoding="utf-8") as f:
         json.dump(inputs, f)
+
+
+def incremental_diff(m, ids, start: int) -> float:
+    """Max |logits of a cached decode, one token at a time from position `start`, − the full forward's|."""
+    logits_full, _ = m(ids)
+    _, past = m(ids[:, :start])
+    step_logits = []
+    for j in range(start, ids.shape[1]):
+        lg, past = m(ids[:, j:j + 1], past)
+        step_logits.append(lg)
+    return (torch.cat(step_logits, 1) - logits_full[:, start:]).abs().max().item()
+
+
+def check_qwen2(fixtures: str):
+    """The Qwen2 peer vs transformers 4.40's qwen2-tiny goldens (BF16 weights, GQA, tied): logits, presents, cache."""
+    d = os.path.join(fixtures, "qwen2-tiny")
+    if not os.path.isdir(d):
+        sys.exit(f"{d} not found: the Qwen2 peer cannot be checked, so it is not timed")
+    worst = 0.0
+    with torch.no_grad():
+        m = tm.load_model(d)
+        g = tm.load_safetensors(os.path.join(d, "goldens.safetensors"))
+        for case in ("prompt_en", "prompt_zh", "prompt_mixed"):
+            logits, presents = m(g[f"{case}.input_ids"].long())
+            ref = g.get(f"{case}.logits")
+            diff = (logits - ref).abs().max().item() if ref is not None else (logits[:, -1] - g[f"{case}.logits_last"]).abs().max().item()
+            for layer, (k, v) in enumerate(presents):
+                diff = max(diff, (k - g[f"{case}.present.{layer}.key"]).abs().max().item(),
+                           (v - g[f"{case}.present.{layer}.value"]).abs().max().item())
+            worst = max(worst, diff)
+        worst = max(worst, incremental_diff(m, g["prompt_en.input_ids"].long(), 3))
+    print(f"torch_models Qwen2 vs HuggingFace goldens (qwen2-tiny: logits, presents) and KV-cache consistency: max abs diff {worst:.2e}")
+    if worst > 1e-4:
+        sys.exit(f"torch_models.py's Qwen2 disagrees with the HuggingFace goldens (max abs diff {worst:.3e})")
 
 
 def check_against_fixtures(fixtures: str):
@@ -111,15 +164,7 @@ def check_against_fixtures(fixtures: str):
                 d = max(d, (presents[1][0] - g[f"{case}.present.1.key"]).abs().max().item())
             worst = max(worst, d)
         # incremental decoding through the cache must match a full forward
-        ids = g["prompt_en.input_ids"].long()
-        logits_full, _ = m(ids)
-        _, past = m(ids[:, :3])
-        step_logits = []
-        for j in range(3, ids.shape[1]):
-            lg, past = m(ids[:, j:j + 1], past)
-            step_logits.append(lg)
-        d = (torch.cat(step_logits, 1) - logits_full[:, 3:]).abs().max().item()
-        worst = max(worst, d)
+        worst = max(worst, incremental_diff(m, g["prompt_en.input_ids"].long(), 3))
     print(f"torch_models vs HuggingFace goldens (bert-tiny, gpt2-tiny) and KV-cache consistency: max abs diff {worst:.2e}")
     if worst > 1e-4:
         sys.exit(f"torch_models.py disagrees with the HuggingFace goldens (max abs diff {worst:.3e})")
@@ -130,23 +175,34 @@ def main():
     ap.add_argument("--cache", required=True)
     ap.add_argument("--vocab", default=os.path.join(REPO, "..", "shared", "vocab"))
     ap.add_argument("--fixtures", default=os.path.join(REPO, "tests", "fixtures"))
+    ap.add_argument("--models", default="bert,gpt2", help="comma-separated: bert, gpt2, qwen2")
     a = ap.parse_args()
-    check_against_fixtures(a.fixtures)
+    models = set(a.models.split(","))
+    if models & {"bert", "gpt2"}:
+        check_against_fixtures(a.fixtures)
+    if "qwen2" in models:
+        check_qwen2(a.fixtures)
     bert = os.path.join(a.cache, "bert-base-chinese")
     gpt = os.path.join(a.cache, "gpt2")
-    if not os.path.exists(os.path.join(bert, "model.safetensors")):
+    qwen = os.path.join(a.cache, "qwen2.5-0.5b")
+    if "qwen2" in models and not os.path.exists(os.path.join(qwen, "model.safetensors")):
+        print(f"writing {qwen} ...", file=sys.stderr)
+        write_model(qwen, QWEN2_CONFIG, tm.Qwen2ForCausalLM, 3,
+                    [os.path.join(a.vocab, "qwen2", f) for f in ("vocab.json", "merges.txt", "tokenizer_config.json")], torch.bfloat16)
+    if "bert" in models and not os.path.exists(os.path.join(bert, "model.safetensors")):
         print(f"writing {bert} ...", file=sys.stderr)
         write_model(bert, BERT_CONFIG, tm.BertModel, 1, [os.path.join(a.vocab, "bert-base-chinese", "vocab.txt")])
-    if not os.path.exists(os.path.join(gpt, "model.safetensors")):
+    if "gpt2" in models and not os.path.exists(os.path.join(gpt, "model.safetensors")):
         print(f"writing {gpt} ...", file=sys.stderr)
         write_model(gpt, GPT2_CONFIG, tm.Gpt2LMHead, 2,
                     [os.path.join(a.vocab, "gpt2", "vocab.json"), os.path.join(a.vocab, "gpt2", "merges.txt")])
     tok_cfg = os.path.join(bert, "tokenizer_config.json")  # as bert-base-chinese's: cased, 512 tokens
-    if not os.path.exists(tok_cfg):
+    if "bert" in models and not os.path.exists(tok_cfg):
         with open(tok_cfg, "w", encoding="utf-8") as f:
             json.dump({"do_lower_case": False, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}, f)
     inp = os.path.join(a.cache, "inputs.json")
-    if not os.path.exists(inp):
+    # A cache from before a model was added lacks its inputs: the others' are drawn first, so they stay the same.
+    if not os.path.exists(inp) or not models <= set(json.load(open(inp, encoding="utf-8"))):
         make_inputs(inp)
 
 

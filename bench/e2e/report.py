@@ -37,6 +37,45 @@ def pool(a, b):
     return o
 
 
+def qwen2_weight_bytes(config: dict, bytes_per_weight: float) -> float:
+    """Bytes of weight matrices one decode step streams: every layer's q, k, v, o, gate, up, down and the LM head."""
+    h, i, L = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    d = h // config["num_attention_heads"]
+    kv = config["num_key_value_heads"] * d
+    per_layer = h * (config["num_attention_heads"] * d) * 2 + h * kv * 2 + 3 * h * i
+    return (L * per_layer + config["vocab_size"] * h) * bytes_per_weight
+
+
+def bandwidth_lines(R, get, cache):
+    """The decode rows against this run's measured memory bandwidth: tokens/s ÷ (bandwidth ÷ weight bytes per token)."""
+    bw = [o for (e, w), o in R.items() if e == "membw"]
+    cfg_path = os.path.join(cache, "qwen2.5-0.5b", "config.json")
+    if not bw or not os.path.exists(cfg_path):
+        return []
+    with open(cfg_path, encoding="utf-8") as f:
+        config = json.load(f)
+    best = max(bw, key=lambda o: o["threads"])
+    read = best["read_gb_s"] * 1e9
+    out = ["", f"Memory bandwidth measured in this run ({best['threads']} threads, STREAM-style, best of 7 passes over 256 MB "
+           f"arrays): read {best['read_gb_s']:.1f} GB/s, copy {best['copy_gb_s']:.1f}, triad {best['triad_gb_s']:.1f}"
+           + "".join(f"; {o['threads']} thread: read {o['read_gb_s']:.1f}" for o in bw if o is not best)
+           + ". Bandwidth limit of a decode step = weight bytes per token ÷ read bandwidth (the KV cache and activations "
+             "are not counted: an upper bound on tokens/s):"]
+    for engine, name, width in [("sharpformer", "SharpFormer f32", 4), ("sharpformer-bf16", "SharpFormer bf16", 2),
+                                ("sharpformer-int8", "SharpFormer int8", 1), ("torch", "PyTorch f32", 4), ("torch-bf16", "PyTorch bf16", 2)]:
+        wb = qwen2_weight_bytes(config, width)
+        limit = read / wb
+        parts = []
+        for b in (1, 8):
+            o = get(engine, f"qwen2_decode_b{b}")
+            if o is not None:
+                # A batch shares each weight read: the limit is per step, b tokens per step.
+                parts.append(f"batch {b} = {100 * o['tokens_per_s'] / (b * limit):.0f} % of the bandwidth limit ({b * limit:.1f} tok/s)")
+        if parts:
+            out.append(f"- {name} decode ({wb / 1e6:.0f} MB of weights per step): " + ", ".join(parts))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
@@ -70,10 +109,19 @@ def main():
         ("GPT-2 124M prefill 512 tokens (full logits)", "gpt2_prefill_1x512", *ms),
         ("GPT-2 greedy decode, batch 1 (16-token prompt + 128 new)", "gpt2_decode_b1", *tps),
         ("GPT-2 greedy decode, batch 8 (16-token prompts + 128 new each)", "gpt2_decode_b8", *tps),
+        ("Qwen2.5-0.5B prefill 512 tokens (cache + last logits)", "qwen2_prefill_1x512", *ms),
+        ("Qwen2.5-0.5B prefill 4096 tokens (cache + last logits)", "qwen2_prefill_1x4096", *sec),
+        ("Qwen2.5-0.5B greedy decode, batch 1 (16-token prompt + 128 new)", "qwen2_decode_b1", *tps),
+        ("Qwen2.5-0.5B greedy decode, batch 8 (16-token prompts + 128 new each)", "qwen2_decode_b8", *tps),
         ("peak RSS, BERT-base process", "peak_rss_bert", *mb),
         ("peak RSS, GPT-2 process", "peak_rss_gpt2", *mb),
+        ("Qwen2.5-0.5B: RSS after load", "rss_qwen2_loaded", *mb),
+        ("Qwen2.5-0.5B: peak RSS after prefill 512", "rss_qwen2_prefill_1x512", *mb),
+        ("Qwen2.5-0.5B: peak RSS after prefill 4096", "rss_qwen2_prefill_1x4096", *mb),
+        ("peak RSS, Qwen2.5-0.5B process", "peak_rss_qwen2", *mb),
         ("model load in the bench process, BERT-base", "load_bert", *load_s),
         ("model load in the bench process, GPT-2", "load_gpt2", *load_s),
+        ("model load in the bench process, Qwen2.5-0.5B", "load_qwen2", *load_s),
         ("cold start to first output: CLI `info` bert-tiny", "cold_info_tiny", *sec),
         ("cold start to first output: CLI `info` BERT-base", "cold_info_bert", *sec),
         ("cold start to first output: BERT-base load + 1 sentence", "cold_embed_bert", *sec),
@@ -119,7 +167,8 @@ def main():
 
     for wl, what in [("bert_1x16", "last hidden state"), ("bert_1x128", "last hidden state"),
                      ("bert_1x512", "last hidden state"), ("bert_32x128", "last hidden state"),
-                     ("gpt2_prefill_1x512", "logits [512 × 50257]")]:
+                     ("gpt2_prefill_1x512", "logits [512 × 50257]"),
+                     ("qwen2_prefill_1x512", "last logits [151936]"), ("qwen2_prefill_1x4096", "last logits [151936]")]:
         ref = f32("torch", wl)
         if ref is None:
             continue
@@ -138,7 +187,7 @@ def main():
             failed |= bad
             parts.append(f"{name} {d:.2e}" + (" **FAIL**" if bad else "") + ("" if strict else " (informative)"))
         checks.append(f"- {wl} {what}, max |x − PyTorch fp32| (scale {float(np.abs(ref).max()):.2f}): " + ", ".join(parts))
-    for wl in ("gpt2_decode_b1", "gpt2_decode_b8"):
+    for wl in ("gpt2_decode_b1", "gpt2_decode_b8", "qwen2_decode_b1", "qwen2_decode_b8"):
         ref = i32("torch", wl)
         if ref is None:
             continue
@@ -147,7 +196,8 @@ def main():
                         ("sharpformer-int8", "SharpFormer int8")]:
             x = i32(e, wl)
             if x is not None:
-                parts.append(f"{name} {int((x == ref).sum())}/{ref.size}")
+                parts.append(f"{name} {int((x == ref).sum())}/{ref.size}" if x.shape == ref.shape
+                             else f"{name}: {x.size} tokens, not {ref.size} (a run with other options)")
         checks.append(f"- {wl} greedy tokens equal to PyTorch fp32's: " + ", ".join(parts)
                       + " (a near-tie between two logits may legitimately flip one token and everything after it)")
 
@@ -158,6 +208,7 @@ def main():
     text.append("")
     text.append("Medians of the timed runs. Ratios: > 1 means SharpFormer is better (faster, more tokens/s, less "
                 "memory). † = the 90th percentile of the timed runs is more than 1.5× the 10th (busy host; read with care).")
+    text += bandwidth_lines(R, get, a.cache)
     text.append("")
     text.append(f"Numerical agreement (fp32 engines must agree within {TOL:g}):")
     text += checks or ["- no outputs to compare"]

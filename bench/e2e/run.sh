@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end comparison: SharpFormer vs PyTorch (fp32, optional bf16) vs ONNX Runtime on full-size random-weight
-# BERT-base (bert-base-chinese shape) and GPT-2 124M checkpoints, identical inputs. See README.md beside this file.
+# BERT-base (bert-base-chinese shape), GPT-2 124M and Qwen2.5-0.5B-shaped checkpoints, identical inputs. See README.md
+# beside this file.
 #
-#   bench/e2e/run.sh [--threads N] [--quick] [--warmup W] [--reps R] [--min-reps M] [--budget S] [--max-time T]
-#                    [--no-bf16] [--no-int8] [--no-ort] [--no-coldstart] [--omp-active] [--rounds N]
+#   bench/e2e/run.sh [--models bert,gpt2,qwen2] [--threads N] [--quick] [--warmup W] [--reps R] [--min-reps M]
+#                    [--budget S] [--max-time T] [--no-bf16] [--no-int8] [--no-ort] [--no-coldstart] [--omp-active] [--rounds N]
+#
+# --models: which models to run (default bert,gpt2; add qwen2, or run it alone with --models qwen2). qwen2 has no ONNX
+# Runtime column; its run also measures this machine's memory bandwidth (the decode rows' bandwidth limit).
 #
 # Timing (set in ONE place below and passed unchanged to every engine): per workload W warm-up runs (default 3), then
 # timed runs until there are at least R (default 20) and they took at least S seconds (default 3); a slow workload stops
@@ -20,7 +24,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="$HERE/.cache"
 PY=/usr/bin/python3   # Debian's python3 (has python3-torch); the pyenv python3 on PATH has no torch
 
-THREADS=2 QUICK=0 REPS="" WARMUP="" MIN_REPS="" BUDGET_S="" MAX_TIME_S="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE ROUNDS=1
+MODELS=bert,gpt2 THREADS=2 QUICK=0 REPS="" WARMUP="" MIN_REPS="" BUDGET_S="" MAX_TIME_S="" BF16=1 INT8=1 ORT=1 COLD=1 OMP_POLICY=PASSIVE ROUNDS=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
@@ -36,11 +40,15 @@ while [[ $# -gt 0 ]]; do
     --no-coldstart) COLD=0; shift ;;
     --omp-active) OMP_POLICY=ACTIVE; shift ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --models) MODELS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer, got '$ROUNDS'" >&2; exit 64; }
+[[ "$MODELS" =~ ^(bert|gpt2|qwen2)(,(bert|gpt2|qwen2))*$ ]] || { echo "--models takes a comma-separated list of bert, gpt2, qwen2; got '$MODELS'" >&2; exit 64; }
+has_model() { [[ ",$MODELS," == *",$1,"* ]]; }
+has_model bert || COLD=0   # the cold-start rows load BERT
 # ---- timing: the one place that decides how every engine is timed ------------------------------------------------
 # The same warm-up and stopping rule for SharpFormer, ONNX Runtime and PyTorch (they implement the rule, run.sh sets
 # its numbers). 3 warm-ups: ORT was still warming up after 1 (issue 15: 64 → 57 ms on BERT 1×128 with 3 warm-ups and
@@ -90,7 +98,9 @@ fi
 
 # ---- 3. checkpoints, inputs, ONNX exports (cached) --------------------------------------------------------------
 log "checkpoints and inputs in $CACHE (created once)"
-"$PY" "$HERE/make_checkpoints.py" --cache "$CACHE" || { echo "checkpoint creation failed" >&2; exit 1; }
+"$PY" "$HERE/make_checkpoints.py" --cache "$CACHE" --models "$MODELS" || { echo "checkpoint creation failed" >&2; exit 1; }
+# ONNX Runtime runs BERT and GPT-2 only (no Qwen2 export).
+has_model bert || has_model gpt2 || ORT=0
 if [[ $ORT == 1 ]]; then
   log "ONNX exports (created once)"
   "$PY" "$HERE/export_onnx.py" --cache "$CACHE" 2>"$CACHE/export.log" || { tail -20 "$CACHE/export.log" >&2; echo "ONNX export failed" >&2; exit 1; }
@@ -113,13 +123,17 @@ run() {  # run NAME COMMAND...: appends the command's JSON lines to $RES; its st
   fi
 }
 COMMON=(--cache "$CACHE" --threads "$THREADS" "${TIMING[@]}" "${QFLAG[@]}")
-for model in bert gpt2; do
+for model in bert gpt2 qwen2; do
+  has_model "$model" || continue
+  ort=$ORT; [[ $model == qwen2 ]] && ort=0
+  # The decode rows' limit: this machine's memory bandwidth, measured in this run, next to the timings it bounds.
+  [[ $model == qwen2 ]] && run membw "$E2E" --engine membw --threads "$THREADS"
   run "sharpformer-$model" "$E2E" --engine sharp --model "$model" "${COMMON[@]}"
   run "torch-$model" "$PY" "$HERE/torch_bench.py" --model "$model" "${COMMON[@]}"
-  [[ $ORT == 1 ]] && run "ort-$model" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
+  [[ $ort == 1 ]] && run "ort-$model" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
   for ((round = 2; round <= ROUNDS; round++)); do
     run "sharpformer-$model-round$round" "$E2E" --engine sharp --model "$model" "${COMMON[@]}"
-    [[ $ORT == 1 ]] && run "ort-$model-round$round" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
+    [[ $ort == 1 ]] && run "ort-$model-round$round" "$E2E" --engine ort --model "$model" "${COMMON[@]}"
   done
   [[ $BF16 == 1 ]] && run "torch-bf16-$model" "$PY" "$HERE/torch_bench.py" --model "$model" --bf16 "${COMMON[@]}"
   [[ $BF16 == 1 ]] && run "sharpformer-bf16-$model" "$E2E" --engine sharp --bf16 --model "$model" "${COMMON[@]}"

@@ -1,6 +1,6 @@
 """PyTorch peer (fp32, or --bf16) of the end-to-end bench: runs one model's workloads, prints one JSON object per line.
 
-  /usr/bin/python3 torch_bench.py --model bert|gpt2 --cache DIR --threads N --warmup W --reps R --min-reps M --budget S
+  /usr/bin/python3 torch_bench.py --model bert|gpt2|qwen2 --cache DIR --threads N --warmup W --reps R --min-reps M --budget S
                                   --max-time T [--quick --bf16]
 
 Each workload: W warm-up runs, then timed runs (wall clock, time.perf_counter) by run.sh's rule (timed(), the same as
@@ -44,6 +44,11 @@ def timed(fn, a):
     return statistics.median(ts), ts, out
 
 
+def current_rss_mb():
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
 def dump(path, t):
     t = t.detach()
     if t.dtype in (torch.int64, torch.int32):
@@ -54,7 +59,7 @@ def dump(path, t):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["bert", "gpt2"], required=True)
+    ap.add_argument("--model", choices=["bert", "gpt2", "qwen2"], required=True)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, required=True)
@@ -76,7 +81,7 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(a.cache, "inputs.json"), encoding="utf-8") as f:
         inputs = json.load(f)[a.model]
-    mdir = os.path.join(a.cache, "bert-base-chinese" if a.model == "bert" else "gpt2")
+    mdir = os.path.join(a.cache, {"bert": "bert-base-chinese", "qwen2": "qwen2.5-0.5b"}.get(a.model, a.model))
     t = time.perf_counter()
     model = tm.load_model(mdir)
     if a.bf16:
@@ -97,22 +102,28 @@ def main():
                 dump(os.path.join(outdir, f"{engine}_bert_{shape}"), out)
                 emit(engine=engine, workload=f"bert_{shape}", median_s=med, all_s=ts)
         else:
-            ids = torch.tensor(inputs["prefill_1x512"], dtype=torch.long)
+            emit(engine=engine, workload=f"rss_{a.model}_loaded", mb=current_rss_mb())
+            # GPT-2: the full logits of 512 tokens. Qwen2: what generate() does with a prompt (keys and values kept, logits
+            # of the last position), at 512 and 4096 tokens, as SharpFormer.E2E.
+            prefills = ["prefill_1x512"] if a.model == "gpt2" or a.quick else ["prefill_1x512", "prefill_1x4096"]
+            for name in prefills:
+                ids = torch.tensor(inputs[name], dtype=torch.long)
 
-            def prefill():
-                return model(ids)[0]
-            med, ts, out = timed(prefill, a)
-            dump(os.path.join(outdir, f"{engine}_gpt2_prefill_1x512"), out)
-            del out
-            emit(engine=engine, workload="gpt2_prefill_1x512", median_s=med, all_s=ts)
+                def prefill():
+                    return model(ids, last_only=a.model != "gpt2")[0]
+                med, ts, out = timed(prefill, a)
+                dump(os.path.join(outdir, f"{engine}_{a.model}_{name}"), out)
+                del out
+                emit(engine=engine, workload=f"{a.model}_{name}", median_s=med, all_s=ts)
+                emit(engine=engine, workload=f"rss_{a.model}_{name}", mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             for b in (1, 8):
                 prompt = torch.tensor(inputs[f"prompt_{b}x16"], dtype=torch.long)
 
                 def decode():
                     return model.greedy(prompt, a.new_tokens)
                 med, ts, out = timed(decode, a)
-                dump(os.path.join(outdir, f"{engine}_gpt2_decode_b{b}"), out)
-                emit(engine=engine, workload=f"gpt2_decode_b{b}", median_s=med, all_s=ts,
+                dump(os.path.join(outdir, f"{engine}_{a.model}_decode_b{b}"), out)
+                emit(engine=engine, workload=f"{a.model}_decode_b{b}", median_s=med, all_s=ts,
                      tokens_per_s=b * a.new_tokens / med)
     emit(engine=engine, workload=f"peak_rss_{a.model}", mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 

@@ -4,6 +4,8 @@
   (the unprefixed names ``save_pretrained`` writes for a bare BertModel).
 * Gpt2LMHead — HuggingFace ``GPT2LMHeadModel`` (pre-LN, Conv1D weights [in, out], gelu_new, lm_head tied to
   wte), with a per-layer key/value cache for decoding (``torch.cat`` growth, as transformers does).
+* Qwen2ForCausalLM — HuggingFace ``Qwen2ForCausalLM`` with ``attn_implementation="eager"`` (RMSNorm, RoPE,
+  grouped-query attention through repeat_kv, q/k/v biases, gated SiLU MLP, tied or untied lm_head), the same cache.
 * safetensors read/write with json + torch.frombuffer (no safetensors package).
 
 Needs only Debian's python3-torch (torch 1.13) and numpy.
@@ -60,7 +62,9 @@ def save_safetensors(tensors: Dict[str, torch.Tensor], path: str, metadata: Opti
         f.write(struct.pack("<Q", len(hb)))
         f.write(hb)
         for name in names:
-            f.write(tensors[name].detach().contiguous().cpu().numpy().tobytes())
+            t = tensors[name].detach().contiguous().cpu()
+            # numpy has no bfloat16: its bytes go out through a same-width integer view.
+            f.write((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes())
 
 
 # ----------------------------------------------------------------------------------------------- BERT
@@ -316,6 +320,139 @@ class Gpt2LMHead(nn.Module):
         return torch.cat(out, dim=1)
 
 
+# ----------------------------------------------------------------------------------------------- Qwen2
+
+class RMSNorm(nn.Module):
+    """HF Qwen2RMSNorm / LlamaRMSNorm: computed in float32, cast back, then scaled."""
+
+    def __init__(self, h: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(h))
+        self.eps = eps
+
+    def forward(self, x):
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def _rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class _Rotary:
+    """HF Qwen2RotaryEmbedding (4.40): cos/sin of positions · inv_freq, duplicated over both halves, cast to x's dtype."""
+
+    def __init__(self, dim: int, base: float):
+        self.inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+
+    def __call__(self, positions, dtype):
+        freqs = torch.outer(positions.float(), self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+class _Qwen2Attention(nn.Module):
+    def __init__(self, c: dict):
+        super().__init__()
+        h = c["hidden_size"]
+        self.heads, self.kv_heads = c["num_attention_heads"], c["num_key_value_heads"]
+        self.d = h // self.heads
+        self.q_proj = nn.Linear(h, self.heads * self.d, bias=True)
+        self.k_proj = nn.Linear(h, self.kv_heads * self.d, bias=True)
+        self.v_proj = nn.Linear(h, self.kv_heads * self.d, bias=True)
+        self.o_proj = nn.Linear(self.heads * self.d, h, bias=False)
+
+    def forward(self, x, cos, sin, past_k, past_v):
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.d).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.kv_heads, self.d).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.kv_heads, self.d).transpose(1, 2)
+        q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+        if past_k is not None:
+            k = torch.cat((past_k, k), dim=2)
+            v = torch.cat((past_v, v), dim=2)
+        g = self.heads // self.kv_heads
+        kr, vr = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)   # HF repeat_kv
+        total = k.shape[2]
+        scores = torch.matmul(q, kr.transpose(2, 3)) / math.sqrt(self.d)
+        qpos = torch.arange(t).unsqueeze(1) + (total - t)
+        scores = scores.masked_fill(torch.arange(total).unsqueeze(0) > qpos, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+        ctx = torch.matmul(probs, vr).transpose(1, 2).reshape(b, t, self.heads * self.d)
+        return self.o_proj(ctx), k, v
+
+
+class _Qwen2Mlp(nn.Module):
+    def __init__(self, c: dict):
+        super().__init__()
+        h, i = c["hidden_size"], c["intermediate_size"]
+        assert c.get("hidden_act", "silu") == "silu"
+        self.gate_proj = nn.Linear(h, i, bias=False)
+        self.up_proj = nn.Linear(h, i, bias=False)
+        self.down_proj = nn.Linear(i, h, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class _Qwen2Layer(nn.Module):
+    def __init__(self, c: dict):
+        super().__init__()
+        eps = c.get("rms_norm_eps", 1e-6)
+        self.input_layernorm = RMSNorm(c["hidden_size"], eps)
+        self.self_attn = _Qwen2Attention(c)
+        self.post_attention_layernorm = RMSNorm(c["hidden_size"], eps)
+        self.mlp = _Qwen2Mlp(c)
+
+    def forward(self, x, cos, sin, past_k, past_v):
+        a, k, v = self.self_attn(self.input_layernorm(x), cos, sin, past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.post_attention_layernorm(x)), k, v
+
+
+class _Qwen2Body(nn.Module):
+    def __init__(self, c: dict):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.layers = nn.ModuleList([_Qwen2Layer(c) for _ in range(c["num_hidden_layers"])])
+        self.norm = RMSNorm(c["hidden_size"], c.get("rms_norm_eps", 1e-6))
+
+
+class Qwen2ForCausalLM(nn.Module):
+    """HF Qwen2ForCausalLM. forward(ids, past) -> (logits, presents); presents = [(k, v)] per layer, [B, kvH, Tk, D]."""
+
+    def __init__(self, c: dict):
+        super().__init__()
+        self.config = c
+        self.model = _Qwen2Body(c)
+        self.tied = c.get("tie_word_embeddings", False)
+        if not self.tied:
+            self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+        self.rope = _Rotary(c["hidden_size"] // c["num_attention_heads"], c.get("rope_theta", 10000.0))
+
+    def forward(self, input_ids, past: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None, last_only: bool = False):
+        m = self.model
+        t = input_ids.shape[1]
+        p = 0 if past is None else past[0][0].shape[2]
+        x = m.embed_tokens(input_ids)
+        cos, sin = self.rope(torch.arange(p, p + t), x.dtype)
+        presents = []
+        for i, layer in enumerate(m.layers):
+            pk, pv = (None, None) if past is None else past[i]
+            x, k, v = layer(x, cos, sin, pk, pv)
+            presents.append((k, v))
+        x = m.norm(x)
+        if last_only:
+            x = x[:, -1:, :]
+        head = m.embed_tokens.weight if self.tied else self.lm_head.weight
+        return torch.matmul(x, head.t()), presents
+
+    greedy = Gpt2LMHead.greedy
+
+
 class Gpt2WithPastForOnnx(nn.Module):
     """ONNX export wrapper: flat inputs (input_ids, past_key_0, past_value_0, ...) -> (logits, present_key_0, ...)."""
 
@@ -378,6 +515,9 @@ def load_model(model_dir: str) -> nn.Module:
             # BertModel ignores pre-training / task heads (cls.*, classifier.*), as HF's from_pretrained does.
             sd = {k[5:] if k.startswith("bert.") else k: v for k, v in sd.items()
                   if not k.startswith(("cls.", "classifier.")) and not k.endswith("position_ids")}
+        elif c["model_type"] == "qwen2":
+            m = Qwen2ForCausalLM(c)
+            sd = {k: v for k, v in sd.items() if not (m.tied and k == "lm_head.weight")}
         elif c["model_type"] == "gpt2":
             m = Gpt2LMHead(c)
             sd = {k if k.startswith("transformer.") else "transformer." + k: v

@@ -130,6 +130,26 @@ public class KernelTests
         });
     }
 
+    /// <summary>
+    /// Decoding's few-row path with Vector512 reads each task's panels as four runs in lockstep, then the panels left
+    /// over one by one: runs of 3 panels + 2 left (14 panels on one thread), of 1 + 3 (7 per thread on two), and 64
+    /// panels with none left; three K blocks (the last one partial), 1 and 4 rows, f32 and bf16 weights.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Linear_few_rows_in_four_panel_streams_match_naive(int threads)
+    {
+        KernelRef.With(threads, int.MaxValue, () =>
+        {
+            int seed = 301;
+            foreach (var precision in new[] { WeightPrecision.Float32, WeightPrecision.BFloat16 })
+                foreach (int m in new[] { 1, 4 })
+                    foreach (int n in new[] { 32 * 13 + 7, 32 * 64 })
+                        CheckLinear(m, 600, n, inOut: n % 2 == 0, withBias: m == 1, seed++, precision);
+        });
+    }
+
     /// <summary>bf16 weights through every path (Vector512 8×32, Vector256 6×16, Vector128 4×8; blocked and skinny), odd shapes.</summary>
     [Theory]
     [InlineData(1, 2)]
@@ -556,6 +576,39 @@ public class KernelTests
                     Assert.True(act == Activation.GeluErf ? GeluErfWithinBound(t.X, y, e) : Math.Abs(y - e) <= 1.5e-7 * Math.Abs(e) + 1e-38,
                         $"{act}({t.X}) = {y}, expected {e}");
             }
+    }
+
+    /// <summary>
+    /// The gated MLP's activation (rows of gate | up, rows spread over the threads) gives exactly what the activation on
+    /// each gate row then a product with its up row gives: bit for bit, the vectorised and the plain activations.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Gated_activation_equals_activation_then_product(int threads)
+    {
+        KernelRef.With(threads, int.MaxValue, () =>
+        {
+            foreach (var act in new[] { Activation.Silu, Activation.GeluTanh, Activation.Relu })
+                foreach (var (rows, n) in new[] { (1, 4864), (37, 100), (5, 13) })
+                {
+                    var gu = KernelRef.Random(2 * rows * n, rows + n, -8, 8);
+                    var expected = new float[rows * n];
+                    var gates = (float[])gu.Clone();
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var gate = gates.AsSpan(2 * r * n, n);
+                        Activations.Apply(act, gate);
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(gate, gates.AsSpan(2 * r * n + n, n), expected.AsSpan(r * n, n));
+                    }
+                    var h = new float[rows * n + 1];
+                    h[^1] = 42f;   // sentinel: nothing past rows × n may be written
+                    Activations.ApplyGated(act, gu, rows, n, h);
+                    Assert.Equal(expected, h[..^1]);
+                    Assert.Equal(gates, gu);
+                    Assert.Equal(42f, h[^1]);
+                }
+        });
     }
 
     [Fact]

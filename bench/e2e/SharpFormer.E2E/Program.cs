@@ -1,11 +1,12 @@
 // End-to-end bench runner for one engine and one model; prints one JSON object per line (see ../README.md).
-//   SharpFormer.E2E --engine sharp|ort --model bert|gpt2 --cache DIR --warmup W --reps R --min-reps M --budget S --max-time T
+//   SharpFormer.E2E --engine sharp|ort --model bert|gpt2|qwen2 --cache DIR --warmup W --reps R --min-reps M --budget S --max-time T
 //                   [--threads N] [--quick] [--new-tokens 128] [--bf16 | --int8]
 // SharpFormer loads its models for inference (packed straight from the checkpoint); --bf16 packs the weights as
 // bfloat16 (engine "sharpformer-bf16"), --int8 as int8 with per-token activations (engine "sharpformer-int8").
 // Each workload: W warm-up runs, then timed runs (Stopwatch, wall clock) by run.sh's rule (Bench.Time, the same as
 // torch_bench.py's timed()); the median is reported. The timing numbers have no defaults here: run.sh sets them. The outputs
 // of a run are written to DIR/out/<engine>_<workload>.f32|.i32 so that run.sh can compare every engine.
+//   SharpFormer.E2E --engine membw --threads N     this machine's memory bandwidth (1 and N threads), no model
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -18,11 +19,21 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 var opts = Args.Parse(args);
 if (opts.ColdStart) return ColdStart.Run(opts);
+if (opts.Engine == "membw")
+{
+    // This machine's memory bandwidth, measured in the same run as the models (report.py's bandwidth limit).
+    foreach (int th in new[] { 1, opts.Threads }.Distinct())
+    {
+        var (read, copy, triad) = SharpFormer.Bench.Bandwidth.Measure(th);
+        Console.WriteLine(new JsonObject { ["engine"] = "membw", ["workload"] = $"membw_{th}t", ["threads"] = th, ["read_gb_s"] = read, ["copy_gb_s"] = copy, ["triad_gb_s"] = triad }.ToJsonString());
+    }
+    return 0;
+}
 string outDir = Path.Combine(opts.Cache, "out");
 Directory.CreateDirectory(outDir);
 var inputs = JsonNode.Parse(File.ReadAllText(Path.Combine(opts.Cache, "inputs.json")))![opts.Model]!.AsObject();
 int[][] Ids(string key) => inputs[key]!.AsArray().Select(r => r!.AsArray().Select(x => x!.GetValue<int>()).ToArray()).ToArray();
-string modelDir = Path.Combine(opts.Cache, opts.Model == "bert" ? "bert-base-chinese" : "gpt2");
+string modelDir = Path.Combine(opts.Cache, opts.Model switch { "bert" => "bert-base-chinese", "qwen2" => "qwen2.5-0.5b", _ => opts.Model });
 string engine = opts.Engine == "sharp" ? (opts.Bf16 ? "sharpformer-bf16" : opts.Int8 ? "sharpformer-int8" : "sharpformer") : "ort";
 string[] bertShapes = opts.Quick ? ["1x16", "1x128", "32x128"] : ["1x16", "1x128", "1x512", "32x128"];
 int newTokens = opts.NewTokens;
@@ -46,17 +57,30 @@ if (opts.Engine == "sharp")
     }
     else
     {
-        var model = Gpt2Model.Load(modelDir, weights: opts.Weights);
-        Emit(new() { ["workload"] = "load_gpt2", ["seconds"] = load.Elapsed.TotalSeconds });
-        var ids = Ids("prefill_1x512");
-        var (med, all, last) = Bench.Time(() => model.Forward(ids, allLogits: true, outputPresents: false).Logits.Data, opts);
-        Bench.Dump(Path.Combine(outDir, $"{engine}_gpt2_prefill_1x512.f32"), last);
-        last = null;
-        Emit(new() { ["workload"] = "gpt2_prefill_1x512", ["median_s"] = med, ["all_s"] = Bench.Arr(all) });
+        // A decoder of any family, through ICausalLM as the CLI reaches it.
+        var model = AutoModel.LoadCausalLM(modelDir, opts.Weights);
+        Emit(new() { ["workload"] = $"load_{opts.Model}", ["seconds"] = load.Elapsed.TotalSeconds });
+        Emit(new() { ["workload"] = $"rss_{opts.Model}_loaded", ["mb"] = Bench.CurrentRssMb() });
+        // GPT-2: the full logits of 512 tokens (its rows since the first run of this bench). Qwen2: what generate() does
+        // with a prompt — keys and values into a cache, logits of the last position — at 512 and 4096 tokens.
+        string[] prefills = opts.Model == "gpt2" ? ["prefill_1x512"] : opts.Quick ? ["prefill_1x512"] : ["prefill_1x512", "prefill_1x4096"];
+        foreach (var name in prefills)
+        {
+            var ids = Ids(name);
+            bool allLogits = opts.Model == "gpt2";
+            var (med, times, last) = Bench.Time(() => allLogits
+                ? model.Forward(ids, allLogits: true, outputPresents: false).Logits.Data
+                : model.Forward(ids, cache: model.CreateCache(1, ids[0].Length), allLogits: false, outputPresents: false).Logits.Data, opts);
+            Bench.Dump(Path.Combine(outDir, $"{engine}_{opts.Model}_{name}.f32"), last);
+            last = null;
+            Emit(new() { ["workload"] = $"{opts.Model}_{name}", ["median_s"] = med, ["all_s"] = Bench.Arr(times) });
+            // The high-water mark after each prefill: how memory grows with the sequence.
+            Emit(new() { ["workload"] = $"rss_{opts.Model}_{name}", ["mb"] = Bench.PeakRssMb() });
+        }
         foreach (int b in new[] { 1, 8 })
         {
             var prompt = Ids($"prompt_{b}x16");
-            int p = prompt[0].Length, v = model.VocabSize;
+            int p = prompt[0].Length, v = model.Shape.VocabSize;
             int[] Greedy()
             {
                 var cache = model.CreateCache(b, p + newTokens);
@@ -77,8 +101,8 @@ if (opts.Engine == "sharp")
                 return generated;
             }
             var (dmed, dall, gen) = Bench.Time(Greedy, opts);
-            Bench.DumpInts(Path.Combine(outDir, $"{engine}_gpt2_decode_b{b}.i32"), gen!);
-            Emit(new() { ["workload"] = $"gpt2_decode_b{b}", ["median_s"] = dmed, ["all_s"] = Bench.Arr(dall), ["tokens_per_s"] = b * newTokens / dmed });
+            Bench.DumpInts(Path.Combine(outDir, $"{engine}_{opts.Model}_decode_b{b}.i32"), gen!);
+            Emit(new() { ["workload"] = $"{opts.Model}_decode_b{b}", ["median_s"] = dmed, ["all_s"] = Bench.Arr(dall), ["tokens_per_s"] = b * newTokens / dmed });
         }
     }
 }
@@ -202,13 +226,13 @@ sealed record Args(string Engine, string Model, string Cache, int Threads, Timin
             int i = Array.IndexOf(a, name);
             return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback ?? throw new ArgumentException($"missing {name}");
         }
-        bool coldStart = a.Contains("--coldstart");
+        bool coldStart = a.Contains("--coldstart"), membw = Get("--engine") == "membw";
         var inv = System.Globalization.CultureInfo.InvariantCulture;
-        // --coldstart runs once and times nothing: it needs no timing options.
-        var timing = coldStart ? new Timing(0, 0, 0, 0, 0)
+        // --coldstart runs once and the bandwidth probe has its own repetitions: neither needs timing options (nor membw a model).
+        var timing = coldStart || membw ? new Timing(0, 0, 0, 0, 0)
             : new Timing(int.Parse(Get("--warmup")), int.Parse(Get("--reps")), int.Parse(Get("--min-reps")),
                          double.Parse(Get("--budget"), inv), double.Parse(Get("--max-time"), inv));
-        return new Args(Get("--engine"), Get("--model"), Get("--cache"), int.Parse(Get("--threads", "2")), timing,
+        return new Args(Get("--engine"), membw ? "" : Get("--model"), Get("--cache", membw ? "" : null), int.Parse(Get("--threads", "2")), timing,
                         a.Contains("--quick"), int.Parse(Get("--new-tokens", "128")), coldStart, a.Contains("--bf16"), a.Contains("--int8"));
     }
 }
@@ -251,10 +275,14 @@ static class Bench
     public static void DumpInts(string path, int[] data) => File.WriteAllBytes(path, MemoryMarshal.AsBytes(data.AsSpan()).ToArray());
 
     /// <summary>VmHWM (peak resident set) of this process, in MB.</summary>
-    public static double PeakRssMb()
+    public static double PeakRssMb() => StatusMb("VmHWM:");
+    /// <summary>VmRSS (resident set now) of this process, in MB.</summary>
+    public static double CurrentRssMb() => StatusMb("VmRSS:");
+
+    static double StatusMb(string field)
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:"))
+            if (line.StartsWith(field))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
         return double.NaN;
     }

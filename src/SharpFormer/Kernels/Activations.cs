@@ -60,21 +60,54 @@ public static unsafe class Activations
     public static unsafe void Apply(Activation act, Span<float> x)
     {
         using var profile = KernelProfile.Time(ProfiledKernel.Activation);
+        if (!Unvectorised(act, x))
+            fixed (float* p = x) Split(new Job { X = p, N = x.Length, Act = act });
+    }
+
+    /// <summary>Applies the activations <see cref="Range"/> does not vectorise (true), or does nothing (false).</summary>
+    static bool Unvectorised(Activation act, Span<float> x)
+    {
         switch (act)
         {
             case Activation.Relu:
                 System.Numerics.Tensors.TensorPrimitives.Max(x, 0f, x);
-                return;
+                return true;
             case Activation.Identity:
-                return;
+                return true;
             case Activation.Tanh:
                 for (int i = 0; i < x.Length; i++) x[i] = MathF.Tanh(x[i]);
-                return;
+                return true;
             case Activation.Mish:
                 for (int i = 0; i < x.Length; i++) { double v = x[i]; x[i] = (float)(v * Math.Tanh(Math.Log(1.0 + Math.Exp(v)))); }
-                return;
+                return true;
         }
-        fixed (float* p = x) Split(new Job { X = p, N = x.Length, Act = act });
+        return false;
+    }
+
+    /// <summary>
+    /// A gated activation over the rows of a stacked gate | up product (Llama's MLP): for each of <paramref name="rows"/>
+    /// rows of 2·n floats, the gate half becomes act(gate) (the same values as <see cref="Apply"/>) and
+    /// h[row] = act(gate) · up. Rows are spread over the kernel threads: a prefill's rows are many, each short.
+    /// </summary>
+    public static void ApplyGated(Activation act, Span<float> gateUp, int rows, int n, Span<float> h)
+    {
+        using var profile = KernelProfile.Time(ProfiledKernel.Activation);
+        if (rows < 0 || n < 0 || gateUp.Length < 2L * rows * n || h.Length < (long)rows * n) throw new ArgumentException("Activations.ApplyGated: buffers too small");
+        fixed (float* gu = gateUp, ph = h)
+        {
+            var job = new GatedJob { GateUp = gu, H = ph, N = n, Act = act };
+            WorkerPool.Run(rows, WorkerPool.ThreadsFor(20L * rows * n, rows), &GatedRow, &job);
+        }
+    }
+
+    struct GatedJob { public float* GateUp, H; public int N; public Activation Act; }
+
+    static void GatedRow(void* ctx, int r)
+    {
+        ref GatedJob j = ref *(GatedJob*)ctx;
+        float* gate = j.GateUp + 2L * r * j.N;
+        if (!Unvectorised(j.Act, new Span<float>(gate, j.N))) Range(j.Act, gate, j.N);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(gate, j.N), new ReadOnlySpan<float>(gate + j.N, j.N), new Span<float>(j.H + (long)r * j.N, j.N));
     }
 
     /// <summary>

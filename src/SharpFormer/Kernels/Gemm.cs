@@ -587,32 +587,73 @@ public static unsafe class Gemm
     }
 
     // ---------------------------------------------------------------- few rows (decode): stream B once
-    /// <summary>m ≤ 4 rows: for each K block, each of this task's panels is read once (in memory order) and applied to every row.</summary>
+    /// <summary>
+    /// m ≤ 4 rows: for each K block, each of this task's panels is read once (in memory order) and applied to every row.
+    /// With Vector512 the task's panels are taken as four equal runs read in lockstep: four memory streams per core
+    /// instead of one. A core has only a few outstanding cache misses, so one stream leaves DRAM idle between them
+    /// (<c>bench -- bandwidth</c>, a sum over 256 MB: 10 → 17 GB/s on one core with four streams, 15 → 24 on two).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Skinny<TPanel>(ref Job j, int p0, int p1) where TPanel : struct, IPanel
     {
-        int K = j.K, N = j.N, isa = j.Isa;
-        float* t = stackalloc float[PackedWeight.PanelWidth];
+        int K = j.K, N = j.N, isa = j.Isa, pw = PackedWeight.PanelWidth;
+        int quarter = isa == 2 ? (p1 - p0) / 4 : 0;
+        float* t = stackalloc float[4 * pw];
         for (int k0 = 0; k0 < K; k0 += PackedWeight.KBlock)
         {
             int kc = Math.Min(PackedWeight.KBlock, K - k0);
             byte* bblk = j.B + (long)k0 * j.PaddedN * TPanel.ElementBytes;
+            long slab = (long)pw * kc * TPanel.ElementBytes;
             bool add = k0 > 0;
-            for (int p = p0; p < p1; p++)
+            for (int q = 0; q < quarter; q++)
             {
-                byte* bp = bblk + (long)p * PackedWeight.PanelWidth * kc * TPanel.ElementBytes;
-                int col0 = p * PackedWeight.PanelWidth, cols = Math.Min(PackedWeight.PanelWidth, N - col0);
-                float* bias = add || j.Bias == null ? null : j.Bias + col0;
+                byte* bp = bblk + (p0 + q) * slab;
+                for (int r = 0; r < j.M; r++)
+                {
+                    Row512x4<TPanel>(j.X + (long)r * K + k0, bp, quarter * slab, kc, t);
+                    for (int i = 0; i < 4; i++) MergePanel(ref j, t + i * pw, r, p0 + q + i * quarter, add);
+                }
+            }
+            for (int p = p0 + 4 * quarter; p < p1; p++)
+            {
+                byte* bp = bblk + p * slab;
                 for (int r = 0; r < j.M; r++)
                 {
                     float* x = j.X + (long)r * K + k0;
                     if (isa == 2) Row512<TPanel>(x, bp, kc, t);
                     else if (isa == 1) Row256<TPanel>(x, bp, kc, t);
                     else Row128<TPanel>(x, bp, kc, t);
-                    Merge(t, PackedWeight.PanelWidth, j.Y + (long)r * N + col0, N, 1, cols, add, bias);
+                    MergePanel(ref j, t, r, p, add);
                 }
             }
         }
+    }
+
+    /// <summary>Row r's 32 results t of panel p into y: stored (+ bias) for the first K block, added for the others.</summary>
+    static void MergePanel(ref Job j, float* t, int r, int p, bool add)
+    {
+        int col0 = p * PackedWeight.PanelWidth, cols = Math.Min(PackedWeight.PanelWidth, j.N - col0);
+        Merge(t, PackedWeight.PanelWidth, j.Y + (long)r * j.N + col0, j.N, 1, cols, add, add || j.Bias == null ? null : j.Bias + col0);
+    }
+
+    /// <summary>t[i·32 .. i·32+31] = x · panel i for the four panels at b + i·<paramref name="gap"/> bytes, read in lockstep.</summary>
+    static void Row512x4<TPanel>(float* x, byte* b, long gap, int kc, float* t) where TPanel : struct, IPanel
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+        byte* b1 = b + gap, b2 = b1 + gap, b3 = b2 + gap;
+        for (int k = 0; k < kc; k++)
+        {
+            var xv = Vector512.Create(x[k]);
+            TPanel.Load512(b, out var c0, out var c1); TPanel.Load512(b1, out var c2, out var c3);
+            TPanel.Load512(b2, out var c4, out var c5); TPanel.Load512(b3, out var c6, out var c7);
+            s0 = Vector512.FusedMultiplyAdd(xv, c0, s0); s1 = Vector512.FusedMultiplyAdd(xv, c1, s1);
+            s2 = Vector512.FusedMultiplyAdd(xv, c2, s2); s3 = Vector512.FusedMultiplyAdd(xv, c3, s3);
+            s4 = Vector512.FusedMultiplyAdd(xv, c4, s4); s5 = Vector512.FusedMultiplyAdd(xv, c5, s5);
+            s6 = Vector512.FusedMultiplyAdd(xv, c6, s6); s7 = Vector512.FusedMultiplyAdd(xv, c7, s7);
+            b += TPanel.RowBytes; b1 += TPanel.RowBytes; b2 += TPanel.RowBytes; b3 += TPanel.RowBytes;
+        }
+        s0.Store(t); s1.Store(t + 16); s2.Store(t + 32); s3.Store(t + 48);
+        s4.Store(t + 64); s5.Store(t + 80); s6.Store(t + 96); s7.Store(t + 112);
     }
 
     static void Row512<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel

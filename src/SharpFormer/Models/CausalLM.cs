@@ -166,12 +166,12 @@ internal sealed class DecoderWorkspace
     public float[] X = [], H = [], A = [], Qkv = [], Ctx = [], Inner = [], Rope = [];
     public int[] Rows = [], Positions = [];
 
-    /// <summary>Room for <paramref name="rows"/> rows of every buffer.</summary>
-    public void Ensure(int rows, int width, int qkvWidth, int ctxWidth, int innerPerRow, int ropePerRow)
+    /// <summary>Room for <paramref name="rows"/> rows of every buffer, and <paramref name="innerFloats"/> floats of MLP scratch.</summary>
+    public void Ensure(int rows, int width, int qkvWidth, int ctxWidth, long innerFloats, int ropePerRow)
     {
         // Scratch: written before read.
         Grow(ref X, rows * width); Grow(ref H, rows * width); Grow(ref A, rows * width);
-        Grow(ref Qkv, rows * qkvWidth); Grow(ref Ctx, rows * ctxWidth); Grow(ref Inner, rows * innerPerRow); Grow(ref Rope, rows * ropePerRow);
+        Grow(ref Qkv, rows * qkvWidth); Grow(ref Ctx, rows * ctxWidth); Grow(ref Inner, checked((int)innerFloats)); Grow(ref Rope, rows * ropePerRow);
         if (Positions.Length < rows) Positions = new int[rows];
 
         static void Grow(ref float[] a, int n)

@@ -170,7 +170,7 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
         int e = Shape.Hidden, rows = b * t, past = cache.Length, tk = past + t, cap = cache.Capacity;
         var w = cache.Work;
         var first = Blocks.Length > 0 ? Blocks[0] : null;
-        w.Ensure(rows, e, first?.Attn.QkvWidth ?? 0, first?.Attn.ContextWidth ?? 0, first?.Mlp.ScratchPerRow ?? 0, Rope?.RowWidth ?? 0);
+        w.Ensure(rows, e, first?.Attn.QkvWidth ?? 0, first?.Attn.ContextWidth ?? 0, first?.Mlp.Scratch(rows) ?? 0, Rope?.RowWidth ?? 0);
         var x = w.X.AsSpan(0, rows * e);
         var positions = w.Positions.AsSpan(0, rows);
 
