@@ -35,6 +35,9 @@ public sealed record ParameterBreakdown(long Embeddings, long Attention, long Fe
         return "other";
     }
 
+    /// <summary>A model's parameters summed by <see cref="Component"/>.</summary>
+    public static ParameterBreakdown Of(ParameterSet parameters) => Of(parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)));
+
     /// <summary>Sums parameter counts by <see cref="Component"/>.</summary>
     public static ParameterBreakdown Of(IEnumerable<(string Name, long Count)> parameters)
     {
@@ -92,13 +95,12 @@ public sealed record ModelSummary(
         var c = (BertConfig)config;
         var (name, tokenizer, labels) = context;
         var model = BertModel.Load(dir);
-        var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
         var arch = c.Architecture == "" ? "BertModel" : c.Architecture;
         return new ModelSummary(name, "bert", "BERT: encoder-only Transformer", arch,
             "bidirectional: every token attends to every token", "post-LN (LayerNorm after each residual add)",
             c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
             tokenizer, c.MaxPositionEmbeddings, $"learned absolute ({c.MaxPositionEmbeddings}) + token type ({c.TypeVocabSize})",
-            ParameterBreakdown.Of(counts), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c))
+            ParameterBreakdown.Of(model.Parameters), model.Parameters.ElementCount, BertObjective(arch), BertTasks(arch, c))
             { Untrained = model.InitialisedParameters, Labels = labels, HeadsPresent = model.Heads.ToString(),
               KvHeads = c.NumAttentionHeads, Mlp = $"{c.HiddenAct} MLP (dense → act → dense)" };
     }
@@ -109,13 +111,12 @@ public sealed record ModelSummary(
         var c = (Gpt2Config)config;
         var (name, tokenizer, labels) = context;
         var model = Gpt2Model.Load(dir);
-        var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
         var arch = c.Architecture == "" ? "GPT2Model" : c.Architecture;
         return new ModelSummary(name, "gpt2", "GPT-2: decoder-only Transformer", arch,
             "causal: each token attends to itself and earlier tokens", "pre-LN (LayerNorm before each sub-layer, final ln_f)",
             c.ActivationFunction, c.NLayer, c.NHead, c.HeadDim, c.NEmbd, c.InnerDim, c.VocabSize,
             tokenizer, c.NPositions, $"learned absolute ({c.NPositions})",
-            ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
+            ParameterBreakdown.Of(model.Parameters), model.Parameters.ElementCount,
             "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
             "text generation and continuation, perplexity scoring, prompting / few-shot tasks")
             { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NHead, Mlp = $"{c.ActivationFunction} MLP (c_fc → act → c_proj)",
@@ -128,7 +129,6 @@ public sealed record ModelSummary(
         var c = (LlamaConfig)config;
         var (name, tokenizer, labels) = context;
         var model = LlamaModel.Load(dir);
-        var counts = model.Parameters.All.Select(p => (p.Name, (long)p.Tensor.Length)).ToList();
         var arch = c.Architecture == "" ? "LlamaModel" : c.Architecture;
         string family = c.ModelType switch { "qwen2" => "Qwen2", "mistral" => "Mistral", _ => "Llama" };
         string attention = c.NumKeyValueHeads == c.NumAttentionHeads ? "causal, multi-head"
@@ -139,7 +139,7 @@ public sealed record ModelSummary(
             "pre-norm RMSNorm (before each sub-layer, final norm)",
             c.HiddenAct, c.NumHiddenLayers, c.NumAttentionHeads, c.HeadDim, c.HiddenSize, c.IntermediateSize, c.VocabSize,
             tokenizer, c.ContextLength, rope,
-            ParameterBreakdown.Of(counts), model.Parameters.ElementCount,
+            ParameterBreakdown.Of(model.Parameters), model.Parameters.ElementCount,
             "causal language modelling: predict the next token (cross-entropy on the input shifted by one)",
             "chat and instruction following, text generation, perplexity scoring")
             { Untrained = model.InitialisedParameters, Labels = labels, KvHeads = c.NumKeyValueHeads,

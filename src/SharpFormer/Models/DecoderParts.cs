@@ -107,7 +107,6 @@ internal sealed class GatedMlp(StackedLinear gateUp, Activation act, IDense down
 /// </summary>
 internal sealed class CausalSelfAttention(IDense qkv, IDense output, int heads, int kvHeads, int headDim, float scale, RotaryEmbedding? rope)
 {
-    public int Heads => heads;
     public int QkvWidth => (heads + 2 * kvHeads) * headDim;
     public int ContextWidth => heads * headDim;
 
