@@ -99,10 +99,9 @@ public static class ChatCommand
         return failures > 0 && !interactive ? CliRunner.UserError : 0;
     }
 
-    /// <summary><c>generate --chat</c>: one user message (after an optional system message), the reply streamed or as JSON.</summary>
+    /// <summary><c>generate --chat</c>: one user message (after an optional system message), the reply streamed or as JSON; <paramref name="options"/> as built with <see cref="DefaultMaxNewTokens"/>.</summary>
     internal static int OneShot(string dir, WeightPrecision precision, string? system, string user, GenerationOptions options, bool json)
     {
-        if (options.MaxNewTokens is null && options.MaxLength is null) options = options with { MaxNewTokens = DefaultMaxNewTokens };
         var chat = ChatModel.Load(dir, WeightOptions.Inference(precision));
         Warnings.ForInitialised(chat.Model.InitialisedParameters);
         List<ChatMessage> messages = system is null ? [new("user", user)] : [new("system", system), new("user", user)];

@@ -30,7 +30,7 @@ public static class GenerateCommand
             var text = string.Join(' ', r.GetValue(prompt) ?? []);
             if (text.Length == 0) throw new SharpFormerException("the prompt is empty");
 
-            var o = flags.Build(r, dir);
+            var o = flags.Build(r, dir, r.GetValue(chat) ? ChatCommand.DefaultMaxNewTokens : null);
             if (r.GetValue(numReturn) is int n) o = o with { NumReturnSequences = n };
             o.Validate();
             if (r.GetValue(system) is not null && !r.GetValue(chat)) throw new SharpFormerException("--system needs --chat");
