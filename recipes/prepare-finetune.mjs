@@ -1,0 +1,73 @@
+// Issue 19: the fine-tuning files of the shipped task models, built from the splits of prepare-splits.mjs only (train
+// from train, dev from dev; test files are read by `evaluate` where they are, never here).
+// usage: node prepare-finetune.mjs DATA_V2_DIR     (writes DATA_V2_DIR/finetune/*)
+// Everything written is derived from research/teaching-only data: keep it outside git.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readLines, writer } from './text-utils.mjs';
+
+const [root] = process.argv.slice(2);
+if (!root) { console.error('usage: node prepare-finetune.mjs DATA_V2_DIR'); process.exit(2); }
+const split = (src, name) => path.join(root, 'splits', src, name);
+const jsonl = f => readLines(f).filter(l => l.trim()).map(l => JSON.parse(l));
+const W = writer(path.join(root, 'finetune'));
+const J = o => JSON.stringify(o);
+// Seeded order and sampling: the same files on every machine.
+const rank = (s, salt) => crypto.createHash('sha256').update(salt + '\0' + s).digest().readUInt32BE(0);
+const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x]).sort((a, b) => a[0] - b[0]).map(p => p[1]);
+
+// ---------------------------------------------------------------- sentiment: every review source, one label set
+{
+  const pick = o => ({ text: o.text, label: o.label });
+  W('sentiment-train.jsonl', shuffled([...jsonl(split('chnsenticorp', 'train.jsonl')), ...jsonl(split('online_shopping', 'train.jsonl'))].map(pick), 'senti').map(J));
+  W('sentiment-dev.jsonl', [...jsonl(split('chnsenticorp', 'dev.jsonl')), ...jsonl(split('online_shopping', 'dev.jsonl'))].map(pick).map(J));
+}
+
+// ---------------------------------------------------------------- pairs: a classifier without LCQMC's length shortcut
+// LCQMC's pairs (only its dev file is here) label every short pair "different"; a model trained on them alone learns
+// length. Mixed in: AFQMC (same-topic pairs, many hard negatives), Chinese STS-B train pairs at the ends of its scale
+// (score >= 4 same, <= 1 different), each pair in both orders (the label of a pair does not depend on its order), and
+// identical or near-identical positives — a question with itself, or with only its closing punctuation changed — drawn
+// from the train sentences, so that "same text" is never "different" whatever its length.
+{
+  const asPair = (a, b, label) => ({ text: a, text_pair: b, label: String(label) });
+  const base = [...jsonl(split('lcqmc', 'train.jsonl')), ...jsonl(split('afqmc', 'train.jsonl'))].map(o => asPair(o.text, o.text_pair, o.label));
+  for (const l of readLines(split('stsb', 'train.txt')).filter(l => l.trim())) {
+    const [, a, b, score] = l.split('||');
+    if (+score >= 4) base.push(asPair(a, b, 1)); else if (+score <= 1) base.push(asPair(a, b, 0));
+  }
+  const swapped = base.map(p => asPair(p.text_pair, p.text, p.label));
+  const sentences = [...new Set(base.flatMap(p => [p.text, p.text_pair]))];
+  const variant = s => { const bare = s.replace(/[。？！?!.，,\s]+$/u, ''); return bare === s ? s + '？' : bare; };
+  const same = shuffled(sentences, 'same', s => s).slice(0, Math.round(base.length * 0.1)).map((s, i) => asPair(s, i % 2 ? variant(s) : s, 1));
+  W('pairs-train.jsonl', shuffled([...base, ...swapped, ...same], 'pairs').map(J));
+  W('pairs-dev.jsonl', jsonl(split('lcqmc', 'dev.jsonl')).map(o => J(asPair(o.text, o.text_pair, o.label))));
+  // The sentence-embedding model: positives only (supervised contrastive), and sentences for unsupervised SimCSE.
+  W('embed-pairs.jsonl', shuffled(base.filter(p => p.label === '1'), 'embed').map(p => J({ text: p.text, text_pair: p.text_pair })));
+  const tnews = jsonl(split('tnews', 'train.jsonl')).map(o => o.text);
+  const reviews = jsonl(split('online_shopping', 'train.jsonl')).map(o => o.text).filter(t => [...t].length <= 64);
+  W('simcse.txt', shuffled([...new Set([...sentences, ...tnews, ...reviews])], 'simcse', s => s).slice(0, 60000).map(s => s.replace(/\s+/gu, ' ')));
+}
+
+// ---------------------------------------------------------------- NER with person / place / organisation
+// dh_msra's coarse types, with CLUENER2020 and Weibo mapped onto them: name → PER; address, scene → LOC; company,
+// government, organization → ORG; Weibo's named PER/ORG/LOC/GPE (GPE → LOC). CLUENER's book, game, movie and position and
+// Weibo's nominal mentions have no coarse type and become O.
+{
+  const map = { name: 'PER', address: 'LOC', scene: 'LOC', company: 'ORG', government: 'ORG', organization: 'ORG',
+    PER: 'PER', LOC: 'LOC', ORG: 'ORG', 'PER.NAM': 'PER', 'ORG.NAM': 'ORG', 'LOC.NAM': 'LOC', 'GPE.NAM': 'LOC' };
+  const coarse = f => readLines(f).map(l => {
+    if (!l.trim()) return '';
+    const i = l.lastIndexOf(' ');
+    const tag = l.slice(i + 1), ch = l.slice(0, i);
+    if (tag === 'O') return l;
+    const t = map[tag.slice(2)];
+    return t ? `${ch} ${tag[0] === "I" ? "I" : "B"}-${t}` : `${ch} O`;  // Weibo has a few S- (single) tags
+  });
+  const sentences = lines => lines.join('\n').split(/\n\n+/u).map(s => s.trim()).filter(Boolean);
+  const set = name => ['dh_msra', 'cluener', 'weibo'].flatMap(src => sentences(coarse(split(src, name))));
+  W('ner-coarse-train.bio', [shuffled(set('train.bio'), 'ner').join('\n\n')]);
+  W('ner-coarse-dev.bio', [set('dev.bio').join('\n\n')]);
+  for (const src of ['dh_msra', 'cluener', 'weibo']) W(`ner-coarse-test-${src}.bio`, [sentences(coarse(split(src, 'test.bio'))).join('\n\n')]);
+}
