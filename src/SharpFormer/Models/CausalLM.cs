@@ -39,6 +39,21 @@ public interface ICausalLM
     /// (targets ids[firstTarget..]); computed chunk by chunk, never materialising all [T, V] logits.
     /// </summary>
     double[] TokenNll(int[] ids, int firstTarget = 1);
+
+    /// <summary>
+    /// Continuous batching: runs a prompt into slot <paramref name="slot"/> of the cache (whatever the slot held is
+    /// forgotten; positions 0 … n−1, no padding) and writes the last position's logits [V]. The cache's slots then advance
+    /// independently (<see cref="DecodeSlots"/>); its uniform-length API (<see cref="Forward"/>, <see cref="DecodeStep"/>)
+    /// refuses it from then on.
+    /// </summary>
+    void PrefillSlot(int slot, ReadOnlySpan<int> ids, KvCache cache, Span<float> logits);
+
+    /// <summary>
+    /// Continuous batching: one decoding step for some slots of the cache, each at its own length — token
+    /// <c>ids[i]</c> appended to slot <c>slots[i]</c> at position <see cref="KvCache.SlotLength"/> — with the logits of
+    /// each into row i of <paramref name="logits"/> [slots, V]. The other slots are neither read nor computed.
+    /// </summary>
+    void DecodeSlots(ReadOnlySpan<int> slots, ReadOnlySpan<int> ids, KvCache cache, Span<float> logits);
 }
 
 /// <summary>A decoder's sizes and special tokens, family-independent.</summary>
@@ -114,6 +129,28 @@ public sealed class KvCache
     /// <summary>[B · capacity]: 0 for attended keys, <see cref="Kernels.Attention.Masked"/> for padding.</summary>
     internal float[] KeyBias { get; }
     internal DecoderWorkspace Work { get; } = new();
+    /// <summary>Per-slot lengths once the cache is used slot by slot (continuous batching), else null.</summary>
+    internal int[]? SlotLengths { get; private set; }
+
+    /// <summary>Positions cached in slot <paramref name="slot"/> (slot-by-slot use), or <see cref="Length"/> (uniform use).</summary>
+    public int SlotLength(int slot) => SlotLengths?[slot] ?? Length;
+
+    /// <summary>Switches the cache to slot-by-slot use (every slot empty the first time).</summary>
+    internal int[] UseSlots()
+    {
+        if (SlotLengths is null)
+        {
+            if (Length != 0) throw new SharpFormerException("this KV cache already holds a uniform batch; slot-by-slot use needs a new cache");
+            SlotLengths = new int[Batch];
+        }
+        return SlotLengths;
+    }
+
+    /// <summary>Refuses a cache in slot-by-slot use to the uniform-length API.</summary>
+    internal void RequireUniform()
+    {
+        if (SlotLengths is not null) throw new SharpFormerException("this KV cache is used slot by slot (continuous batching); use PrefillSlot/DecodeSlots with it");
+    }
 
     /// <summary>A cache for <paramref name="batch"/> sequences of a decoder of this shape.</summary>
     public KvCache(DecoderShape shape, int batch, int? capacity = null) : this(shape, batch, capacity, storesKeysAndValues: true) { }
@@ -143,6 +180,7 @@ public sealed class KvCache
     public void Clear()
     {
         Length = 0;
+        SlotLengths = null;
         Array.Clear(KeyBias);
     }
 
@@ -164,7 +202,7 @@ public sealed class KvCache
 internal sealed class DecoderWorkspace
 {
     public float[] X = [], H = [], A = [], Qkv = [], Ctx = [], Inner = [], Rope = [];
-    public int[] Rows = [], Positions = [];
+    public int[] Rows = [], Positions = [], SlotRows = [], SlotPasts = [];
 
     /// <summary>Room for <paramref name="rows"/> rows of every buffer, and <paramref name="innerFloats"/> floats of MLP scratch.</summary>
     public void Ensure(int rows, int width, int qkvWidth, int ctxWidth, long innerFloats, int ropePerRow)
@@ -181,12 +219,21 @@ internal sealed class DecoderWorkspace
     }
 }
 
-/// <summary>One forward pass over B×T new rows (row r = sequence r / T, step r % T) appended to a cache.</summary>
-internal readonly record struct DecoderPass(KvCache Cache, int Batch, int Steps, int Past, DecoderWorkspace Work)
+/// <summary>
+/// One forward pass over B×T new rows (row r = sequence r / T, step r % T) appended to a cache: sequence i is cache slot i
+/// after <see cref="Past"/> cached positions, or (continuous batching) slot <c>Slots[i]</c> after <c>Pasts[i]</c>.
+/// </summary>
+internal readonly record struct DecoderPass(KvCache Cache, int Batch, int Steps, int Past, DecoderWorkspace Work, int[]? Slots = null, int[]? Pasts = null)
 {
     public int Rows => Batch * Steps;
-    /// <summary>Cached + new positions.</summary>
+    /// <summary>Cached + new positions (uniform passes).</summary>
     public int Total => Past + Steps;
+    /// <summary>The cache slot of sequence <paramref name="i"/>.</summary>
+    public int SlotOf(int i) => Slots is null ? i : Slots[i];
+    /// <summary>Positions cached before this pass in sequence <paramref name="i"/>'s slot.</summary>
+    public int PastOf(int i) => Pasts is null ? Past : Pasts[i];
+    /// <summary>Where row <paramref name="r"/> goes in the cache (slot · capacity + position in the slot).</summary>
+    public int CacheRow(int r) => SlotOf(r / Steps) * Cache.Capacity + PastOf(r / Steps) + r % Steps;
     /// <summary>The rotary table of the pass's rows ([rows, head dim]), empty for models without RoPE.</summary>
     public ReadOnlySpan<float> Rope(int perRow) => Work.Rope.AsSpan(0, Rows * perRow);
 }

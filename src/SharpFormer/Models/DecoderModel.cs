@@ -71,6 +71,7 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
         int b = inputIds.Length, t = b == 0 ? 0 : inputIds[0].Length;
         if (b == 0 || t == 0) throw new SharpFormerException("the input is empty: the model needs at least one token");
         if (cache is not null && cache.Batch != b) throw new SharpFormerException($"the KV cache holds {cache.Batch} sequences, the input has {b}");
+        cache?.RequireUniform();
         int past = cache?.Length ?? 0;
         Validate(inputIds, attentionMask, positionIds, t, past, cache?.Capacity);
         cache ??= new KvCache(Shape, b, t, storesKeysAndValues: outputPresents);
@@ -89,6 +90,7 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
     {
         int b = cache.Batch;
         if (ids.Length != b || positions.Length != b) throw new ArgumentException("DecodeStep: one id and one position per sequence");
+        cache.RequireUniform();
         if (cache.Length + 1 > cache.Capacity)
             throw new SharpFormerException($"the sequence would exceed the model's context of {cache.Capacity} positions");
         for (int i = 0; i < b; i++)
@@ -101,6 +103,47 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
         ids.CopyTo(w.Rows);
         positions.CopyTo(w.Rows.AsSpan(b));
         RunCore(i => w.Rows[i], i => w.Rows[b + i], null, cache, b, 1, null, false, false, false, logits);
+    }
+
+    /// <inheritdoc/>
+    public void PrefillSlot(int slot, ReadOnlySpan<int> ids, KvCache cache, Span<float> logits)
+    {
+        var lengths = cache.UseSlots();
+        if ((uint)slot >= (uint)cache.Batch) throw new ArgumentOutOfRangeException(nameof(slot), $"slot {slot} is outside the cache's {cache.Batch} slots");
+        int t = ids.Length;
+        if (t == 0) throw new SharpFormerException("the input is empty: the model needs at least one token");
+        if (t > cache.Capacity) throw new SharpFormerException($"the input has {t} tokens, more than the cache's {cache.Capacity} positions");
+        foreach (var id in ids)
+            if ((uint)id >= (uint)Shape.VocabSize) throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {Shape.VocabSize})");
+        var w = cache.Work;
+        if (w.Rows.Length < t) w.Rows = new int[t];
+        ids.CopyTo(w.Rows);
+        lengths[slot] = 0;
+        RunCore(j => w.Rows[j], j => j, null, cache, 1, t, null, false, false, false, logits, slots: [slot], pasts: [0]);
+    }
+
+    /// <inheritdoc/>
+    public void DecodeSlots(ReadOnlySpan<int> slots, ReadOnlySpan<int> ids, KvCache cache, Span<float> logits)
+    {
+        var lengths = cache.UseSlots();
+        int b = slots.Length;
+        if (ids.Length != b) throw new ArgumentException("DecodeSlots: one id per slot");
+        var w = cache.Work;
+        if (w.SlotRows.Length < b) { w.SlotRows = new int[b]; w.SlotPasts = new int[b]; }
+        if (w.Rows.Length < b) w.Rows = new int[b];
+        for (int i = 0; i < b; i++)
+        {
+            int s = slots[i];
+            if ((uint)s >= (uint)cache.Batch) throw new ArgumentOutOfRangeException(nameof(slots), $"slot {s} is outside the cache's {cache.Batch} slots");
+            if (lengths[s] == 0) throw new SharpFormerException($"slot {s} is empty: prefill it first");
+            if (lengths[s] + 1 > cache.Capacity) throw new SharpFormerException($"slot {s} would exceed the cache's {cache.Capacity} positions");
+            if ((uint)ids[i] >= (uint)Shape.VocabSize) throw new SharpFormerException($"token id {ids[i]} is outside the vocabulary [0, {Shape.VocabSize})");
+            w.SlotRows[i] = s; w.SlotPasts[i] = lengths[s]; w.Rows[i] = ids[i];
+        }
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < i; j++)
+                if (w.SlotRows[j] == w.SlotRows[i]) throw new ArgumentException($"DecodeSlots: slot {w.SlotRows[i]} given twice");
+        RunCore(i => w.Rows[i], i => w.SlotPasts[i], null, cache, b, 1, null, false, false, false, logits, slots: w.SlotRows, pasts: w.SlotPasts);
     }
 
     /// <inheritdoc/>
@@ -164,10 +207,12 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
     /// norm of the hidden states in the workspace's X. Writes logits of every row (allLogits), of each sequence's last
     /// row, or none.
     /// </summary>
+    /// <remarks>With <paramref name="slots"/>: sequence i goes to cache slot slots[i] after pasts[i] positions (continuous batching).</remarks>
     void RunCore(Func<int, int> idOf, Func<int, int> posOf, Func<int, bool>? attended, KvCache cache, int b, int t,
-                 CausalLMOutputs? outputs, bool hidden, bool attn, bool allLogits, Span<float> logits, bool logitsNone = false)
+                 CausalLMOutputs? outputs, bool hidden, bool attn, bool allLogits, Span<float> logits, bool logitsNone = false,
+                 int[]? slots = null, int[]? pasts = null)
     {
-        int e = Shape.Hidden, rows = b * t, past = cache.Length, tk = past + t, cap = cache.Capacity;
+        int e = Shape.Hidden, rows = b * t, past = cache.Length, tk = past + t;
         var w = cache.Work;
         var first = Blocks.Length > 0 ? Blocks[0] : null;
         w.Ensure(rows, e, first?.Attn.QkvWidth ?? 0, first?.Attn.ContextWidth ?? 0, first?.Mlp.Scratch(rows) ?? 0, Rope?.RowWidth ?? 0);
@@ -179,11 +224,12 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
         {
             positions[r] = posOf(r);
             Embed(idOf(r), positions[r], x.Slice(r * e, e));
-            cache.KeyBias[(r / t) * cap + past + r % t] = attended is null || attended(r) ? 0f : Attention.Masked;
         }
         Rope?.Prepare(positions, w.Rope);
 
-        var pass = new DecoderPass(cache, b, t, past, w);
+        var pass = new DecoderPass(cache, b, t, past, w, slots, pasts);
+        for (int r = 0; r < rows; r++)
+            cache.KeyBias[pass.CacheRow(r)] = attended is null || attended(r) ? 0f : Attention.Masked;
         for (int l = 0; l < Blocks.Length; l++)
         {
             if (hidden) outputs!.HiddenStates.Add(new Tensor([b, t, e], x.ToArray()));
@@ -193,7 +239,8 @@ public abstract class DecoderModel<TConfig> : ICausalLM where TConfig : ModelCon
         }
         FinalNorm.Forward(x, x);
         if (hidden) outputs!.HiddenStates.Add(new Tensor([b, t, e], x.ToArray()));
-        cache.Length = tk;
+        if (slots is null) cache.Length = tk;
+        else for (int i = 0; i < b; i++) cache.SlotLengths![slots[i]] = pasts![i] + t;
 
         if (logitsNone) return;
         if (allLogits) LmHead.Forward(x, rows, logits);

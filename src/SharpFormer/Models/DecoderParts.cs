@@ -113,7 +113,7 @@ internal sealed class CausalSelfAttention(IDense qkv, IDense output, int heads, 
     /// <summary>x [rows, hidden] (normalised) → y [rows, hidden]; the attention probabilities into <paramref name="probs"/> [B, heads, T, Tk] if given.</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, in DecoderPass pass, int layer, Tensor? probs)
     {
-        int rows = pass.Rows, t = pass.Steps, tk = pass.Total, past = pass.Past, d = headDim;
+        int rows = pass.Rows, t = pass.Steps, d = headDim;
         int qw = heads * d, kvw = kvHeads * d, width = QkvWidth;
         var cache = pass.Cache;
         int cap = cache.Capacity;
@@ -131,16 +131,17 @@ internal sealed class CausalSelfAttention(IDense qkv, IDense output, int heads, 
             kvStride = kvw; kvSeq = cap * kvw;
             for (int r = 0; r < rows; r++)
             {
-                int dst = ((r / t) * cap + past + r % t) * kvw;
+                int dst = pass.CacheRow(r) * kvw;
                 q.Slice(r * width + qw, kvw).CopyTo(keys.Slice(dst, kvw));
                 q.Slice(r * width + qw + kvw, kvw).CopyTo(values.Slice(dst, kvw));
             }
         }
         for (int i = 0; i < pass.Batch; i++)
         {
+            int slot = pass.SlotOf(i), past = pass.PastOf(i), tk = past + t;
             Attention.Forward(q.Slice(i * t * width, t * width), width,
-                keys.Slice(i * kvSeq, (tk - 1) * kvStride + kvw), values.Slice(i * kvSeq, (tk - 1) * kvStride + kvw), kvStride,
-                t, tk, heads, d, scale, causal: true, queryOffset: past, cache.KeyBias.AsSpan(i * cap, tk),
+                keys.Slice(slot * kvSeq, (tk - 1) * kvStride + kvw), values.Slice(slot * kvSeq, (tk - 1) * kvStride + kvw), kvStride,
+                t, tk, heads, d, scale, causal: true, queryOffset: past, cache.KeyBias.AsSpan(slot * cap, tk),
                 ctx.Slice(i * t * qw, t * qw), qw,
                 probs is null ? default : probs.Span.Slice(i * heads * t * tk, heads * t * tk), kvHeads);
         }

@@ -225,20 +225,7 @@ public static class Generation
                 var row = scores.AsSpan(r * vocab, vocab);
                 var seq = seqs[r].AsSpan(0, cur);
                 // HF processes finished rows too (and then overrides with pad); skipping them changes no output.
-                if (finished[r]) { next[r] = pad; continue; }
-                FiniteOutputs.Require(row, "next-token logits");   // before the processors, which set −inf on purpose
-                if (o.RepetitionPenalty != 1f) RepetitionPenalty(row, seq, o.RepetitionPenalty, work);
-                if (o.NoRepeatNgramSize > 0) BanRepeatedNgrams(row, seq, o.NoRepeatNgramSize);
-                if (newCounts[r] < o.MinNewTokens || cur < o.MinLength)
-                    foreach (var e in eos) row[e] = float.NegativeInfinity;
-                if (o.DoSample)
-                {
-                    if (o.Temperature != 1f) TensorDivide(row, o.Temperature);
-                    if (o.TopK > 0) TopK(row, o.TopK, work);
-                    if (o.TopP < 1f) TopP(row, o.TopP, work);
-                    next[r] = Sample(row, rng);
-                }
-                else next[r] = ArgMax(row);
+                next[r] = finished[r] ? pad : ChooseNext(row, seq, newCounts[r], o, eos, rng, work);
             }
             for (int r = 0; r < b; r++)
             {
@@ -279,6 +266,24 @@ public static class Generation
             StoppedAtContextLimit = contextLimited && !allEos && cur >= maxTotal,
             MaxLengthNotAbovePrompt = notAbove,
         };
+    }
+
+    /// <summary>
+    /// The logits processors in HF's order on one row's next-token scores (changed in place), then the choice: greedy or
+    /// one draw. <paramref name="seq"/> is the row so far (prompt, padding included, and what it generated).
+    /// </summary>
+    internal static int ChooseNext(Span<float> row, ReadOnlySpan<int> seq, int newCount, GenerationOptions o, ReadOnlySpan<int> eos, Random rng, Scratch work)
+    {
+        FiniteOutputs.Require(row, "next-token logits");   // before the processors, which set −inf on purpose
+        if (o.RepetitionPenalty != 1f) RepetitionPenalty(row, seq, o.RepetitionPenalty, work);
+        if (o.NoRepeatNgramSize > 0) BanRepeatedNgrams(row, seq, o.NoRepeatNgramSize);
+        if (newCount < o.MinNewTokens || seq.Length < o.MinLength)
+            foreach (var e in eos) row[e] = float.NegativeInfinity;
+        if (!o.DoSample) return ArgMax(row);
+        if (o.Temperature != 1f) TensorDivide(row, o.Temperature);
+        if (o.TopK > 0) TopK(row, o.TopK, work);
+        if (o.TopP < 1f) TopP(row, o.TopP, work);
+        return Sample(row, rng);
     }
 
     /// <summary>Buffers sized to the vocabulary, allocated once per generate call.</summary>
