@@ -137,8 +137,7 @@ function attentionView(root, load) {
   const headSel = el("select", { "aria-label": "head", class: "attn-head" });
   const title = el("span", { class: "muted" });
   const figs = el("div", { class: "attn-figs" });
-  root.replaceChildren(el("div", { class: "attn-controls" }, "layer ", layerSel, " head ", headSel, title), figs);
-  let shape = null;
+  let shape = null;   // the last answer; the pickers appear with the first one
 
   function setOptions(sel, n, value) {
     if (sel.options.length !== n) sel.replaceChildren(...Array.from({ length: n }, (_, i) => el("option", { value: String(i) }, String(i))));
@@ -147,6 +146,7 @@ function attentionView(root, load) {
 
   async function show(layer, head) {
     const data = await load(layer, head);
+    if (!shape) root.replaceChildren(el("div", { class: "attn-controls" }, "layer ", layerSel, " head ", headSel, title), figs);
     shape = data;
     setOptions(layerSel, data.layers, data.layer);
     setOptions(headSel, data.heads, data.head);
