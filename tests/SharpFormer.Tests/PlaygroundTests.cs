@@ -270,6 +270,27 @@ public class PlaygroundTests(PlaygroundFixture fx) : IClassFixture<PlaygroundFix
         await page.CloseAsync();
     }
 
+    [Fact]
+    public async Task Playground_EncoderAndDecoderSitSideBySideWithEveryCardFilled()
+    {
+        var (page, errors) = await Open();
+        foreach (var button in new[] { "#fill-run", "#sent-run", "#ner-run", "#enc-attn-run", "#gen-run" }) await page.ClickAsync(button);
+        foreach (var done in new[] { "#fill-out .mask-candidates", "#sent-out[data-label]", "#ner-out mark.ent", "#enc-attn-view[data-rendered]",
+                                     "#gen-out[data-state=done]", "#dec-attn-view[data-rendered]" })
+            await page.WaitForSelectorAsync(done, Wait);
+        // Side by side: the decoder column starts to the right of the encoder column, at the same height.
+        var boxes = await page.EvaluateExpressionAsync<double[]>(
+            "['encoder', 'decoder'].flatMap(id => { const r = document.getElementById(id).getBoundingClientRect(); return [r.left, r.right, r.top]; })");
+        Assert.True(boxes[3] >= boxes[1], $"the decoder column (left {boxes[3]}) overlaps the encoder column (right {boxes[1]})");
+        Assert.Equal(boxes[2], boxes[5], 1);
+        // The default sampling settings are the model's generation_config (sampling, seeded): still one span per token.
+        var tokens = await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#gen-out .tok').length");
+        Assert.Equal(24, tokens);
+        await Shot(page, "overview");
+        AssertNoErrors(errors);
+        await page.CloseAsync();
+    }
+
     // ---- the JSON routes the page calls ------------------------------------------------------------------
 
     async Task<(HttpStatusCode Status, string Body)> Post(string path, string json)
