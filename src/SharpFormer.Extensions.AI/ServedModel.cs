@@ -26,7 +26,9 @@ public enum ServedModelKind
 /// <param name="TopP">Nucleus sampling mass (sampling).</param>
 /// <param name="Seed">The sampler's seed.</param>
 /// <param name="Stop">Stop strings (the output ends just before the first one).</param>
-public sealed record SamplingRequest(int? MaxTokens = null, float? Temperature = null, float? TopP = null, long? Seed = null, IReadOnlyList<string>? Stop = null);
+/// <param name="TopK">When sampling, only the k most likely tokens (0 or null: no top-k; OpenAI has none).</param>
+public sealed record SamplingRequest(int? MaxTokens = null, float? Temperature = null, float? TopP = null, long? Seed = null, IReadOnlyList<string>? Stop = null,
+                                     int? TopK = null);
 
 /// <summary>Why generation ended, and the token counts (OpenAI's <c>usage</c>).</summary>
 /// <param name="Reason">"stop" (EOS or a stop string) or "length" (the token limit or the context).</param>
@@ -35,9 +37,10 @@ public sealed record SamplingRequest(int? MaxTokens = null, float? Temperature =
 public sealed record GenerationFinish(string Reason, int PromptTokens, int CompletionTokens);
 
 /// <summary>A piece of streamed output: text, and on the last piece the finish.</summary>
-/// <param name="Text">New text ("" on the last piece when nothing is left).</param>
+/// <param name="Text">New text ("" on the last piece when nothing is left, or when a token's text is held back).</param>
 /// <param name="Finish">Set on the last piece only.</param>
-public sealed record GenerationUpdate(string Text, GenerationFinish? Finish = null);
+/// <param name="Token">The token that produced this piece, with its probabilities (only from <see cref="ServedModel.GenerateTokensAsync"/>).</param>
+public sealed record GenerationUpdate(string Text, GenerationFinish? Finish = null, TokenStep? Token = null);
 
 /// <summary>
 /// One model folder loaded once for serving, addressed by its folder name. Requests to one model run one at a time (a
@@ -162,6 +165,11 @@ public sealed class ServedModel : IDisposable
         if (request.Temperature == 0) o = o with { DoSample = false };
         else if (request.Temperature is not null || request.TopP is not null)
             o = o with { DoSample = true, TopK = 0, Temperature = request.Temperature ?? 1f, TopP = request.TopP ?? 1f };
+        if (request.TopK is int k)
+        {
+            if (k < 0) throw new SharpFormerException($"top_k must not be negative (got {k}; 0 disables it)");
+            if (o.DoSample) o = o with { TopK = k };
+        }
         if (request.Seed is long seed) o = o with { Seed = unchecked((int)seed) };
         return o;
     }
@@ -171,8 +179,22 @@ public sealed class ServedModel : IDisposable
     /// trimmed); the last update carries the finish reason and token counts. Cancelling stops generation at the next
     /// step and frees the model.
     /// </summary>
-    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(int[] promptIds, SamplingRequest request,
-                                                                   [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<GenerationUpdate> GenerateAsync(int[] promptIds, SamplingRequest request, CancellationToken cancellationToken = default) =>
+        Stream(promptIds, request, 0, cancellationToken);
+
+    /// <summary>
+    /// Generates like <see cref="GenerateAsync"/> with one update per generated token, carrying the token, its
+    /// probability and the step's <paramref name="alternatives"/> most likely tokens (its text may be "" while a
+    /// character or a possible stop string is incomplete), then the finish.
+    /// </summary>
+    public IAsyncEnumerable<GenerationUpdate> GenerateTokensAsync(int[] promptIds, SamplingRequest request, int alternatives, CancellationToken cancellationToken = default)
+    {
+        if (alternatives < 1) throw new SharpFormerException($"the number of alternatives must be at least 1 (got {alternatives})");
+        return Stream(promptIds, request, alternatives, cancellationToken);
+    }
+
+    async IAsyncEnumerable<GenerationUpdate> Stream(int[] promptIds, SamplingRequest request, int alternatives,
+                                                    [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var lm = RequireLanguageModel();
         var options = Options(request, promptIds.Length);
@@ -187,14 +209,19 @@ public sealed class ServedModel : IDisposable
                 int count = 0;
                 bool eos = false;
                 void Emit(string text) { if (text.Length > 0) channel.Writer.TryWrite(new GenerationUpdate(text)); }
+                void Token(int id, TokenStep? step)
+                {
+                    count++;
+                    var text = matcher.Push(decoder.Push(id));
+                    if (step is null) Emit(text);
+                    else channel.Writer.TryWrite(new GenerationUpdate(text, Token: step));
+                    if (matcher.Stopped) stopped.Cancel();   // generation ends before the next step
+                }
                 try
                 {
-                    var result = Generation.Generate(lm, [promptIds], options, (_, id) =>
-                    {
-                        count++;
-                        Emit(matcher.Push(decoder.Push(id)));
-                        if (matcher.Stopped) stopped.Cancel();   // generation ends before the next step
-                    }, stopped.Token);
+                    var result = alternatives > 0
+                        ? Generation.Generate(lm, [promptIds], options, alternatives, s => Token(s.Chosen.Id, s), stopped.Token)
+                        : Generation.Generate(lm, [promptIds], options, (_, id) => Token(id, null), stopped.Token);
                     eos = result.Sequences[0].StoppedOnEos;
                 }
                 catch (OperationCanceledException) when (matcher.Stopped && !cancellationToken.IsCancellationRequested) { }

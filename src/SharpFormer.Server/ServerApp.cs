@@ -54,6 +54,7 @@ public sealed class SharpFormerServer : IAsyncDisposable
         _app.MapGet("/health", () => Results.Json(new { status = "ok", models = Models.Count }));
         new OpenAiRoutes(this).Map(_app);
         new TeiRoutes(this).Map(_app);
+        new PlaygroundRoutes(this).Map(_app);
     }
 
     /// <summary>Starts listening.</summary>

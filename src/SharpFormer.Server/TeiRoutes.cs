@@ -22,7 +22,8 @@ sealed class TeiRoutes(SharpFormerServer server)
         app.MapGet("/info", (HttpContext ctx) => Handle(ctx, () => Info(ctx)));
     }
 
-    static async Task Handle(HttpContext ctx, Func<Task> route)
+    /// <summary>Runs a route and answers its errors in TEI's shape (the playground's routes answer the same way).</summary>
+    internal static async Task Handle(HttpContext ctx, Func<Task> route)
     {
         try { await route(); }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }

@@ -110,42 +110,48 @@ public sealed class AttentionMap
         var config = ModelConfig.Load(modelDir);
         var tokenizer = AutoTokenizer.FromFolder(modelDir);
         var name = ModelNameOf(modelDir);
-        switch (config)
+        if (config is BertConfig)
+            return OfEncoder(BertModel.Load(modelDir, weights: WeightOptions.Inference()), tokenizer, text, name);
+        var ids = tokenizer.EncodeForCausalLm(text);
+        if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
+        return OfDecoder(AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference()), tokenizer, ids, name, text);
+    }
+
+    /// <summary>The attentions of a loaded BERT encoder over <paramref name="text"/> ([CLS] text [SEP]); <paramref name="name"/> titles the views.</summary>
+    public static AttentionMap OfEncoder(BertModel model, ITokenizer tokenizer, string text, string name)
+    {
+        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
+        var enc = tokenizer.Encode(text);
+        if (enc.Length > model.Config.MaxPositionEmbeddings)
+            throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({model.Config.MaxPositionEmbeddings}); shorten it");
+        var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
+        var named = tokenizer.SpecialTokens.Named;
+        string cls = named.GetValueOrDefault("cls_token") ?? "[CLS]", sep = named.GetValueOrDefault("sep_token") ?? "[SEP]";
+        var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
+        return new AttentionMap
         {
-            case BertConfig bc:
-            {
-                var enc = tokenizer.Encode(text);
-                if (enc.Length > bc.MaxPositionEmbeddings)
-                    throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({bc.MaxPositionEmbeddings}); shorten it");
-                var model = BertModel.Load(modelDir, weights: WeightOptions.Inference());
-                var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
-                var named = tokenizer.SpecialTokens.Named;
-                string cls = named.GetValueOrDefault("cls_token") ?? "[CLS]", sep = named.GetValueOrDefault("sep_token") ?? "[SEP]";
-                var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
-                return new AttentionMap
-                {
-                    ModelName = name, ModelType = "bert", Kind = AttentionKind.Bidirectional, Text = text,
-                    InputIds = enc.InputIds, Tokens = enc.Tokens, Labels = enc.Tokens.ToArray(),
-                    Attentions = o.Attentions, SinkPositions = sinks, SinkName = $"{cls}/{sep}",
-                };
-            }
-            default:
-            {
-                var model = AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference());
-                var ids = tokenizer.EncodeForCausalLm(text);
-                if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
-                if (ids.Length > model.Shape.ContextLength)
-                    throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({model.Shape.ContextLength}); shorten it");
-                var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
-                var tokens = ids.Select(tokenizer.IdToToken).ToArray();
-                return new AttentionMap
-                {
-                    ModelName = name, ModelType = config.ModelType, Kind = AttentionKind.Causal, Text = text,
-                    InputIds = ids, Tokens = tokens, Labels = ReadableLabels(tokenizer, ids),
-                    Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token", KvHeads = model.Shape.KvHeads,
-                };
-            }
-        }
+            ModelName = name, ModelType = "bert", Kind = AttentionKind.Bidirectional, Text = text,
+            InputIds = enc.InputIds, Tokens = enc.Tokens, Labels = enc.Tokens.ToArray(),
+            Attentions = o.Attentions, SinkPositions = sinks, SinkName = $"{cls}/{sep}",
+        };
+    }
+
+    /// <summary>
+    /// The attentions of a loaded decoder over token ids (e.g. a prompt and what was generated from it, exactly as
+    /// generated); <paramref name="text"/> is the text they stand for (default: the ids decoded).
+    /// </summary>
+    public static AttentionMap OfDecoder(ICausalLM model, ITokenizer tokenizer, int[] ids, string name, string? text = null)
+    {
+        if (ids.Length == 0) throw new SharpFormerException("no tokens to look at");
+        if (ids.Length > model.Shape.ContextLength)
+            throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({model.Shape.ContextLength}); shorten it");
+        var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
+        return new AttentionMap
+        {
+            ModelName = name, ModelType = model.Config.ModelType, Kind = AttentionKind.Causal, Text = text ?? tokenizer.DecodeForCausalLm(ids),
+            InputIds = ids, Tokens = ids.Select(tokenizer.IdToToken).ToArray(), Labels = ReadableLabels(tokenizer, ids),
+            Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token", KvHeads = model.Shape.KvHeads,
+        };
     }
 
     /// <summary>The model folder's name, as titles show it.</summary>

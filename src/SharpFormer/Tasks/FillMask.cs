@@ -127,7 +127,7 @@ public sealed class FillMaskPipeline
     }
 
     /// <summary>Indices of the k largest values, largest first (ties: lower index first).</summary>
-    static int[] TopK(float[] p, int k, HashSet<int>? excluded)
+    internal static int[] TopK(float[] p, int k, HashSet<int>? excluded)
     {
         k = Math.Min(k, p.Length);
         var heap = new PriorityQueue<int, (float, int)>(k + 1, Comparer<(float P, int I)>.Create((a, b) => a.P != b.P ? a.P.CompareTo(b.P) : b.I.CompareTo(a.I)));

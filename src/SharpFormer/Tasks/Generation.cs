@@ -120,6 +120,18 @@ public sealed record GenerationResult(IReadOnlyList<int[]> PromptIds, IReadOnlyL
     public bool MaxLengthNotAbovePrompt { get; init; }
 }
 
+/// <summary>A token's probability at one generation step.</summary>
+/// <param name="Id">The token id.</param>
+/// <param name="Probability">Under the model: softmax of the logits after the processors (repetition penalty, n-gram ban, min length), before temperature / top-k / top-p.</param>
+/// <param name="SampledProbability">In the distribution the token was drawn from: after temperature / top-k / top-p when sampling, the model's when greedy.</param>
+public readonly record struct TokenProbability(int Id, float Probability, float SampledProbability);
+
+/// <summary>A generated token with its probabilities and the step's most likely tokens under the model (it may be one of them).</summary>
+/// <param name="Row">The sequence (prompt·N + k).</param>
+/// <param name="Chosen">The generated token.</param>
+/// <param name="Alternatives">The most likely tokens of the step under the model, most likely first.</param>
+public sealed record TokenStep(int Row, TokenProbability Chosen, IReadOnlyList<TokenProbability> Alternatives);
+
 /// <summary>
 /// HuggingFace <c>generate()</c> for a causal language model (GPT-2, Llama, Qwen2, …): greedy search or multinomial sampling, one KV cache (prefill
 /// once, then one position per step), logits processors in HF's order: repetition penalty → no-repeat n-gram →
@@ -136,6 +148,19 @@ public static class Generation
     public static GenerationResult Generate(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, Action<int, int>? onToken = null,
                                             CancellationToken cancellationToken = default) =>
         Run(model, prompts, options, onToken, null, cancellationToken);
+
+    /// <summary>
+    /// Generates like <see cref="Generate(ICausalLM, IReadOnlyList{int[]}, GenerationOptions, Action{int, int}?, CancellationToken)"/>
+    /// and reports every token with its probability and the step's <paramref name="alternatives"/> most likely tokens
+    /// (a softmax over the vocabulary per step: for inspecting a generation, not for speed).
+    /// </summary>
+    public static GenerationResult Generate(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions options, int alternatives,
+                                            Action<TokenStep> onStep, CancellationToken cancellationToken = default)
+    {
+        if (alternatives < 1) throw new SharpFormerException($"the number of alternatives must be at least 1 (got {alternatives})");
+        ArgumentNullException.ThrowIfNull(onStep);
+        return Run(model, prompts, options, null, null, cancellationToken, (alternatives, onStep));
+    }
 
     /// <summary>
     /// Tokenizes the prompt with the model folder's tokenizer, generates, and streams text chunks as (row, chunk)
@@ -162,7 +187,8 @@ public static class Generation
     }
 
     static GenerationResult Run(ICausalLM model, IReadOnlyList<int[]> prompts, GenerationOptions o, Action<int, int>? onToken,
-                                (ITokenizer Tok, Action<int, string>? OnText)? text, CancellationToken cancellationToken)
+                                (ITokenizer Tok, Action<int, string>? OnText)? text, CancellationToken cancellationToken,
+                                (int Count, Action<TokenStep> OnStep)? steps = null)
     {
         o.Validate();
         var shape = model.Shape;
@@ -215,6 +241,7 @@ public static class Generation
         var next = new int[b];
         var rng = o.Seed is int seed ? new Random(seed) : new Random();
         var work = new Scratch(vocab);
+        var stepOf = new TokenStep?[b];
         var streams = text is { OnText: not null } ? Enumerable.Range(0, b).Select(_ => text.Value.Tok.CreateStreamDecoder()).ToArray() : null;
 
         int cur = promptLen;
@@ -225,7 +252,16 @@ public static class Generation
                 var row = scores.AsSpan(r * vocab, vocab);
                 var seq = seqs[r].AsSpan(0, cur);
                 // HF processes finished rows too (and then overrides with pad); skipping them changes no output.
-                next[r] = finished[r] ? pad : ChooseNext(row, seq, newCounts[r], o, eos, rng, work);
+                if (finished[r]) { next[r] = pad; continue; }
+                ApplyProcessors(row, seq, newCounts[r], o, eos, work);
+                var modelP = steps is null ? null : EncoderSession.SoftmaxOf(row);
+                next[r] = Pick(row, o, rng, work);
+                if (modelP is not null)
+                {
+                    var sampledP = o.DoSample ? EncoderSession.SoftmaxOf(row) : modelP;
+                    TokenProbability At(int id) => new(id, modelP[id], sampledP[id]);
+                    stepOf[r] = new TokenStep(r, At(next[r]), FillMaskPipeline.TopK(modelP, steps!.Value.Count, null).Select(At).ToArray());
+                }
             }
             for (int r = 0; r < b; r++)
             {
@@ -233,6 +269,7 @@ public static class Generation
                 if (finished[r]) continue;
                 newCounts[r]++;
                 onToken?.Invoke(r, next[r]);
+                if (stepOf[r] is { } step) steps!.Value.OnStep(step);
                 if (streams is not null)
                 {
                     var chunk = streams[r].Push(next[r]);
@@ -274,11 +311,23 @@ public static class Generation
     /// </summary>
     internal static int ChooseNext(Span<float> row, ReadOnlySpan<int> seq, int newCount, GenerationOptions o, ReadOnlySpan<int> eos, Random rng, Scratch work)
     {
+        ApplyProcessors(row, seq, newCount, o, eos, work);
+        return Pick(row, o, rng, work);
+    }
+
+    /// <summary>The logits processors (repetition penalty, no-repeat n-gram, min length) on one row, in place.</summary>
+    static void ApplyProcessors(Span<float> row, ReadOnlySpan<int> seq, int newCount, GenerationOptions o, ReadOnlySpan<int> eos, Scratch work)
+    {
         FiniteOutputs.Require(row, "next-token logits");   // before the processors, which set −inf on purpose
         if (o.RepetitionPenalty != 1f) RepetitionPenalty(row, seq, o.RepetitionPenalty, work);
         if (o.NoRepeatNgramSize > 0) BanRepeatedNgrams(row, seq, o.NoRepeatNgramSize);
         if (newCount < o.MinNewTokens || seq.Length < o.MinLength)
             foreach (var e in eos) row[e] = float.NegativeInfinity;
+    }
+
+    /// <summary>Greedy, or (sampling) temperature → top-k → top-p on the row in place, then one draw.</summary>
+    static int Pick(Span<float> row, GenerationOptions o, Random rng, Scratch work)
+    {
         if (!o.DoSample) return ArgMax(row);
         if (o.Temperature != 1f) TensorDivide(row, o.Temperature);
         if (o.TopK > 0) TopK(row, o.TopK, work);
