@@ -241,6 +241,38 @@ stage_ner-coarse-scratch() { v2 ner-coarse-scratch ner bert-zh-ner-coarse-scratc
 stage_ner2()               { v2 ner2 ner bert-zh-ner --model "$ADAPTED" "${V2_NER[@]}"; }
 stage_ner2-scratch()       { v2 ner2-scratch ner bert-zh-ner-scratch "${SCRATCH[@]}" "${V2_NER[@]}"; }
 
+# Scores on every dev/test split into $RUNS/eval2/<model>.<split>.json: the runs of this section (and their scratch
+# baselines when trained), and with EVAL_OLD=1 the previously shipped models (models/*, before install2) on the same splits.
+stage_evaluate2() {
+  local E="$RUNS/eval2"; mkdir -p "$E"
+  ev() { local m=$1 name=$2 task=$3 split=$4 file=$5; shift 5
+    [ -f "$m/config.json" ] || return 0
+    [ -f "$E/$name.$split.json" ] && return 0
+    sf evaluate --model "$m" --task "$task" --data "$file" --json "$@" > "$E/$name.$split.json.tmp" && mv "$E/$name.$split.json.tmp" "$E/$name.$split.json"
+    log "eval $name $split: $(tr -d '\n ' < "$E/$name.$split.json" | grep -o '"\(accuracy\|f1\|spearman\)":[0-9.]*' | head -2 | tr '\n' ' ')"; }
+  senti() { ev "$1" "$2" classify dev "$FT/sentiment-dev.jsonl"; ev "$1" "$2" classify test-chnsenticorp "$SPL/chnsenticorp/test.jsonl"
+    ev "$1" "$2" classify test-online-shopping "$SPL/online_shopping/test.jsonl"; ev "$1" "$2" classify test-heldout-category "$SPL/online_shopping/test-heldout-category.jsonl"
+    ev "$1" "$2" classify sanity "$REPO/recipes/sentiment-sanity.tsv"; }
+  pairs() { ev "$1" "$2" pairs dev "$FT/pairs-dev.jsonl"; ev "$1" "$2" pairs test-lcqmc "$SPL/lcqmc/test.jsonl"
+    ev "$1" "$2" pairs test-afqmc "$SPL/afqmc/test.jsonl"; ev "$1" "$2" sts test-stsb "$SPL/stsb/test.txt"; }
+  nerc() { ev "$1" "$2" ner dev "$FT/ner-coarse-dev.bio" --decode bio
+    for src in dh_msra cluener weibo; do ev "$1" "$2" ner "test-$src" "$FT/ner-coarse-test-$src.bio" --decode bio; done; }
+  tnews() { ev "$1" "$2" classify dev "$SPL/tnews/dev.jsonl"; ev "$1" "$2" classify test "$SPL/tnews/test.jsonl"; }
+  if [ "${EVAL_OLD:-0}" = 1 ]; then
+    senti "$REPO/models/bert-chinese-small-sentiment" old-sentiment
+    pairs "$REPO/models/bert-chinese-small-lcqmc" old-lcqmc
+    ev "$REPO/models/bert-chinese-small-ner" old-ner ner test-cluener "$SPL/cluener/test.bio" --decode bio
+    ev "$REPO/models/bert-chinese-small-ner" old-ner ner dev-cluener "$SPL/cluener/dev.bio" --decode bio
+    return 0
+  fi
+  for v in "" -scratch; do
+    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; pairs "$RUNS/bert-zh-pairs$v" "pairs$v"
+    nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
+    ev "$RUNS/bert-zh-embed$v" "embed$v" sts test-stsb "$SPL/stsb/test.txt"; ev "$RUNS/bert-zh-embed$v" "embed$v" sts dev-stsb "$SPL/stsb/dev.txt"
+    ev "$RUNS/bert-zh-embed$v" "embed$v" pairs test-lcqmc "$SPL/lcqmc/test.jsonl"
+  done
+}
+
 stage_install() {
   for m in gpt2-chinese-poems-small bert-chinese-small bert-chinese-small-sentiment bert-chinese-small-ner bert-chinese-small-lcqmc; do
     [ -f "$RUNS/$m/model.safetensors" ] || { log "skip $m (not trained)"; continue; }
@@ -261,7 +293,7 @@ if [ -z "${SF_CLI:-}" ]; then
 fi
 # The issue-19 stages read data-v2 (stage splits) only.
 needs_data=0
-for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*) ;; *) needs_data=1 ;; esac; done
+for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2) ;; *) needs_data=1 ;; esac; done
 if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
 for s in "${stages[@]}"; do
   [ "$s" = data ] && continue
