@@ -212,8 +212,8 @@ public sealed class HubTests : IDisposable
         var path = Path.Combine(cache, "blob");
         File.WriteAllText(path, "hello\n");
         // `git hash-object` of "hello\n" and its sha256sum.
-        Assert.Equal("ce013625030ba8dba906f756967f9e9ca394464a", HubClient.Checksum(path, "ce013625030ba8dba906f756967f9e9ca394464a"));
-        Assert.Equal("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", HubClient.Checksum(path, new string('a', 64)));
-        Assert.Null(HubClient.Checksum(path, "not-a-hash"));
+        Assert.Equal("ce013625030ba8dba906f756967f9e9ca394464a", HubTransfer.Checksum(path, "ce013625030ba8dba906f756967f9e9ca394464a"));
+        Assert.Equal("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", HubTransfer.Checksum(path, new string('a', 64)));
+        Assert.Null(HubTransfer.Checksum(path, "not-a-hash"));
     }
 }
