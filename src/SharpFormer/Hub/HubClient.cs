@@ -68,10 +68,6 @@ public sealed partial class HubClient : IRegisteredHubSource
     /// <inheritdoc/>
     public bool Remove(string repoId) => Cache.Remove(repoId);
 
-    /// <summary>The cached snapshot when there is one (no request made), else downloaded (<see cref="DownloadAsync"/>).</summary>
-    public Task<string> ResolveAsync(string repoId, string? revision = null, IProgress<HubProgress>? progress = null, CancellationToken ct = default)
-        => ((IHubSource)this).ResolveAsync(repoId, revision, progress, ct);
-
     /// <summary>
     /// Downloads the files of <paramref name="repoId"/> at <paramref name="revision"/> that <see cref="HubFileSelection"/>
     /// picks (plus <paramref name="include"/> globs) into the cache, records <c>refs/&lt;revision&gt;</c> and, like
@@ -107,7 +103,7 @@ public sealed partial class HubClient : IRegisteredHubSource
     public async Task<HubRepoInfo> GetInfoAsync(string repoId, string revision, CancellationToken ct = default)
     {
         var url = new Uri($"{options.Endpoint}/api/models/{repoId}/revision/{Uri.EscapeDataString(revision)}?blobs=true");
-        using var response = await transfer.SendAsync(transfer.Follow, HttpMethod.Get, url, ct);
+        using var response = await transfer.SendAsync(HttpMethod.Get, url, ct);
         ThrowIfFailed(response, repoId, revision, null);
         var body = await response.Content.ReadAsStringAsync(ct);
         string? commit = null;
@@ -161,7 +157,7 @@ public sealed partial class HubClient : IRegisteredHubSource
         var url = new Uri($"{options.Endpoint}/{repoId}/resolve/{commit}/{string.Join('/', file.Path.Split('/').Select(Uri.EscapeDataString))}");
         for (int hop = 0; hop < 10; hop++)
         {
-            using var response = await transfer.SendAsync(transfer.NoFollow, HttpMethod.Head, url, ct, HttpCompletionOption.ResponseHeadersRead);
+            using var response = await transfer.SendAsync(HttpMethod.Head, url, ct, follow: false, HttpCompletionOption.ResponseHeadersRead);
             var location = response.Headers.Location;
             bool redirect = (int)response.StatusCode is >= 300 and < 400 && location is not null;
             if (redirect && !location!.IsAbsoluteUri) { url = new Uri(url, location); continue; }

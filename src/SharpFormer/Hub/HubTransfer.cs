@@ -20,8 +20,8 @@ internal sealed record HubFetch(string RepoId, string File, Uri Location, long? 
     Action<HttpResponseMessage> ThrowIfFailed, Func<CancellationToken, Task<Uri>>? Relocate);
 
 /// <summary>
-/// The HTTP work every hub source shares: requests carrying the source's credentials to its own host only (never to a CDN
-/// it redirects to), and resumable, verified file downloads: bytes go to an incomplete file continued with <c>Range</c>
+/// The HTTP work every hub source shares: requests carrying the source's credentials to its own host only (redirects are
+/// followed here, each hop a new request, so neither a token nor a cookie reaches the CDN a hub redirects to), and resumable, verified file downloads: bytes go to an incomplete file continued with <c>Range</c>
 /// after a dropped connection, are checked against the expected checksum, and only then moved to their final place, so
 /// a failure never leaves a half or corrupt file where a model is read from.
 /// </summary>
@@ -38,31 +38,17 @@ internal sealed class HubTransfer : IDisposable
         authority = new Uri(endpoint).Authority;
         this.cacheRoot = cacheRoot;
         this.authorize = authorize;
-        Follow = NewHttp(allowRedirect: true);
-        NoFollow = NewHttp(allowRedirect: false);
-    }
-
-    /// <summary>A client following redirects.</summary>
-    public HttpClient Follow { get; }
-    /// <summary>A client that returns redirects (where the Hub puts a file's metadata).</summary>
-    public HttpClient NoFollow { get; }
-
-    static HttpClient NewHttp(bool allowRedirect)
-    {
-        var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = allowRedirect, AutomaticDecompression = DecompressionMethods.None })
+        http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None, UseCookies = false })
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("sharpformer/1.0");
-        return http;
     }
 
+    readonly HttpClient http;
+
     /// <inheritdoc/>
-    public void Dispose()
-    {
-        Follow.Dispose();
-        NoFollow.Dispose();
-    }
+    public void Dispose() => http.Dispose();
 
     /// <summary>A request, with the credentials when it goes to the source's own host.</summary>
     public HttpRequestMessage Request(HttpMethod method, Uri url)
@@ -73,15 +59,28 @@ internal sealed class HubTransfer : IDisposable
         return request;
     }
 
-    /// <summary>Sends a request; no answer at all (DNS, refused, reset) becomes <see cref="HubUnreachableException"/>.</summary>
-    public async Task<HttpResponseMessage> SendAsync(HttpClient http, HttpMethod method, Uri url, CancellationToken ct,
-        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    /// <summary>
+    /// Sends a request (following redirects unless <paramref name="follow"/> is false; <paramref name="range"/> is asked of
+    /// every hop); no answer at all (DNS, refused, reset) becomes <see cref="HubUnreachableException"/>.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, CancellationToken ct, bool follow = true,
+        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead, RangeHeaderValue? range = null)
     {
-        using var request = Request(method, url);
-        try { return await http.SendAsync(request, completion, ct); }
-        catch (HttpRequestException e) when (e.StatusCode is null)
+        for (int hop = 0; ; hop++)
         {
-            throw new HubUnreachableException($"cannot reach {url.GetLeftPart(UriPartial.Authority)}: {e.Message}");
+            var request = Request(method, url);
+            request.Headers.Range = range;
+            HttpResponseMessage response;
+            try { response = await http.SendAsync(request, completion, ct); }
+            catch (HttpRequestException e) when (e.StatusCode is null)
+            {
+                request.Dispose();
+                throw new HubUnreachableException($"cannot reach {url.GetLeftPart(UriPartial.Authority)}: {e.Message}");
+            }
+            if (!follow || (int)response.StatusCode is < 300 or >= 400 || response.Headers.Location is not { } location || hop >= 10) return response;
+            url = new Uri(url, location);
+            response.Dispose();
+            request.Dispose();
         }
     }
 
@@ -140,7 +139,7 @@ internal sealed class HubTransfer : IDisposable
     }
 
     static bool IsConnectionLoss(Exception e) =>
-        e is HttpIOException || e is HttpRequestException { StatusCode: null } || e is IOException { InnerException: SocketException };
+        e is HttpIOException or HubUnreachableException || e is HttpRequestException { StatusCode: null } || e is IOException { InnerException: SocketException };
 
     /// <summary>GETs <paramref name="location"/> into the incomplete file, continuing what it holds with a Range request.</summary>
     async Task AppendAsync(HubFetch fetch, Uri location, IProgress<HubProgress>? progress, CancellationToken ct)
@@ -148,9 +147,8 @@ internal sealed class HubTransfer : IDisposable
         var incomplete = fetch.Incomplete;
         long have = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
         if (fetch.Size is long total && have == total) return;
-        using var request = Request(HttpMethod.Get, location);
-        if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
-        using var response = await Follow.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        using var response = await SendAsync(HttpMethod.Get, location, ct, completion: HttpCompletionOption.ResponseHeadersRead,
+            range: have > 0 ? new RangeHeaderValue(have, null) : null);
         if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable) { File.Delete(incomplete); throw new HttpIOException(HttpRequestError.ResponseEnded, "the server refused to continue the partial download"); }
         if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden && response.RequestMessage?.RequestUri?.Authority != authority)
             throw new LocationExpiredException();

@@ -24,10 +24,6 @@ public interface IHubSource : IDisposable
     Task<string> DownloadAsync(string repoId, string? revision = null, IReadOnlyList<string>? include = null,
         IProgress<HubProgress>? progress = null, CancellationToken ct = default);
 
-    /// <summary>The cached model folder when there is one (no request made), else downloaded (<see cref="DownloadAsync"/>).</summary>
-    async Task<string> ResolveAsync(string repoId, string? revision = null, IProgress<HubProgress>? progress = null, CancellationToken ct = default)
-        => FindCached(repoId, revision) ?? await DownloadAsync(repoId, revision, [], progress, ct);
-
     /// <summary>The models in the cache: id, folder, bytes on disk, revisions.</summary>
     IReadOnlyList<CachedModel> Scan();
 
@@ -69,6 +65,10 @@ public static class HubSources
         return All.FirstOrDefault(e => e.Name == chosen)
                ?? throw new SharpFormerException($"unknown hub source '{chosen}' ({(name is null ? SourceVariable : "--source")}): use {string.Join(" or ", All.Select(e => e.Name))}");
     }
+
+    /// <summary>The cached model folder of <paramref name="repoId"/> when there is one (no request made), else downloaded (<see cref="IHubSource.DownloadAsync"/>).</summary>
+    public static async Task<string> ResolveAsync(this IHubSource source, string repoId, string? revision = null, IProgress<HubProgress>? progress = null, CancellationToken ct = default)
+        => source.FindCached(repoId, revision) ?? await source.DownloadAsync(repoId, revision, [], progress, ct);
 
     /// <summary>A client of the hub <paramref name="name"/> names (see <see cref="Get"/>) configured from the environment and the non-null arguments.</summary>
     public static IHubSource Create(string? name = null, string? endpoint = null, string? cacheDir = null, string? token = null)

@@ -83,7 +83,11 @@ public sealed class ModelScopeCache(string root)
     }
 
     /// <summary>Drops <c>.mv</c> before a download changes the folder, so an interrupted one is never taken for a model.</summary>
-    public void ForgetRevision(string repoId) => File.Delete(Path.Combine(ModelFolder(repoId), Version));
+    public void ForgetRevision(string repoId)
+    {
+        var path = Path.Combine(ModelFolder(repoId), Version);
+        if (File.Exists(path)) File.Delete(path);
+    }
 
     /// <summary>
     /// Records a completed download of <paramref name="revision"/> (<c>.mv</c>) and, for a dotted name, the link from the
@@ -92,6 +96,7 @@ public sealed class ModelScopeCache(string root)
     public void Complete(string repoId, string revision, long? createdAt)
     {
         var folder = ModelFolder(repoId);
+        Directory.CreateDirectory(folder);
         WriteWhole(Path.Combine(folder, Version), System.Text.Encoding.UTF8.GetBytes(createdAt is long t ? $"Revision:{revision},CreatedAt:{t}" : revision));
         var (owner, name) = Split(repoId);
         var alias = Path.Combine(Models, owner, name);
@@ -132,10 +137,10 @@ public sealed class ModelScopeCache(string root)
         Directory.Delete(folder, recursive: true);
         var (owner, name) = Split(repoId);
         var alias = Path.Combine(Models, owner, name);
-        if (alias != folder && new DirectoryInfo(alias).LinkTarget is not null) Directory.Delete(alias);
+        if (alias != folder && new FileInfo(alias).LinkTarget is not null) File.Delete(alias);   // now dangling: unlinked
         var temp = Path.Combine(Models, "._____temp", owner, name);
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-        File.Delete(LockPath(repoId));
+        if (File.Exists(LockPath(repoId))) File.Delete(LockPath(repoId));
         return true;
     }
 }

@@ -171,7 +171,7 @@ public sealed class ModelScopeClient : IRegisteredHubSource
     /// <summary>The <c>Data</c> of a ModelScope API answer (<c>{"Code": 200, "Success": true, "Data": ...}</c>); any other answer is a one-line error.</summary>
     async Task<JsonElement> GetDataAsync(Uri url, string repoId, CancellationToken ct)
     {
-        using var response = await transfer.SendAsync(transfer.Follow, HttpMethod.Get, url, ct);
+        using var response = await transfer.SendAsync(HttpMethod.Get, url, ct);
         ThrowIfFailed(response, repoId, null);
         var body = await response.Content.ReadAsStringAsync(ct);
         try
