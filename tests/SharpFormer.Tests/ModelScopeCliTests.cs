@@ -52,6 +52,21 @@ public sealed class ModelScopeCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_processes_downloading_one_model_fetch_each_file_once()
+    {
+        var files = FakeHubServer.FixtureFiles("gpt2-tiny");
+        hub.Add("org/gpt2-tiny", "master", files);
+        hub.CdnDelayMs = 1000;
+        var env = new Dictionary<string, string?> { ["MODELSCOPE_DOMAIN"] = hub.Endpoint, ["MODELSCOPE_CACHE"] = cache, [HubSources.SourceVariable] = "modelscope", ["HF_HUB_OFFLINE"] = null };
+        var results = await Task.WhenAll(CliHarness.RunAsync(env, "download", "org/gpt2-tiny"), CliHarness.RunAsync(env, "download", "org/gpt2-tiny"));
+
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.Stderr));
+        Assert.Equal(results[0].Stdout, results[1].Stdout);
+        Assert.Equal(files["model.safetensors"], File.ReadAllBytes(Path.Combine(results[0].Stdout.Trim(), "model.safetensors")));
+        Assert.Single(hub.Log, l => l.Method == "GET" && l.Path == "/cdn/" + FakeHubServer.Sha256(files["model.safetensors"]));
+    }
+
+    [Fact]
     public void A_model_id_is_downloaded_from_modelscope_when_missing_at_the_revision_it_names()
     {
         var files = FakeHubServer.FixtureFiles("gpt2-tiny");
