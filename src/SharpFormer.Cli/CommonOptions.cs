@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpFormer.Hub;
 using SharpFormer.Kernels;
 using SharpFormer.Tasks;
 
@@ -9,9 +10,17 @@ public static class CommonOptions
 {
     public static readonly Option<int?> Threads = new("--threads") { Description = "Threads for the numeric kernels (default: all cores).", Recursive = true };
 
+    /// <summary>--source of every command that takes a model id: which hub ids come from (see <see cref="HubSources"/>).</summary>
+    public static readonly Option<string?> Source = new("--source")
+    {
+        Description = "The hub model ids come from: hf (the HuggingFace Hub, the default) or modelscope (default: $SHARPFORMER_SOURCE, else hf).",
+        HelpName = "hf|modelscope",
+        Recursive = true,
+    };
+
     public static Option<string> Model(bool required = true) => new("--model", "-m")
     {
-        Description = "A HuggingFace model folder (config.json, weights, tokenizer files), or a model id ORG/NAME[@REVISION] (from the hub cache, downloaded when missing).",
+        Description = "A HuggingFace model folder (config.json, weights, tokenizer files), or a model id ORG/NAME[@REVISION] (from the hub cache, downloaded when missing; see --source).",
         Required = required,
         CustomParser = ModelFolder,
     };
@@ -28,7 +37,7 @@ public static class CommonOptions
     public static string? ModelFolder(System.CommandLine.Parsing.ArgumentResult r)
     {
         var value = r.Tokens[^1].Value;
-        try { return HubModels.ToFolder(value); }
+        try { return HubModels.ToFolder(value, r.GetValue(Source)); }
         catch (SharpFormerException e)
         {
             r.AddError(e.Message);

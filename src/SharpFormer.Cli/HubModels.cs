@@ -2,22 +2,23 @@ using SharpFormer.Hub;
 
 namespace SharpFormer.Cli;
 
-/// <summary>Model ids on the command line: <c>--model ORG/NAME[@REVISION]</c> resolved to a folder of the HuggingFace cache.</summary>
+/// <summary>Model ids on the command line: <c>--model ORG/NAME[@REVISION]</c> resolved to a folder of a hub's cache (<see cref="HubSources"/>).</summary>
 public static class HubModels
 {
     /// <summary>
     /// <paramref name="value"/> itself when it is an existing path or not of the form ORG/NAME[@REV] (a local folder
-    /// always wins over an id); else the cached snapshot of that model, downloaded first when missing (unless offline).
+    /// always wins over an id); else the cached model folder of that id on the hub <paramref name="source"/> names
+    /// (<see cref="HubSources.Get"/>), downloaded first when missing (unless offline).
     /// </summary>
-    public static string ToFolder(string value)
+    public static string ToFolder(string value, string? source = null)
     {
         if (Directory.Exists(value) || File.Exists(value)) return value;
         var at = value.IndexOf('@');
-        var (id, revision) = at < 0 ? (value, "main") : (value[..at], value[(at + 1)..]);
-        if (!HubCache.IsRepoId(id) || revision.Length == 0) return value;
+        var (id, revision) = at < 0 ? (value, null) : (value[..at], value[(at + 1)..]);
+        if (!HubCache.IsRepoId(id) || revision?.Length == 0) return value;
         try
         {
-            using var client = new HubClient(HubOptions.FromEnvironment());
+            using var client = HubSources.Create(source);
             return client.ResolveAsync(id, revision, Progress(), CancellationToken.None).GetAwaiter().GetResult();
         }
         catch (SharpFormerException e)

@@ -12,6 +12,7 @@ var root = new Command("sharpformer", "SharpFormer: run, inspect and train Huggi
     new VersionOption(),
 };
 root.Options.Add(CommonOptions.Threads);
+root.Options.Add(CommonOptions.Source);
 foreach (var command in new[]
 {
     DemoCommand.Create(),

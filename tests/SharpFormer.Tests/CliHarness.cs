@@ -28,6 +28,22 @@ public static class CliHarness
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>Runs the CLI with <paramref name="env"/> set in its environment (a null value unsets the variable).</summary>
+    public static async Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, params string[] args)
+    {
+        var psi = StartInfo(args);
+        foreach (var (k, v) in env)
+            if (v is null) psi.Environment.Remove(k);
+            else psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(120_000);
+        try { await p.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
+        return new Result(p.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>How to start the CLI with <paramref name="args"/> (stdout and stderr redirected), for tests that signal it.</summary>
     public static ProcessStartInfo StartInfo(params string[] args)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SharpFormer.Hub;
 
 namespace SharpFormer.Tests;
 
@@ -17,21 +18,14 @@ public sealed class HubCliTests : IDisposable
     CliHarness.Result Run(Dictionary<string, string>? env, params string[] args) => Start(env, args).Result;
 
     /// <summary>Starts the CLI with HF_ENDPOINT at the fake hub and HF_HUB_CACHE at the temp cache (plus <paramref name="env"/>).</summary>
-    async Task<CliHarness.Result> Start(Dictionary<string, string>? env, params string[] args)
+    Task<CliHarness.Result> Start(Dictionary<string, string>? env, params string[] args)
     {
-        var psi = CliHarness.StartInfo(args);
-        psi.Environment["HF_ENDPOINT"] = hub.Endpoint;
-        psi.Environment["HF_HUB_CACHE"] = cache;
-        psi.Environment.Remove("HF_TOKEN");
-        psi.Environment.Remove("HF_HUB_OFFLINE");
-        foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(120_000);
-        try { await p.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { p.Kill(true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish"); }
-        return new CliHarness.Result(p.ExitCode, await stdout, await stderr);
+        var all = new Dictionary<string, string?>
+        {
+            ["HF_ENDPOINT"] = hub.Endpoint, ["HF_HUB_CACHE"] = cache, ["HF_TOKEN"] = null, ["HF_HUB_OFFLINE"] = null, [HubSources.SourceVariable] = null,
+        };
+        foreach (var (k, v) in env ?? []) all[k] = v;
+        return CliHarness.RunAsync(all, args);
     }
 
     [Fact]

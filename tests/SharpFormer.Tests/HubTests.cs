@@ -51,6 +51,88 @@ public sealed class HubTests : IDisposable
     }
 
     [Fact]
+    public async Task Files_the_repo_lacks_get_no_exist_markers_as_huggingface_hub_writes_them()
+    {
+        using var client = Client();
+        await Download(client);
+
+        var markers = Path.Combine(RepoFolder, ".no_exist", commit);
+        Assert.Equal(0, new FileInfo(Path.Combine(markers, "tokenizer.json")).Length);     // gpt2-tiny has no tokenizer.json
+        Assert.True(File.Exists(Path.Combine(markers, "added_tokens.json")));
+        Assert.False(File.Exists(Path.Combine(markers, "config.json")));
+        Assert.False(File.Exists(Path.Combine(markers, "vocab.json")));
+    }
+
+    [Fact]
+    public async Task A_mirror_without_etags_is_named_and_verified_by_the_listed_checksums()
+    {
+        hub.NoEtags = true;
+        using var client = Client();
+        var folder = await Download(client);
+
+        var weights = new FileInfo(Path.Combine(folder, "model.safetensors"));
+        Assert.Equal("../../blobs/" + FakeHub.Sha256(files["model.safetensors"]), weights.LinkTarget);
+        Assert.Equal("../../blobs/" + FakeHub.GitSha1(files["config.json"]), new FileInfo(Path.Combine(folder, "config.json")).LinkTarget);
+        Assert.Equal(files["model.safetensors"], File.ReadAllBytes(weights.FullName));
+        Assert.Contains(hub.Log, l => l.Path == $"/api/models/{Repo}/revision/main");
+
+        // Still checked: a flipped byte from such a mirror is refused.
+        Directory.Delete(RepoFolder, recursive: true);
+        hub.Corrupt.Add("model.safetensors");
+        var e = await Assert.ThrowsAsync<SharpFormerException>(() => Download(client));
+        Assert.Contains("model.safetensors of org/gpt2-tiny failed verification", e.Message);
+    }
+
+    [Fact]
+    public async Task A_connection_lost_for_good_names_the_file_and_leaves_nothing_in_the_snapshot()
+    {
+        hub.DropAlways("model.safetensors");
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<SharpFormerException>(() => Download(client));
+
+        Assert.Contains("downloading model.safetensors of org/gpt2-tiny failed: the connection was lost", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.False(File.Exists(Path.Combine(RepoFolder, "snapshots", commit, "model.safetensors")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(RepoFolder, "snapshots", commit), "*.incomplete", SearchOption.AllDirectories));
+        Assert.True(new FileInfo(Path.Combine(RepoFolder, "blobs", FakeHub.Sha256(files["model.safetensors"]) + ".incomplete")).Length > 0);
+        Assert.False(File.Exists(Path.Combine(RepoFolder, "refs", "main")));
+        Assert.Null(client.Cache.FindSnapshot(Repo, commit));
+    }
+
+    [Fact]
+    public async Task A_full_disk_is_a_one_line_error_naming_the_file()
+    {
+        // The weights' partial blob is /dev/full: every write fails with ENOSPC, as on a full disk.
+        var blobs = Directory.CreateDirectory(Path.Combine(RepoFolder, "blobs")).FullName;
+        File.CreateSymbolicLink(Path.Combine(blobs, FakeHub.Sha256(files["model.safetensors"]) + ".incomplete"), "/dev/full");
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<SharpFormerException>(() => Download(client));
+
+        Assert.StartsWith($"writing model.safetensors of org/gpt2-tiny into {cache} failed: ", e.Message);
+        Assert.Contains("space", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.False(File.Exists(Path.Combine(RepoFolder, "snapshots", commit, "model.safetensors")));
+        Assert.False(File.Exists(Path.Combine(blobs, FakeHub.Sha256(files["model.safetensors"]))));
+    }
+
+    [Fact]
+    public void A_snapshot_missing_a_shard_its_index_names_is_not_a_model()
+    {
+        var folder = Directory.CreateTempSubdirectory("sf-shards-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "config.json"), "{}");
+            File.WriteAllText(Path.Combine(folder, "model-00001-of-00002.safetensors"), "");
+            File.WriteAllText(Path.Combine(folder, "model.safetensors.index.json"),
+                """{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}""");
+            Assert.False(HubCache.HoldsModel(folder));
+            File.WriteAllText(Path.Combine(folder, "model-00002-of-00002.safetensors"), "");
+            Assert.True(HubCache.HoldsModel(folder));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
     public void Pytorch_bin_is_chosen_only_without_safetensors_and_include_adds_files()
     {
         string[] withBoth = ["config.json", "model.safetensors", "consolidated.safetensors", "pytorch_model.bin", "tf_model.h5", "onnx/model.onnx", "sub/model.safetensors", "README.md"];
@@ -212,8 +294,8 @@ public sealed class HubTests : IDisposable
         var path = Path.Combine(cache, "blob");
         File.WriteAllText(path, "hello\n");
         // `git hash-object` of "hello\n" and its sha256sum.
-        Assert.Equal("ce013625030ba8dba906f756967f9e9ca394464a", HubClient.Checksum(path, "ce013625030ba8dba906f756967f9e9ca394464a"));
-        Assert.Equal("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", HubClient.Checksum(path, new string('a', 64)));
-        Assert.Null(HubClient.Checksum(path, "not-a-hash"));
+        Assert.Equal("ce013625030ba8dba906f756967f9e9ca394464a", HubTransfer.Checksum(path, "ce013625030ba8dba906f756967f9e9ca394464a"));
+        Assert.Equal("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", HubTransfer.Checksum(path, new string('a', 64)));
+        Assert.Null(HubTransfer.Checksum(path, "not-a-hash"));
     }
 }

@@ -20,7 +20,7 @@ public static class CompareCommand
         {
             var dirs = r.GetValue(models) ?? [];
             if (dirs.Length < 2) throw new SharpFormerException("compare needs two models: --model A --model B");
-            var comparison = ModelComparison.Load([.. dirs.Select(HubModels.ToFolder)]);
+            var comparison = ModelComparison.Load([.. dirs.Select(d => HubModels.ToFolder(d, r.GetValue(CommonOptions.Source)))]);
             Console.Write(r.GetValue(format) switch
             {
                 "markdown" => comparison.Markdown(),

@@ -5,7 +5,8 @@ namespace SharpFormer.Hub;
 /// <summary>
 /// huggingface_hub's cache layout, byte for byte, so Python and SharpFormer share one cache:
 /// <c>models--ORG--NAME/blobs/&lt;etag&gt;</c> (the content), <c>snapshots/&lt;commit&gt;/&lt;file&gt;</c> (relative symbolic
-/// links to the blobs), <c>refs/&lt;revision&gt;</c> (the commit a branch or tag pointed to, no newline), and
+/// links to the blobs), <c>refs/&lt;revision&gt;</c> (the commit a branch or tag pointed to, no newline),
+/// <c>.no_exist/&lt;commit&gt;/&lt;file&gt;</c> (empty markers of files the repository lacks), and
 /// <c>.locks/models--ORG--NAME/&lt;etag&gt;.lock</c>.
 /// </summary>
 public sealed partial class HubCache(string root)
@@ -40,17 +41,47 @@ public sealed partial class HubCache(string root)
     }
 
     /// <summary>
-    /// The cached snapshot folder of <paramref name="repoId"/> at <paramref name="revision"/> if it holds a model (a
-    /// config.json and weights: safetensors or pytorch_model*.bin), else null.
+    /// The cached snapshot folder of <paramref name="repoId"/> at <paramref name="revision"/> if it holds a model
+    /// (<see cref="HoldsModel"/>), else null.
     /// </summary>
     public string? FindSnapshot(string repoId, string revision)
     {
         var commit = CommitOf(repoId, revision);
-        if (commit is null) return null;
-        var folder = SnapshotFolder(repoId, commit);
-        bool hasWeights = Directory.Exists(folder) && Directory.EnumerateFiles(folder).Select(Path.GetFileName)
-            .Any(f => f!.EndsWith(".safetensors", StringComparison.Ordinal) || f.StartsWith("pytorch_model", StringComparison.Ordinal) && f.EndsWith(".bin", StringComparison.Ordinal));
-        return hasWeights && File.Exists(Path.Combine(folder, "config.json")) ? folder : null;
+        return commit is not null && HoldsModel(SnapshotFolder(repoId, commit)) ? SnapshotFolder(repoId, commit) : null;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="folder"/> holds a whole model: a config.json and weights (safetensors or pytorch_model*.bin),
+    /// every shard an index names among them, so an interrupted download is never taken for a model.
+    /// </summary>
+    public static bool HoldsModel(string folder)
+    {
+        if (!Directory.Exists(folder) || !File.Exists(Path.Combine(folder, "config.json"))) return false;
+        var names = Directory.EnumerateFiles(folder).Select(f => Path.GetFileName(f)!).ToList();
+        if (!names.Any(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.StartsWith("pytorch_model", StringComparison.Ordinal) && f.EndsWith(".bin", StringComparison.Ordinal)))
+            return false;
+        foreach (var index in names.Where(f => f.EndsWith(".safetensors.index.json", StringComparison.Ordinal) || f.EndsWith(".bin.index.json", StringComparison.Ordinal)))
+        {
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, index)));
+                if (doc.RootElement.GetProperty("weight_map").EnumerateObject().Select(p => p.Value.GetString()!).Distinct()
+                    .Any(shard => !File.Exists(Path.Combine(folder, shard)))) return false;
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException) { return false; }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Records, as huggingface_hub does on a 404, that the repository has no <paramref name="file"/> at
+    /// <paramref name="commit"/>: an empty <c>.no_exist/&lt;commit&gt;/&lt;file&gt;</c>, which Python reads offline as "absent".
+    /// </summary>
+    public void MarkMissing(string repoId, string commit, string file)
+    {
+        var marker = Path.Combine(RepoFolder(repoId), ".no_exist", commit, file);
+        Directory.CreateDirectory(Path.GetDirectoryName(marker)!);
+        if (!File.Exists(marker)) File.WriteAllBytes(marker, []);
     }
 
     /// <summary>Records that <paramref name="revision"/> points at <paramref name="commit"/> (written whole: temp file, then rename).</summary>
@@ -82,19 +113,10 @@ public sealed partial class HubCache(string root)
     }
 
     /// <summary>
-    /// Holds the lock of one blob for as long as the returned object lives: an exclusive open of the lock file, which .NET
-    /// takes as an advisory <c>flock</c> on Unix, so two processes never write one blob at once.
+    /// Holds the lock of one blob for as long as the returned object lives (<see cref="HubTransfer.LockAsync"/>), so two
+    /// processes never write one blob at once.
     /// </summary>
-    public async Task<IDisposable> LockBlobAsync(string repoId, string etag, CancellationToken ct)
-    {
-        var path = LockPath(repoId, etag);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        while (true)
-        {
-            try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (IOException) when (!ct.IsCancellationRequested) { await Task.Delay(50, ct); }
-        }
-    }
+    public Task<IDisposable> LockBlobAsync(string repoId, string etag, CancellationToken ct) => HubTransfer.LockAsync(LockPath(repoId, etag), ct);
 
     /// <summary>The models in the cache (as <c>hf cache scan</c> lists them): blob sizes summed, each snapshot with the refs naming it.</summary>
     public IReadOnlyList<CachedModel> Scan()

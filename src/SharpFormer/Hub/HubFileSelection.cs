@@ -16,6 +16,17 @@ public static class HubFileSelection
         "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja",
     ];
 
+    /// <summary>The config and tokenizer files a model folder is looked up for (a repository has some of them).</summary>
+    public static IReadOnlyCollection<string> Expected => Always;
+
+    /// <summary>Fails naming <paramref name="endpoint"/> when it lists a file name that could leave the model folder (empty, <c>.</c> or <c>..</c> parts).</summary>
+    public static void CheckSafe(IEnumerable<string> files, string endpoint, string repoId)
+    {
+        foreach (var f in files)
+            if (f.Split('/').Any(part => part is "" or "." or ".."))
+                throw new SharpFormerException($"{endpoint} listed an unsafe file name '{f}' in {repoId}");
+    }
+
     /// <summary>The files of <paramref name="repoFiles"/> to download, in the repository's order.</summary>
     public static IReadOnlyList<string> Select(IReadOnlyList<string> repoFiles, IReadOnlyList<string> includes)
     {

@@ -1,7 +1,8 @@
 namespace SharpFormer.Hub;
 
 /// <summary>
-/// Where the HuggingFace Hub client talks to and caches into, resolved as huggingface_hub resolves it:
+/// Where a hub client (<see cref="IHubSource"/>) talks to and caches into; <see cref="FromEnvironment"/> resolves the
+/// HuggingFace Hub's as huggingface_hub does:
 /// <c>HF_ENDPOINT</c>, <c>HF_HUB_CACHE</c> &gt; <c>$HF_HOME/hub</c> &gt; <c>$XDG_CACHE_HOME/huggingface/hub</c> &gt;
 /// <c>~/.cache/huggingface/hub</c>, <c>HF_TOKEN</c> &gt; <c>$HF_HOME/token</c>, <c>HF_HUB_OFFLINE</c>.
 /// </summary>
@@ -21,10 +22,7 @@ public sealed record HubOptions
     /// <summary>The options the environment gives, each overridden by an explicit (non-null) argument.</summary>
     public static HubOptions FromEnvironment(string? endpoint = null, string? cacheDir = null, string? token = null)
     {
-        string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
-        var url = (endpoint ?? Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
-            throw new SharpFormerException($"the Hub endpoint '{url}' (--endpoint or HF_ENDPOINT) is not an http(s) URL");
+        var url = CheckEndpoint(endpoint ?? Env("HF_ENDPOINT") ?? "https://huggingface.co", "HF_ENDPOINT");
         var home = Env("HF_HOME") ?? Path.Combine(Env("XDG_CACHE_HOME") ?? Path.Combine(UserHome(), ".cache"), "huggingface");
         return new HubOptions
         {
@@ -35,10 +33,22 @@ public sealed record HubOptions
         };
     }
 
+    /// <summary>An environment variable's value, null when unset or empty.</summary>
+    internal static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+
+    /// <summary><paramref name="url"/> without a trailing slash, if it is an http(s) URL; else a one-line error naming <paramref name="variable"/>.</summary>
+    internal static string CheckEndpoint(string url, string variable)
+    {
+        url = url.TrimEnd('/');
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+            throw new SharpFormerException($"the hub endpoint '{url}' (--endpoint or {variable}) is not an http(s) URL");
+        return url;
+    }
+
     /// <summary>huggingface_hub's booleans: 1, ON, YES or TRUE in any case.</summary>
     public static bool IsTrue(string? value) => value?.Trim().ToUpperInvariant() is "1" or "ON" or "YES" or "TRUE";
 
-    static string UserHome() => Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+    internal static string UserHome() => Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
-    static string? ReadTokenFile(string path) => File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } t ? t : null;
+    internal static string? ReadTokenFile(string path) => File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } t ? t : null;
 }
