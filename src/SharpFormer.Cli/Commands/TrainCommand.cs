@@ -21,6 +21,7 @@ public static class TrainCommand
         cmd.Subcommands.Add(TrainMlmCommand.Create());
         cmd.Subcommands.Add(TrainClassifyCommand.Create());
         cmd.Subcommands.Add(TrainNerCommand.Create());
+        cmd.Subcommands.Add(TrainEmbedCommand.Create());
         return cmd;
     }
 }
