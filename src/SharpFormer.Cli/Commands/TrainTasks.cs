@@ -376,6 +376,7 @@ internal static class TrainEmbedCommand
     public static Command Create()
     {
         var o = new TrainOptionSet();
+        o.Data.Description = "Plain text, one sentence per line (SimCSE), or JSONL {\"text\", \"text_pair\"} lines (pairs).";
         o.Eval.Description = "STS file (id||s1||s2||score lines, as evaluate --task sts reads, or s1<TAB>s2<TAB>score): Spearman of cosine after every epoch.";
         var format = new Option<string?>("--format") { Description = "simcse (plain text, one sentence per line) or pairs (JSONL {\"text\", \"text_pair\"}); default: detected from the file." };
         format.AcceptOnlyFromAmong("simcse", "pairs");
