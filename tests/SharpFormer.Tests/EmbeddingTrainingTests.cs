@@ -311,6 +311,7 @@ public class EmbeddingTrainingTests : IDisposable
         CliHarness.AssertOneLineError(CliHarness.Run(Args(good, "--temperature", "0")), "--temperature must be a finite number > 0, not 0");
         CliHarness.AssertOneLineError(CliHarness.Run(Args(good, "--temperature", "-0.1")), "--temperature must be a finite number > 0");
         CliHarness.AssertOneLineError(CliHarness.Run(Args(good, "--batch-size", "1")), "--batch-size must be at least 2");
+        CliHarness.AssertOneLineError(CliHarness.Run(Args(good, "--hard-negatives")), "--hard-negatives needs pairs data");
         CliHarness.AssertOneLineError(CliHarness.Run(Args(good, "--eval", Path.Combine(_dir, "missing.txt"))), "missing.txt");
         Assert.False(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), "nothing written on bad input");
     }

@@ -406,6 +406,7 @@ internal static class TrainEmbedCommand
                 examples = TrainingData.ReadTextPairs(dataPath, r.GetValue(hardNegatives), out int skipped);
                 if (skipped > 0) Console.Error.WriteLine($"note: {skipped} line(s) labelled 0 " + (r.GetValue(hardNegatives) ? "used as hard negatives where their text has a positive" : "skipped (not positives)"));
             }
+            else if (r.GetValue(hardNegatives)) throw new SharpFormerException($"--hard-negatives needs pairs data (JSONL {{\"text\", \"text_pair\", \"negative\"}}); {dataPath} is plain text (SimCSE)");
             else examples = TrainingData.ReadSentences(dataPath).Select((s, i) => new TextPair(s, s, null, i + 1)).ToList();
             var sts = r.GetValue(o.Eval) is string ep ? TaskIo.ReadUserFile(() => Evaluation.ReadPairs(ep)) : null;
             var tokDir = o.TokenizerDir(r)!;
