@@ -254,7 +254,7 @@ public sealed class BertTraining : ITrainable<BertBatch>
 
     /// <summary>
     /// What <see cref="Encode"/> kept for <see cref="BackwardEncoder"/>: the batch, every layer's activations and dropout
-    /// masks, and the last hidden state. One pass is backpropagated at most once.
+    /// masks, and the last hidden state.
     /// </summary>
     public sealed class EncoderPass
     {
