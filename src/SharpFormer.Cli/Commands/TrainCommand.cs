@@ -9,18 +9,21 @@ using SharpFormer.Training;
 namespace SharpFormer.Cli.Commands;
 
 /// <summary>
-/// <c>sharpformer train clm|mlm|classify|ner</c>: pre-train or fine-tune in C#, progress on stderr, and a
-/// HuggingFace-layout output folder (config.json with id2label/label2id, model.safetensors, tokenizer files).
+/// <c>sharpformer train clm|mlm|classify|ner|embed</c>: pre-train or fine-tune in C#, progress on stderr, and a
+/// HuggingFace-layout output folder (config.json with id2label/label2id, model.safetensors, tokenizer files; embed adds
+/// the sentence-transformers files).
 /// </summary>
 public static class TrainCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("train", "Train or fine-tune a model (AdamW, warmup + decay, clipping, checkpoints); writes a HuggingFace model folder.");
+        var cmd = new Command("train", "Train or fine-tune a model (AdamW, warmup + decay, clipping, checkpoints); writes a HuggingFace model folder. " +
+            "embed trains a sentence-embedding model contrastively (SimCSE on plain text, or JSONL positive pairs).");
         cmd.Subcommands.Add(TrainClmCommand.Create());
         cmd.Subcommands.Add(TrainMlmCommand.Create());
         cmd.Subcommands.Add(TrainClassifyCommand.Create());
         cmd.Subcommands.Add(TrainNerCommand.Create());
+        cmd.Subcommands.Add(TrainEmbedCommand.Create());
         return cmd;
     }
 }

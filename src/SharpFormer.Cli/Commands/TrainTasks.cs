@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using SharpFormer.Models;
+using SharpFormer.Tasks;
 using SharpFormer.Tokenizers;
 using SharpFormer.Training;
 
@@ -361,6 +362,90 @@ internal static class TrainClmCommand
             return TrainLoop.Run(r, o, tr,
                 epoch => TrainLoop.ShuffledGroups(train.Count, bs, TrainLoop.EpochRng(seed, epoch)).Select(g => Batching.Gpt2(g.Select(i => train[i]).ToList(), eos)).ToList(),
                 evalNoDropout, dir => ModelSaver.Save(dir, model, tokDir));
+        });
+        return cmd;
+    }
+}
+
+/// <summary>
+/// <c>train embed</c>: a sentence-embedding BERT by contrastive training (in-batch negatives, InfoNCE over normalised
+/// pooled vectors): unsupervised SimCSE on plain text or supervised pairs from JSONL; Spearman of cosine on an STS --eval.
+/// </summary>
+internal static class TrainEmbedCommand
+{
+    public static Command Create()
+    {
+        var o = new TrainOptionSet();
+        o.Data.Description = "Plain text, one sentence per line (SimCSE), or JSONL {\"text\", \"text_pair\"} lines (pairs).";
+        o.Eval.Description = "STS file (id||s1||s2||score lines, as evaluate --task sts reads, or s1<TAB>s2<TAB>score): Spearman of cosine after every epoch.";
+        var format = new Option<string?>("--format") { Description = "simcse (plain text, one sentence per line) or pairs (JSONL {\"text\", \"text_pair\"}); default: detected from the file." };
+        format.AcceptOnlyFromAmong("simcse", "pairs");
+        var pooling = new Option<string>("--pooling") { Description = "How token vectors become the sentence vector: mean (over the attention mask) or cls.", DefaultValueFactory = _ => "mean" };
+        pooling.AcceptOnlyFromAmong("mean", "cls");
+        var temperature = new Option<double>("--temperature") { Description = "Softmax temperature of the contrastive loss (similarities are cosine / temperature).", DefaultValueFactory = _ => 0.05 };
+        var hardNegatives = new Option<bool>("--hard-negatives") { Description = "pairs: use each line's \"negative\", and the text_pair of a label-0 line, as a hard negative of its text (else label-0 lines are skipped)." };
+        var cmd = new Command("embed", "Train a BERT sentence-embedding model contrastively (in-batch negatives): SimCSE on plain text (one sentence per line, " +
+                                       "each encoded twice with different dropout) or positive pairs from JSONL {\"text\", \"text_pair\"} (optional \"label\" 0/1, \"negative\"). " +
+                                       "The folder has sentence-transformers files, so embed / similarity / evaluate --task sts pool and normalise as trained.");
+        o.AddTo(cmd);
+        foreach (var opt in new Option[] { format, pooling, temperature, hardNegatives }) cmd.Options.Add(opt);
+        cmd.SetAction(r =>
+        {
+            double tau = r.GetValue(temperature);
+            if (!(tau > 0 && double.IsFinite(tau))) throw new SharpFormerException(FormattableString.Invariant($"--temperature must be a finite number > 0, not {tau}"));
+            int bs = r.GetValue(o.BatchSize);
+            if (bs < 2) throw new SharpFormerException($"--batch-size must be at least 2 (the other examples of a batch are the negatives), not {bs}");
+            int maxLen = o.Validate(r);
+            var pool = SentenceTransformersConfig.ParseName(r.GetValue(pooling)!)!.Value;
+            string dataPath = r.GetValue(o.Data)!;
+            bool pairs = r.GetValue(format) is string f ? f == "pairs" : TrainingData.LooksLikeJsonl(dataPath);
+            // Read the data before the weights: a bad file fails fast.
+            List<TextPair> examples;
+            if (pairs)
+            {
+                examples = TrainingData.ReadTextPairs(dataPath, r.GetValue(hardNegatives), out int skipped);
+                if (skipped > 0) Console.Error.WriteLine($"note: {skipped} line(s) labelled 0 " + (r.GetValue(hardNegatives) ? "used as hard negatives where their text has a positive" : "skipped (not positives)"));
+            }
+            else if (r.GetValue(hardNegatives)) throw new SharpFormerException($"--hard-negatives needs pairs data (JSONL {{\"text\", \"text_pair\", \"negative\"}}); {dataPath} is plain text (SimCSE)");
+            else examples = TrainingData.ReadSentences(dataPath).Select((s, i) => new TextPair(s, s, null, i + 1)).ToList();
+            var sts = r.GetValue(o.Eval) is string ep ? TaskIo.ReadUserFile(() => Evaluation.ReadPairs(ep)) : null;
+            var tokDir = o.TokenizerDir(r)!;
+            var tok = AutoTokenizer.FromFolder(tokDir);
+            var model = TrainingModels.Bert(r.GetValue(o.Model), r.GetValue(o.Config), BertHeads.None, null, r.GetValue(o.Seed), out var init);
+            TrainBert.Warn(init);
+            if (tok.VocabSize > model.Config.VocabSize) throw new SharpFormerException($"the tokenizer has {tok.VocabSize} tokens, the model's vocab_size is {model.Config.VocabSize}");
+            var tr = new ContrastiveTraining(TrainBert.Wrap(model, r, o), pool, tau, symmetric: pairs);
+            int seed = r.GetValue(o.Seed), padId = model.Config.PadTokenId;
+            var cache = new Dictionary<string, EncodedExample>(StringComparer.Ordinal);
+            EncodedExample Enc(string s)
+            {
+                if (!cache.TryGetValue(s, out var e))
+                {
+                    var enc = tok.Encode(s, null, maxLen);
+                    cache[s] = e = new EncodedExample(enc.InputIds, new int[enc.InputIds.Length]);
+                }
+                return e;
+            }
+            // One batch: anchors, their positives (SimCSE: the same sentences again), then the hard negatives there are.
+            ContrastiveBatch Batch(IReadOnlyList<TextPair> g) =>
+                new(Batching.Bert(g.Select(p => Enc(p.Text)).Concat(g.Select(p => Enc(p.Pair))).Concat(g.Where(p => p.Negative is not null).Select(p => Enc(p.Negative!))).ToList(), padId), g.Count);
+            Func<JsonObject>? evaluate = sts is null ? null : () =>
+            {
+                var texts = sts.SelectMany(p => new[] { p.First, p.Second }).ToList();
+                var vecs = texts.Chunk(2 * bs).SelectMany(c => tr.Embed(Batching.Bert(c.Select(Enc).ToList(), padId))).ToList();
+                var cos = sts.Select((_, i) => (double)SentenceEmbedder.Cosine(vecs[2 * i], vecs[2 * i + 1])).ToList();
+                var gold = sts.Select(p => p.Gold).ToList();
+                return new JsonObject
+                {
+                    ["spearman"] = TrainLoop.Round(EvaluationMetrics.Spearman(cos, gold)),
+                    ["pearson"] = TrainLoop.Round(EvaluationMetrics.Pearson(cos, gold)),
+                };
+            };
+            return TrainLoop.Run(r, o, tr,
+                // A last group of one has no negatives (its loss is 0): it joins the others by being dropped.
+                epoch => TrainLoop.ShuffledGroups(examples.Count, bs, TrainLoop.EpochRng(seed, epoch)).Where(g => g.Count >= 2)
+                    .Select(g => Batch(g.Select(i => examples[i]).ToList())).ToList(),
+                evaluate, dir => ModelSaver.SaveSentenceEmbedder(dir, model, pool, tokDir));
         });
         return cmd;
     }

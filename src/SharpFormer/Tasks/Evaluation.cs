@@ -417,7 +417,8 @@ public static class Evaluation
 
     /// <summary>
     /// A similarity score per pair: with a 2-label pair classifier, the probability of the positive label (named "1",
-    /// else id 1); with a 1-label regression head, its output; otherwise the cosine of the mean-pooled sentence embeddings.
+    /// else id 1); with a 1-label regression head, its output; with a sentence-embedding folder (sentence-transformers
+    /// files), the cosine of its embeddings pooled as its config says; otherwise the cosine of the mean-pooled embeddings.
     /// <paramref name="method"/> says which was used; the weights are packed in <paramref name="precision"/> (as every task's <c>--dtype</c>).
     /// </summary>
     public static double[] PairScores(string modelDir, IReadOnlyList<(string A, string B)> pairs, int batchSize, out string method,
@@ -425,7 +426,7 @@ public static class Evaluation
     {
         var config = ModelConfig.Load(modelDir) as BertConfig
             ?? throw new SharpFormerException($"{modelDir}: not a BERT model (config.json model_type is not \"bert\"); pair tasks need a BERT checkpoint");
-        if (config.Architecture == "BertForSequenceClassification" && config.NumLabels is 1 or 2)
+        if (config.Architecture == "BertForSequenceClassification" && config.NumLabels is 1 or 2 && SentenceTransformersConfig.Read(modelDir) is null)
         {
             var session = EncoderSession.Load(modelDir, BertHeads.SequenceClassification, precision: precision);
             session.BatchSize = batchSize;
@@ -439,9 +440,11 @@ public static class Evaluation
             method = $"classifier probability of label \"{LabelName(config.Id2Label, pos)}\"";
             return ClassifyPairs(session, pairs).Select(p => (double)p[pos]).ToArray();
         }
-        var emb = SentenceEmbedder.Load(modelDir, Pooling.Mean, normalize: true, precision);
+        // A sentence-embedding folder (sentence-transformers files, as `train embed` writes) pools as it was trained.
+        var st = SentenceTransformersConfig.Read(modelDir);
+        var emb = SentenceEmbedder.Load(modelDir, st is null ? Pooling.Mean : null, normalize: true, precision);
         emb.Session.BatchSize = batchSize;
-        method = "cosine of mean-pooled embeddings";
+        method = $"cosine of {emb.Pooling.ToString().ToLowerInvariant()}-pooled embeddings" + (st is null ? "" : " (sentence-transformers config)");
         var texts = pairs.SelectMany(p => new[] { p.A, p.B }).ToList();
         var cut = texts.Select(t => TruncateToModel(emb.Session, t)).ToList();
         var vecs = emb.Embed(cut);

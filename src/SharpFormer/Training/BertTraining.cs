@@ -89,7 +89,7 @@ public sealed class BertTraining : ITrainable<BertBatch>
     public int TokenCount(BertBatch batch) =>
         batch.AttentionMask is null ? batch.Batch * batch.Length : batch.AttentionMask.Sum(r => r.Count(m => m != 0));
 
-    sealed class LayerActs
+    internal sealed class LayerActs
     {
         public required float[] XIn, Q, K, V, Probs, Ctx, APre, AMean, ARstd, A, InterPre, Inter, OPre, OMean, ORstd;
         public float[]? AttnMask, AttnOutMask, OutMask;
@@ -98,80 +98,12 @@ public sealed class BertTraining : ITrainable<BertBatch>
     /// <inheritdoc/>
     public LossResult Step(BertBatch batch, bool backward, float gradScale = 1f)
     {
-        int b = batch.Batch, t = batch.Length, h = Config.HiddenSize, heads = Config.NumAttentionHeads, d = Config.HeadDim;
-        int inner = Config.IntermediateSize, v = Config.VocabSize, rows = b * t;
-        if (b == 0 || t == 0) throw new SharpFormerException("the batch is empty");
-        if (t > Config.MaxPositionEmbeddings) throw new SharpFormerException($"sequence length {t} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
+        var pass = Encode(batch);
+        var seq = pass.SequenceOutput;
+        int b = batch.Batch, t = batch.Length, h = Config.HiddenSize, v = Config.VocabSize, rows = b * t;
         bool drop = Training;
         float eps = Config.LayerNormEps;
-
-        // ================================================================ forward
-        // ---- embeddings: word + position + token type → LayerNorm → dropout
         var word = P("bert.embeddings.word_embeddings.weight");
-        var pos = P("bert.embeddings.position_embeddings.weight");
-        var type = P("bert.embeddings.token_type_embeddings.weight");
-        var embSum = new float[rows * h];
-        for (int i = 0; i < b; i++)
-        {
-            if (batch.InputIds[i].Length != t) throw new SharpFormerException($"input_ids row {i} has {batch.InputIds[i].Length} entries, expected {t}");
-            for (int j = 0; j < t; j++)
-            {
-                int id = batch.InputIds[i][j], tt = batch.TokenTypeIds?[i][j] ?? 0;
-                if ((uint)id >= (uint)v) throw new SharpFormerException($"input_ids row {i} contains {id}, outside [0, {v})");
-                if ((uint)tt >= (uint)Config.TypeVocabSize) throw new SharpFormerException($"token_type_ids row {i} contains {tt}, outside [0, {Config.TypeVocabSize})");
-                var row = embSum.AsSpan((i * t + j) * h, h);
-                TensorPrimitives.Add(word.AsSpan(id * h, h), pos.AsSpan(j * h, h), row);
-                TensorPrimitives.Add(row, type.AsSpan(tt * h, h), row);
-            }
-        }
-        var embMean = new float[rows]; var embRstd = new float[rows]; var x = new float[rows * h];
-        TrainOps.LayerNormForward(embSum, rows, P("bert.embeddings.LayerNorm.weight"), P("bert.embeddings.LayerNorm.bias"), eps, x, embMean, embRstd);
-        var embMask = drop ? TrainOps.Dropout(x, rows * h, HiddenDropout, Rng) : null;
-
-        float[]? keyBias = null;
-        if (batch.AttentionMask is not null)
-        {
-            keyBias = new float[rows];
-            for (int i = 0; i < b; i++)
-                for (int j = 0; j < t; j++) keyBias[i * t + j] = batch.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
-        }
-
-        // ---- encoder layers (post-LN)
-        float scale = 1f / MathF.Sqrt(d);
-        var acts = new LayerActs[Config.NumHiddenLayers];
-        for (int l = 0; l < acts.Length; l++)
-        {
-            string pre = $"bert.encoder.layer.{l}.";
-            var a = new LayerActs
-            {
-                XIn = x, Q = new float[rows * h], K = new float[rows * h], V = new float[rows * h], Probs = new float[b * heads * t * t],
-                Ctx = new float[rows * h], APre = new float[rows * h], AMean = new float[rows], ARstd = new float[rows], A = new float[rows * h],
-                InterPre = new float[rows * inner], Inter = new float[rows * inner], OPre = new float[rows * h], OMean = new float[rows], ORstd = new float[rows],
-            };
-            // self-attention (bidirectional, padded keys masked)
-            TrainOps.LinearForward(x, rows, P(pre + "attention.self.query.weight"), P(pre + "attention.self.query.bias"), h, h, a.Q);
-            TrainOps.LinearForward(x, rows, P(pre + "attention.self.key.weight"), P(pre + "attention.self.key.bias"), h, h, a.K);
-            TrainOps.LinearForward(x, rows, P(pre + "attention.self.value.weight"), P(pre + "attention.self.value.bias"), h, h, a.V);
-            a.AttnMask = drop ? TrainOps.DropoutMask(b * heads * t * t, AttentionDropout, Rng) : null;
-            TrainOps.AttentionForward(new(a.Q, 0, h), new(a.K, 0, h), new(a.V, 0, h), b, t, heads, d, scale, causal: false, keyBias, a.Probs, a.AttnMask, a.Ctx);
-            // attention.output: dense → dropout → + input → LayerNorm
-            TrainOps.LinearForward(a.Ctx, rows, P(pre + "attention.output.dense.weight"), P(pre + "attention.output.dense.bias"), h, h, a.APre);
-            a.AttnOutMask = drop ? TrainOps.Dropout(a.APre, rows * h, HiddenDropout, Rng) : null;
-            TensorPrimitives.Add(a.APre, x, a.APre);
-            TrainOps.LayerNormForward(a.APre, rows, P(pre + "attention.output.LayerNorm.weight"), P(pre + "attention.output.LayerNorm.bias"), eps, a.A, a.AMean, a.ARstd);
-            // feed-forward: intermediate dense → activation → output dense → dropout → + a → LayerNorm
-            TrainOps.LinearForward(a.A, rows, P(pre + "intermediate.dense.weight"), P(pre + "intermediate.dense.bias"), h, inner, a.InterPre);
-            Array.Copy(a.InterPre, a.Inter, a.Inter.Length);
-            Activations.Apply(_act, a.Inter);
-            TrainOps.LinearForward(a.Inter, rows, P(pre + "output.dense.weight"), P(pre + "output.dense.bias"), inner, h, a.OPre);
-            a.OutMask = drop ? TrainOps.Dropout(a.OPre, rows * h, HiddenDropout, Rng) : null;
-            TensorPrimitives.Add(a.OPre, a.A, a.OPre);
-            var xOut = new float[rows * h];
-            TrainOps.LayerNormForward(a.OPre, rows, P(pre + "output.LayerNorm.weight"), P(pre + "output.LayerNorm.bias"), eps, xOut, a.OMean, a.ORstd);
-            acts[l] = a;
-            x = xOut;
-        }
-        var seq = x;
 
         // ---- heads
         double total = 0;
@@ -316,7 +248,128 @@ public sealed class BertTraining : ITrainable<BertBatch>
             }
         }
 
-        var dx = dSeq!;   // gradient of the current layer's output
+        BackwardEncoder(pass, dSeq!);
+        return result;
+    }
+
+    /// <summary>
+    /// What <see cref="Encode"/> kept for <see cref="BackwardEncoder"/>: the batch, every layer's activations and dropout
+    /// masks, and the last hidden state.
+    /// </summary>
+    public sealed class EncoderPass
+    {
+        internal EncoderPass(BertBatch batch, float[] embSum, float[] embMean, float[] embRstd, float[]? embMask, LayerActs[] acts, float[] seq)
+        {
+            Batch = batch; EmbSum = embSum; EmbMean = embMean; EmbRstd = embRstd; EmbMask = embMask; Acts = acts; SequenceOutput = seq;
+        }
+        /// <summary>The batch that was encoded.</summary>
+        public BertBatch Batch { get; }
+        /// <summary>The last hidden state [B, T, H], row-major (read-only by convention: the backward uses the activations that made it).</summary>
+        public float[] SequenceOutput { get; }
+        internal float[] EmbSum { get; }
+        internal float[] EmbMean { get; }
+        internal float[] EmbRstd { get; }
+        internal float[]? EmbMask { get; }
+        internal LayerActs[] Acts { get; }
+    }
+
+    /// <summary>
+    /// The encoder's forward (embeddings → post-LN layers, dropout when <see cref="Training"/>), keeping what
+    /// <see cref="BackwardEncoder"/> needs. Task heads built outside this class (e.g. <see cref="ContrastiveTraining"/>)
+    /// start from <see cref="EncoderPass.SequenceOutput"/>.
+    /// </summary>
+    public EncoderPass Encode(BertBatch batch)
+    {
+        int b = batch.Batch, t = batch.Length, h = Config.HiddenSize, heads = Config.NumAttentionHeads, d = Config.HeadDim;
+        int inner = Config.IntermediateSize, v = Config.VocabSize, rows = b * t;
+        if (b == 0 || t == 0) throw new SharpFormerException("the batch is empty");
+        if (t > Config.MaxPositionEmbeddings) throw new SharpFormerException($"sequence length {t} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
+        bool drop = Training;
+        float eps = Config.LayerNormEps;
+
+        // ================================================================ forward
+        // ---- embeddings: word + position + token type → LayerNorm → dropout
+        var word = P("bert.embeddings.word_embeddings.weight");
+        var pos = P("bert.embeddings.position_embeddings.weight");
+        var type = P("bert.embeddings.token_type_embeddings.weight");
+        var embSum = new float[rows * h];
+        for (int i = 0; i < b; i++)
+        {
+            if (batch.InputIds[i].Length != t) throw new SharpFormerException($"input_ids row {i} has {batch.InputIds[i].Length} entries, expected {t}");
+            for (int j = 0; j < t; j++)
+            {
+                int id = batch.InputIds[i][j], tt = batch.TokenTypeIds?[i][j] ?? 0;
+                if ((uint)id >= (uint)v) throw new SharpFormerException($"input_ids row {i} contains {id}, outside [0, {v})");
+                if ((uint)tt >= (uint)Config.TypeVocabSize) throw new SharpFormerException($"token_type_ids row {i} contains {tt}, outside [0, {Config.TypeVocabSize})");
+                var row = embSum.AsSpan((i * t + j) * h, h);
+                TensorPrimitives.Add(word.AsSpan(id * h, h), pos.AsSpan(j * h, h), row);
+                TensorPrimitives.Add(row, type.AsSpan(tt * h, h), row);
+            }
+        }
+        var embMean = new float[rows]; var embRstd = new float[rows]; var x = new float[rows * h];
+        TrainOps.LayerNormForward(embSum, rows, P("bert.embeddings.LayerNorm.weight"), P("bert.embeddings.LayerNorm.bias"), eps, x, embMean, embRstd);
+        var embMask = drop ? TrainOps.Dropout(x, rows * h, HiddenDropout, Rng) : null;
+
+        float[]? keyBias = null;
+        if (batch.AttentionMask is not null)
+        {
+            keyBias = new float[rows];
+            for (int i = 0; i < b; i++)
+                for (int j = 0; j < t; j++) keyBias[i * t + j] = batch.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
+        }
+
+        // ---- encoder layers (post-LN)
+        float scale = 1f / MathF.Sqrt(d);
+        var acts = new LayerActs[Config.NumHiddenLayers];
+        for (int l = 0; l < acts.Length; l++)
+        {
+            string pre = $"bert.encoder.layer.{l}.";
+            var a = new LayerActs
+            {
+                XIn = x, Q = new float[rows * h], K = new float[rows * h], V = new float[rows * h], Probs = new float[b * heads * t * t],
+                Ctx = new float[rows * h], APre = new float[rows * h], AMean = new float[rows], ARstd = new float[rows], A = new float[rows * h],
+                InterPre = new float[rows * inner], Inter = new float[rows * inner], OPre = new float[rows * h], OMean = new float[rows], ORstd = new float[rows],
+            };
+            // self-attention (bidirectional, padded keys masked)
+            TrainOps.LinearForward(x, rows, P(pre + "attention.self.query.weight"), P(pre + "attention.self.query.bias"), h, h, a.Q);
+            TrainOps.LinearForward(x, rows, P(pre + "attention.self.key.weight"), P(pre + "attention.self.key.bias"), h, h, a.K);
+            TrainOps.LinearForward(x, rows, P(pre + "attention.self.value.weight"), P(pre + "attention.self.value.bias"), h, h, a.V);
+            a.AttnMask = drop ? TrainOps.DropoutMask(b * heads * t * t, AttentionDropout, Rng) : null;
+            TrainOps.AttentionForward(new(a.Q, 0, h), new(a.K, 0, h), new(a.V, 0, h), b, t, heads, d, scale, causal: false, keyBias, a.Probs, a.AttnMask, a.Ctx);
+            // attention.output: dense → dropout → + input → LayerNorm
+            TrainOps.LinearForward(a.Ctx, rows, P(pre + "attention.output.dense.weight"), P(pre + "attention.output.dense.bias"), h, h, a.APre);
+            a.AttnOutMask = drop ? TrainOps.Dropout(a.APre, rows * h, HiddenDropout, Rng) : null;
+            TensorPrimitives.Add(a.APre, x, a.APre);
+            TrainOps.LayerNormForward(a.APre, rows, P(pre + "attention.output.LayerNorm.weight"), P(pre + "attention.output.LayerNorm.bias"), eps, a.A, a.AMean, a.ARstd);
+            // feed-forward: intermediate dense → activation → output dense → dropout → + a → LayerNorm
+            TrainOps.LinearForward(a.A, rows, P(pre + "intermediate.dense.weight"), P(pre + "intermediate.dense.bias"), h, inner, a.InterPre);
+            Array.Copy(a.InterPre, a.Inter, a.Inter.Length);
+            Activations.Apply(_act, a.Inter);
+            TrainOps.LinearForward(a.Inter, rows, P(pre + "output.dense.weight"), P(pre + "output.dense.bias"), inner, h, a.OPre);
+            a.OutMask = drop ? TrainOps.Dropout(a.OPre, rows * h, HiddenDropout, Rng) : null;
+            TensorPrimitives.Add(a.OPre, a.A, a.OPre);
+            var xOut = new float[rows * h];
+            TrainOps.LayerNormForward(a.OPre, rows, P(pre + "output.LayerNorm.weight"), P(pre + "output.LayerNorm.bias"), eps, xOut, a.OMean, a.ORstd);
+            acts[l] = a;
+            x = xOut;
+        }
+        return new EncoderPass(batch, embSum, embMean, embRstd, embMask, acts, x);
+    }
+
+    /// <summary>
+    /// Backpropagates <paramref name="dSequence"/> (d loss / d last hidden state, [B, T, H]; overwritten) through the
+    /// encoder of <paramref name="pass"/>, ADDING the parameter gradients to <see cref="Gradients"/>.
+    /// </summary>
+    public void BackwardEncoder(EncoderPass pass, float[] dSequence)
+    {
+        var batch = pass.Batch;
+        int b = batch.Batch, t = batch.Length, h = Config.HiddenSize, heads = Config.NumAttentionHeads, d = Config.HeadDim;
+        int inner = Config.IntermediateSize, rows = b * t;
+        if (dSequence.Length != rows * h) throw new ArgumentException($"dSequence has {dSequence.Length} entries, the pass {rows * h}");
+        float scale = 1f / MathF.Sqrt(d);
+        var acts = pass.Acts;
+        var (embSum, embMean, embRstd, embMask) = (pass.EmbSum, pass.EmbMean, pass.EmbRstd, pass.EmbMask);
+        var dx = dSequence;   // gradient of the current layer's output
         for (int l = acts.Length - 1; l >= 0; l--)
         {
             string pre = $"bert.encoder.layer.{l}.";
@@ -364,8 +417,6 @@ public sealed class BertTraining : ITrainable<BertBatch>
                 Add(dPos, j * h, g);
                 Add(dType, (batch.TokenTypeIds?[i][j] ?? 0) * h, g);
             }
-        return result;
-
         static void Add(float[] dst, int offset, ReadOnlySpan<float> g)
         {
             var s = dst.AsSpan(offset, g.Length);

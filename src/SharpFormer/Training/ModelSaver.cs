@@ -1,6 +1,8 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using SharpFormer.Checkpoints;
 using SharpFormer.Models;
+using SharpFormer.Tasks;
 
 namespace SharpFormer.Training;
 
@@ -39,6 +41,35 @@ public static class ModelSaver
     {
         model.Weights.RequireParameters("saving");
         Save(dir, model.Config, model.Parameters, tokenizerSourceDir);
+    }
+
+    /// <summary>
+    /// Saves a sentence-embedding model: the BERT encoder folder (<see cref="Save(string, BertModel, string?)"/>) plus the
+    /// sentence-transformers files that make <see cref="SentenceEmbedder.Load"/> (and sentence-transformers) pool and
+    /// normalise as trained: <c>modules.json</c> (Transformer, Pooling, Normalize), <c>1_Pooling/config.json</c> with
+    /// <paramref name="pooling"/>, and the (empty) <c>2_Normalize</c> folder sentence-transformers writes.
+    /// </summary>
+    public static void SaveSentenceEmbedder(string dir, BertModel model, Pooling pooling, string? tokenizerSourceDir = null)
+    {
+        Save(dir, model, tokenizerSourceDir);
+        var opts = new JsonSerializerOptions { WriteIndented = true };
+        var modules = new JsonArray(
+            Module(0, "", "Transformer"), Module(1, "1_Pooling", "Pooling"), Module(2, "2_Normalize", "Normalize"));
+        AtomicFile.WriteAllText(Path.Combine(dir, "modules.json"), modules.ToJsonString(opts) + "\n");
+        Directory.CreateDirectory(Path.Combine(dir, "1_Pooling"));
+        var cfg = new JsonObject
+        {
+            ["word_embedding_dimension"] = model.Config.HiddenSize,
+            ["pooling_mode_cls_token"] = pooling == Pooling.Cls,
+            ["pooling_mode_mean_tokens"] = pooling == Pooling.Mean,
+            ["pooling_mode_max_tokens"] = pooling == Pooling.Max,
+            ["pooling_mode_mean_sqrt_len_tokens"] = pooling == Pooling.MeanSqrtLen,
+        };
+        AtomicFile.WriteAllText(Path.Combine(dir, "1_Pooling", "config.json"), cfg.ToJsonString(opts) + "\n");
+        Directory.CreateDirectory(Path.Combine(dir, "2_Normalize"));
+
+        static JsonObject Module(int idx, string path, string type) =>
+            new() { ["idx"] = idx, ["name"] = idx.ToString(), ["path"] = path, ["type"] = "sentence_transformers.models." + type };
     }
 
     /// <summary>Saves a GPT-2 model folder (the model must hold every parameter as float32).</summary>

@@ -75,7 +75,7 @@ public sealed partial class OutputFolder
 
     /// <summary>
     /// Writes the final model: <paramref name="write"/> fills a temporary folder, whose files are then moved into the output
-    /// folder one by one (each rename atomic), <c>model.safetensors</c> last; an older model.safetensors is removed first,
+    /// folder one by one (each rename atomic; sub-folders too), <c>model.safetensors</c> last; an older model.safetensors is removed first,
     /// so a model.safetensors in the folder always comes with the config and tokenizer files saved with it.
     /// </summary>
     public void SaveModel(Action<string> write)
@@ -83,6 +83,13 @@ public sealed partial class OutputFolder
         var tmp = Fill(write);
         const string weights = "model.safetensors";
         File.Delete(System.IO.Path.Combine(Path, weights));
+        // Sub-folders (sentence-transformers' 1_Pooling, ...) replace older ones of the same name, before the weights.
+        foreach (var d in Directory.EnumerateDirectories(tmp))
+        {
+            var dst = System.IO.Path.Combine(Path, System.IO.Path.GetFileName(d));
+            if (Directory.Exists(dst)) Delete(dst);
+            Directory.Move(d, dst);
+        }
         foreach (var f in Directory.EnumerateFiles(tmp).OrderBy(f => System.IO.Path.GetFileName(f) == weights))
             File.Move(f, System.IO.Path.Combine(Path, System.IO.Path.GetFileName(f)), overwrite: true);
         Directory.Delete(tmp, recursive: true);

@@ -7,6 +7,9 @@ namespace SharpFormer.Training;
 /// <summary>A labelled text for sequence classification (line = 1-based line of the source file).</summary>
 public sealed record ClassificationExample(string Text, string? Pair, string Label, int Line);
 
+/// <summary>A positive text pair for contrastive training, with an optional hard negative of <see cref="Text"/> (line = 1-based line of the source file).</summary>
+public sealed record TextPair(string Text, string Pair, string? Negative, int Line);
+
 /// <summary>A sentence of words with one BIO tag each (line = the line of its first word).</summary>
 public sealed record TaggedSentence(string[] Words, string[] Tags, int Line);
 
@@ -65,12 +68,9 @@ public static partial class TrainingData
             var line = lines[i].Trim();
             if (line.Length == 0) continue;
             int no = i + 1;
-            JsonObject obj;
-            try { obj = JsonNode.Parse(line) as JsonObject ?? throw new JsonException("not a JSON object"); }
-            catch (JsonException e) { throw new SharpFormerException($"{path}:{no}: malformed JSON line ({e.Message.Split('\n')[0]})"); }
-            string text = obj[textKey] is JsonValue tv && tv.GetValueKind() == JsonValueKind.String ? tv.GetValue<string>()
-                : throw new SharpFormerException($"{path}:{no}: no string \"{textKey}\" field");
-            string? pair = obj["text_pair"] is JsonValue pv && pv.GetValueKind() == JsonValueKind.String ? pv.GetValue<string>() : null;
+            var obj = ParseJsonLine(path, line, no);
+            string text = StringField(obj, textKey) ?? throw new SharpFormerException($"{path}:{no}: no string \"{textKey}\" field");
+            string? pair = StringField(obj, "text_pair");
             string label;
             switch (obj[labelKey])
             {
@@ -95,6 +95,70 @@ public static partial class TrainingData
         }
         if (result.Count == 0) throw new SharpFormerException($"{path}: the file has no examples");
         return result;
+    }
+
+    static JsonObject ParseJsonLine(string path, string line, int no)
+    {
+        try { return JsonNode.Parse(line) as JsonObject ?? throw new JsonException("not a JSON object"); }
+        catch (JsonException e) { throw new SharpFormerException($"{path}:{no}: malformed JSON line ({e.Message.Split('\n')[0]})"); }
+    }
+
+    static string? StringField(JsonObject obj, string key) =>
+        obj[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
+
+    /// <summary>Plain text for unsupervised SimCSE: one sentence per line; blank lines are skipped.</summary>
+    public static List<string> ReadSentences(string path)
+    {
+        var sentences = ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+        if (sentences.Count == 0) throw new SharpFormerException($"{path}: the file has no text");
+        return sentences;
+    }
+
+    /// <summary>True when the file's first non-blank line is a JSON object (pairs), false for plain text (SimCSE).</summary>
+    public static bool LooksLikeJsonl(string path) =>
+        ReadAllLines(path).FirstOrDefault(l => l.Trim().Length > 0)?.TrimStart().StartsWith('{') == true;
+
+    /// <summary>
+    /// Supervised pairs for contrastive training, JSON Lines <c>{"text": ..., "text_pair": ...}</c> with an optional
+    /// <c>"label"</c> (0/1 or "0"/"1"; absent = 1) and an optional <c>"negative"</c>. A line labelled 0 is not a
+    /// positive: it is skipped (counted in <paramref name="skipped"/>) or, with <paramref name="hardNegatives"/>, its
+    /// text_pair becomes the hard negative of the positive pairs with the same text that have none of their own.
+    /// Without <paramref name="hardNegatives"/> every "negative" field is ignored.
+    /// </summary>
+    public static List<TextPair> ReadTextPairs(string path, bool hardNegatives, out int skipped)
+    {
+        var lines = ReadAllLines(path);
+        var pairs = new List<TextPair>();
+        var negatives = new Dictionary<string, string>(StringComparer.Ordinal);
+        skipped = 0;
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (line.Length == 0) continue;
+            int no = i + 1;
+            var obj = ParseJsonLine(path, line, no);
+            string text = StringField(obj, "text") ?? throw new SharpFormerException($"{path}:{no}: no string \"text\" field");
+            string pair = StringField(obj, "text_pair") ?? throw new SharpFormerException($"{path}:{no}: no string \"text_pair\" field (a positive of \"text\")");
+            bool positive = obj["label"] switch
+            {
+                null => true,
+                JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out int n) && n is 0 or 1 => n == 1,
+                JsonValue v when StringField(obj, "label") is "0" or "1" => v.GetValue<string>() == "1",
+                var v => throw new SharpFormerException($"{path}:{no}: \"label\" must be 0 or 1, not {v.ToJsonString()}"),
+            };
+            if (!positive)
+            {
+                skipped++;
+                if (hardNegatives) negatives.TryAdd(text, pair);
+                continue;
+            }
+            string? negative = obj["negative"] is null ? null
+                : StringField(obj, "negative") ?? throw new SharpFormerException($"{path}:{no}: \"negative\" must be a string");
+            pairs.Add(new TextPair(text, pair, hardNegatives ? negative : null, no));
+        }
+        if (pairs.Count == 0) throw new SharpFormerException($"{path}: the file has no positive pairs");
+        if (hardNegatives) pairs = pairs.Select(p => p.Negative is null && negatives.TryGetValue(p.Text, out var n) ? p with { Negative = n } : p).ToList();
+        return pairs;
     }
 
     [GeneratedRegex(@"^(O|[BI]-.+)$")]
