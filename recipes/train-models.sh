@@ -273,6 +273,13 @@ stage_evaluate2() {
   done
 }
 
+# The sentence-embedding model (train embed, issue 19 item 4): supervised contrastive training on the positive pairs of
+# AFQMC, LCQMC and STS-B train (embed-pairs.jsonl; in-batch negatives, temperature 0.05, mean pooling), from the adapted
+# base; --eval is STS-B dev (Spearman of cosine). The untrained adapted base and bert-chinese-small are its baselines.
+V2_EMBED=(--data "$FT/embed-pairs.jsonl" --eval "$SPL/stsb/dev.txt" --epochs 1 --batch-size 32 --max-length 64 --lr 5e-5 --warmup-steps 40 --temperature 0.05 --pooling mean --dtype f16 --seed 42)
+stage_embed()         { v2 embed embed bert-zh-embed --model "$ADAPTED" "${V2_EMBED[@]}"; }
+stage_embed-scratch() { v2 embed-scratch embed bert-zh-embed-scratch "${SCRATCH[@]}" "${V2_EMBED[@]}"; }
+
 stage_install() {
   for m in gpt2-chinese-poems-small bert-chinese-small bert-chinese-small-sentiment bert-chinese-small-ner bert-chinese-small-lcqmc; do
     [ -f "$RUNS/$m/model.safetensors" ] || { log "skip $m (not trained)"; continue; }
@@ -293,7 +300,7 @@ if [ -z "${SF_CLI:-}" ]; then
 fi
 # The issue-19 stages read data-v2 (stage splits) only.
 needs_data=0
-for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2) ;; *) needs_data=1 ;; esac; done
+for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2|embed*) ;; *) needs_data=1 ;; esac; done
 if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
 for s in "${stages[@]}"; do
   [ "$s" = data ] && continue
