@@ -106,46 +106,55 @@ public sealed class AttentionMap
     /// </summary>
     public static AttentionMap Compute(string modelDir, string text)
     {
-        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
+        RequireText(text);
         var config = ModelConfig.Load(modelDir);
         var tokenizer = AutoTokenizer.FromFolder(modelDir);
         var name = ModelNameOf(modelDir);
-        switch (config)
+        return config is BertConfig
+            ? Compute(BertModel.Load(modelDir, weights: WeightOptions.Inference()), tokenizer, name, text)
+            : Compute(AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference()), tokenizer, name, config.ModelType, text);
+    }
+
+    static void RequireText(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
+    }
+
+    /// <summary>The attention of a loaded BERT encoder on <paramref name="text"/> ([CLS] text [SEP]); <paramref name="name"/> titles it.</summary>
+    public static AttentionMap Compute(BertModel model, ITokenizer tokenizer, string name, string text)
+    {
+        RequireText(text);
+        var enc = tokenizer.Encode(text);
+        if (enc.Length > model.Config.MaxPositionEmbeddings)
+            throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({model.Config.MaxPositionEmbeddings}); shorten it");
+        var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
+        var named = tokenizer.SpecialTokens.Named;
+        string cls = named.GetValueOrDefault("cls_token") ?? "[CLS]", sep = named.GetValueOrDefault("sep_token") ?? "[SEP]";
+        var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
+        return new AttentionMap
         {
-            case BertConfig bc:
-            {
-                var enc = tokenizer.Encode(text);
-                if (enc.Length > bc.MaxPositionEmbeddings)
-                    throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({bc.MaxPositionEmbeddings}); shorten it");
-                var model = BertModel.Load(modelDir, weights: WeightOptions.Inference());
-                var o = model.Forward(new BertInputs([enc.InputIds], [enc.TokenTypeIds], [enc.AttentionMask]), outputAttentions: true);
-                var named = tokenizer.SpecialTokens.Named;
-                string cls = named.GetValueOrDefault("cls_token") ?? "[CLS]", sep = named.GetValueOrDefault("sep_token") ?? "[SEP]";
-                var sinks = Enumerable.Range(0, enc.Length).Where(i => enc.Tokens[i] == cls || enc.Tokens[i] == sep).ToArray();
-                return new AttentionMap
-                {
-                    ModelName = name, ModelType = "bert", Kind = AttentionKind.Bidirectional, Text = text,
-                    InputIds = enc.InputIds, Tokens = enc.Tokens, Labels = enc.Tokens.ToArray(),
-                    Attentions = o.Attentions, SinkPositions = sinks, SinkName = $"{cls}/{sep}",
-                };
-            }
-            default:
-            {
-                var model = AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference());
-                var ids = tokenizer.EncodeForCausalLm(text);
-                if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
-                if (ids.Length > model.Shape.ContextLength)
-                    throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({model.Shape.ContextLength}); shorten it");
-                var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
-                var tokens = ids.Select(tokenizer.IdToToken).ToArray();
-                return new AttentionMap
-                {
-                    ModelName = name, ModelType = config.ModelType, Kind = AttentionKind.Causal, Text = text,
-                    InputIds = ids, Tokens = tokens, Labels = ReadableLabels(tokenizer, ids),
-                    Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token", KvHeads = model.Shape.KvHeads,
-                };
-            }
-        }
+            ModelName = name, ModelType = "bert", Kind = AttentionKind.Bidirectional, Text = text,
+            InputIds = enc.InputIds, Tokens = enc.Tokens, Labels = enc.Tokens.ToArray(),
+            Attentions = o.Attentions, SinkPositions = sinks, SinkName = $"{cls}/{sep}",
+        };
+    }
+
+    /// <summary>The causal attention of a loaded decoder on <paramref name="text"/> (its plain ids); <paramref name="modelType"/> is config.json's model_type.</summary>
+    public static AttentionMap Compute(ICausalLM model, ITokenizer tokenizer, string name, string modelType, string text)
+    {
+        RequireText(text);
+        var ids = tokenizer.EncodeForCausalLm(text);
+        if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
+        if (ids.Length > model.Shape.ContextLength)
+            throw new SharpFormerException($"the text has {ids.Length} tokens, more than {name} takes ({model.Shape.ContextLength}); shorten it");
+        var o = model.Forward([ids], outputAttentions: true, allLogits: false, outputPresents: false);
+        var tokens = ids.Select(tokenizer.IdToToken).ToArray();
+        return new AttentionMap
+        {
+            ModelName = name, ModelType = modelType, Kind = AttentionKind.Causal, Text = text,
+            InputIds = ids, Tokens = tokens, Labels = ReadableLabels(tokenizer, ids),
+            Attentions = o.Attentions, SinkPositions = [0], SinkName = "first token", KvHeads = model.Shape.KvHeads,
+        };
     }
 
     /// <summary>The model folder's name, as titles show it.</summary>
