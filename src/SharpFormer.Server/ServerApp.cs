@@ -122,7 +122,13 @@ public sealed class SharpFormerServer : IAsyncDisposable
         var route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
         bool probe = route is "/health" or "/metrics" or "/openapi.json";
         var clock = Stopwatch.StartNew();
-        if (!probe && !IsReady)
+        if (probe)
+        {
+            await next();
+            Metrics.Request(route, ctx.Response.StatusCode, clock.Elapsed);
+            return;
+        }
+        if (!IsReady)
         {
             var why = _draining ? "the server is shutting down" : Ready.IsFaulted ? $"the models failed to load: {Ready.Exception!.GetBaseException().Message}" : "the models are still loading";
             if (_draining) ctx.Response.Headers.Connection = "close";
@@ -150,7 +156,7 @@ public sealed class SharpFormerServer : IAsyncDisposable
     /// <summary>Admits a request to <paramref name="model"/>'s queue (dispose the lease when done), or throws a 429.</summary>
     internal IDisposable Admit(ServedModel model) =>
         Queues[model.Name].TryAdmit() ?? throw new ApiException(429,
-            $"model '{model.Name}' is overloaded: {Options.MaxQueue} requests are already waiting; retry later", null, "overloaded");
+            $"model '{model.Name}' is overloaded: {Options.MaxQueue} requests are already waiting; retry later");
 
     /// <summary>Starts listening; a server built with a loader then loads its models in the background (see <see cref="Ready"/>).</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)

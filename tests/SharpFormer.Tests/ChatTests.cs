@@ -67,7 +67,7 @@ public class ChatTests
         int received = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
-            await foreach (var _ in Chat.Value.ReplyStreamAsync(messages, Options(100), cts.Token))
+            await foreach (var _ in Chat.Value.ReplyStreamAsync(messages, Options(100), cancellationToken: cts.Token))
                 if (++received == 1) cts.Cancel();
         });
         Assert.True(received < 100);
