@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using SharpFormer.Kernels;
 using SharpFormer.Models;
@@ -30,28 +31,80 @@ public enum ServedModelKind
 public sealed record SamplingRequest(int? MaxTokens = null, float? Temperature = null, float? TopP = null, long? Seed = null, IReadOnlyList<string>? Stop = null,
                                      int? TopK = null);
 
+/// <summary>How a served model shares itself between concurrent requests (<c>sharpformer serve</c>'s batching flags).</summary>
+public sealed record ServingOptions
+{
+    /// <summary>Most cost of one encoder batch (a text costs its characters + 2, an upper bound of its tokens); a request costing more runs alone.</summary>
+    public int MaxBatchTokens { get; init; } = 16384;
+    /// <summary>How long the first request of an encoder batch waits for others (zero: take what is queued when the model is free).</summary>
+    public TimeSpan BatchWait { get; init; } = TimeSpan.Zero;
+    /// <summary>Generations decoded together (decode slots); more wait for a free slot.</summary>
+    public int MaxConcurrentGenerations { get; init; } = 8;
+    /// <summary>Positions (prompt + generated) each decode slot holds (null: the model's context, at most 4096).</summary>
+    public int? MaxContext { get; init; }
+    /// <summary>False: the serialised path (each encoder request alone, one generation at a time), for comparing with batching.</summary>
+    public bool Batching { get; init; } = true;
+
+    /// <summary>Throws a one-line error for a setting out of range.</summary>
+    public void Validate()
+    {
+        if (MaxBatchTokens < 1) throw new SharpFormerException($"--max-batch-tokens must be at least 1 (got {MaxBatchTokens})");
+        if (BatchWait < TimeSpan.Zero) throw new SharpFormerException($"--batch-wait-ms must not be negative (got {BatchWait.TotalMilliseconds})");
+        if (MaxConcurrentGenerations < 1) throw new SharpFormerException($"--max-concurrent-generations must be at least 1 (got {MaxConcurrentGenerations})");
+        if (MaxContext is int c && c < 2) throw new SharpFormerException($"--max-context must be at least 2 (got {c})");
+    }
+}
+
 /// <summary>
 /// One model folder loaded once for serving, addressed by its folder name. An encoder is loaded once with every head its
 /// checkpoint has, and each task it can serve (embeddings, classification, entities, fill-mask, next sentence) shares
-/// that one model. Requests to one model run one at a time (the kernels are not yet safe to run concurrently on one
-/// model); different models run in parallel.
+/// that one model. Concurrent generations share decode steps (a <see cref="DecodeScheduler"/>), and concurrent
+/// embedding and classification requests run in batches (a <see cref="RequestBatcher{TIn, TOut}"/> each); the other
+/// tasks (<see cref="RunAsync{T}"/>) run one at a time per model. Each loop thread starts on first use.
 /// </summary>
 public sealed class ServedModel : IDisposable
 {
     readonly SemaphoreSlim _gate = new(1, 1);
+    readonly Lazy<DecodeScheduler> _scheduler;
+    readonly Lazy<RequestBatcher<string, float[]>> _embeddings;
+    readonly Lazy<RequestBatcher<(string Text, string? Pair), ClassificationResult>> _classifications;
     long _cancelled;
     int _waiting;
 
     /// <summary>Generations stopped because their caller cancelled (e.g. an HTTP client that disconnected).</summary>
     public long GenerationsCancelled => Interlocked.Read(ref _cancelled);
 
-    /// <summary>Requests waiting for the model to be free (a live queue depth).</summary>
-    public int Waiting => Volatile.Read(ref _waiting);
+    /// <summary>Requests waiting for the model (a live queue depth): for its turn, an encoder batch or a decode slot.</summary>
+    public int Waiting => Volatile.Read(ref _waiting)
+        + (_scheduler.IsValueCreated ? _scheduler.Value.Waiting : 0)
+        + (_embeddings.IsValueCreated ? _embeddings.Value.Waiting : 0)
+        + (_classifications.IsValueCreated ? _classifications.Value.Waiting : 0);
 
-    ServedModel(string name, string dir, ServedModelKind kind, ITokenizer tokenizer, string modelType, WeightPrecision precision)
+    /// <summary>Raised on the batching loop after each encoder batch (embeddings or classification) with the requests and items it served.</summary>
+    public event Action<int, int>? BatchCompleted;
+    /// <summary>Raised on the decode loop after each decode step with the number of sequences it advanced.</summary>
+    public event Action<int>? DecodeStepCompleted;
+
+    ServedModel(string name, string dir, ServedModelKind kind, ITokenizer tokenizer, string modelType, WeightPrecision precision, ServingOptions serving)
     {
-        Name = name; Directory = dir; Kind = kind; Tokenizer = tokenizer; ModelType = modelType; Precision = precision;
+        Name = name; Directory = dir; Kind = kind; Tokenizer = tokenizer; ModelType = modelType; Precision = precision; Serving = serving;
+        int cost = serving.Batching ? serving.MaxBatchTokens : 1;   // cost 1: every request alone
+        var wait = serving.Batching ? serving.BatchWait : TimeSpan.Zero;
+        _scheduler = new(() => new DecodeScheduler(RequireLanguageModel(), serving.Batching ? serving.MaxConcurrentGenerations : 1, Context)
+            { StepCompleted = n => DecodeStepCompleted?.Invoke(n) });
+        _embeddings = new(() => new RequestBatcher<string, float[]>(texts => RequireEmbedder().Embed(texts), t => t.Length + 2, cost, wait)
+            { BatchCompleted = (r, n) => BatchCompleted?.Invoke(r, n) });
+        _classifications = new(() => new RequestBatcher<(string Text, string? Pair), ClassificationResult>(
+            items => RequireClassifier().Classify(items.Select(i => i.Text).ToList(), pairs: items.Select(i => i.Pair).ToList()),
+            i => i.Text.Length + (i.Pair?.Length ?? 0) + 3, cost, wait) { BatchCompleted = (r, n) => BatchCompleted?.Invoke(r, n) });
     }
+
+    /// <summary>How this model shares itself between concurrent requests.</summary>
+    public ServingOptions Serving { get; }
+    /// <summary>Positions a generation may use (prompt + generated): the model's context, at most <see cref="ServingOptions.MaxContext"/> (default 4096).</summary>
+    public int Context => Serving.MaxContext ?? Math.Min(RequireLanguageModel().Shape.ContextLength, 4096);
+    /// <summary>The decode scheduler every generation of this model joins (decoders; started on first use).</summary>
+    public DecodeScheduler Scheduler => _scheduler.Value;
 
     /// <summary>The name requests use (the folder's name unless given).</summary>
     public string Name { get; }
@@ -98,8 +151,10 @@ public sealed class ServedModel : IDisposable
         : c.Session.Config.NumLabels == 2 && c.Id2Label.TryGetValue(1, out var l) && l is "1" or "LABEL_1" ? 1 : null;
 
     /// <summary>Loads a model folder: an encoder (with the heads its checkpoint has) or any decoder family.</summary>
-    public static ServedModel Load(string dir, string? name = null, WeightPrecision precision = WeightPrecision.Float32)
+    public static ServedModel Load(string dir, string? name = null, WeightPrecision precision = WeightPrecision.Float32, ServingOptions? serving = null)
     {
+        serving ??= new ServingOptions();
+        serving.Validate();
         var full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
         if (!File.Exists(Path.Combine(full, "config.json"))) throw new SharpFormerException($"{dir}: not a model folder (no config.json)");
         name ??= Path.GetFileName(full);
@@ -111,7 +166,9 @@ public sealed class ServedModel : IDisposable
             bool hasTemplate = File.Exists(Path.Combine(full, "chat_template.jinja")) || TokenizerConfigHasTemplate(full);
             var template = hasTemplate ? ChatTemplate.FromFolder(full, tokenizer) : null;   // before the weights: a bad template fails fast
             var lm = AutoModel.LoadCausalLM(full, weights);
-            return new ServedModel(name, full, ServedModelKind.Generator, tokenizer, ModelConfig.Load(full).ModelType, precision)
+            if (serving.MaxContext > lm.Shape.ContextLength)
+                throw new SharpFormerException($"--max-context {serving.MaxContext} is more than {name}'s context ({lm.Shape.ContextLength} positions)");
+            return new ServedModel(name, full, ServedModelKind.Generator, tokenizer, ModelConfig.Load(full).ModelType, precision, serving)
             {
                 LanguageModel = lm,
                 Chat = template is null ? null : new ChatModel(lm, tokenizer, template),
@@ -124,7 +181,7 @@ public sealed class ServedModel : IDisposable
         var heads = session.Model.Heads;
         var kind = heads.HasFlag(BertHeads.SequenceClassification) ? ServedModelKind.Classifier
             : heads.HasFlag(BertHeads.TokenClassification) ? ServedModelKind.TokenClassifier : ServedModelKind.Embedding;
-        return new ServedModel(name, full, kind, session.Tokenizer, "bert", precision)
+        return new ServedModel(name, full, kind, session.Tokenizer, "bert", precision, serving)
         {
             Encoder = session,
             Embedder = new SentenceEmbedder(session, st?.Pooling ?? Pooling.Cls, st?.Normalize ?? false, st),
@@ -149,6 +206,20 @@ public sealed class ServedModel : IDisposable
         finally { Interlocked.Decrement(ref _waiting); }
         try { return await Task.Run(work, cancellationToken).ConfigureAwait(false); }
         finally { _gate.Release(); }
+    }
+
+    /// <summary>Sentence embeddings of <paramref name="texts"/>, computed in a batch with other requests waiting for this model.</summary>
+    public Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
+    {
+        RequireEmbedder();
+        return _embeddings.Value.SubmitAsync(texts, cancellationToken);
+    }
+
+    /// <summary>Sequence classification of texts (or text pairs), computed in a batch with other requests waiting for this model.</summary>
+    public Task<ClassificationResult[]> ClassifyAsync(IReadOnlyList<(string Text, string? Pair)> items, CancellationToken cancellationToken = default)
+    {
+        RequireClassifier();
+        return _classifications.Value.SubmitAsync(items, cancellationToken);
     }
 
     /// <summary>What this model is, for errors: "a generator model".</summary>
@@ -180,8 +251,8 @@ public sealed class ServedModel : IDisposable
         var lm = RequireLanguageModel();
         var o = GenerationDefaults!;
         if (request.MaxTokens is int max && max < 1) throw new SharpFormerException($"max_tokens must be at least 1 (got {max})");
-        int room = lm.Shape.ContextLength - promptLength;
-        if (room < 1) throw new SharpFormerException($"the prompt has {promptLength} tokens; the model's context is {lm.Shape.ContextLength} positions, which leaves no room to generate");
+        int context = Context, room = context - promptLength;
+        if (room < 1) throw new SharpFormerException($"the prompt has {promptLength} tokens; the served context is {context} positions, which leaves no room to generate");
         o = o with { MaxNewTokens = Math.Min(request.MaxTokens ?? room, room), MaxLength = null };
         // OpenAI's sampling has no top-k: a request that samples (temperature > 0 or top_p) samples from exactly the
         // distribution it describes; temperature 0 is greedy whatever top_p says.
@@ -197,8 +268,8 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>
     /// Generates from prompt ids and streams the text as it becomes final (<see cref="GenerationStream"/>: stop strings
-    /// matched across tokens and trimmed); the last update carries the finish reason and token counts. The work waits
-    /// its turn for the model; cancelling stops generation at the next step and frees the model.
+    /// matched across tokens and trimmed); the last update carries the finish reason and token counts. The generation
+    /// joins the model's <see cref="Scheduler"/> (sharing decode steps with the others); cancelling removes it at the next step.
     /// </summary>
     public IAsyncEnumerable<GenerationUpdate> GenerateAsync(int[] promptIds, SamplingRequest request, CancellationToken cancellationToken = default) =>
         Stream(promptIds, request, 0, cancellationToken);
@@ -214,21 +285,25 @@ public sealed class ServedModel : IDisposable
         return Stream(promptIds, request, alternatives, cancellationToken);
     }
 
-    IAsyncEnumerable<GenerationUpdate> Stream(int[] promptIds, SamplingRequest request, int alternatives, CancellationToken cancellationToken)
+    async IAsyncEnumerable<GenerationUpdate> Stream(int[] promptIds, SamplingRequest request, int alternatives,
+                                                    [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var lm = RequireLanguageModel();
         var options = Options(request, promptIds.Length);
-        return GenerationStream.StreamAsync(lm, Tokenizer, promptIds, options, request.Stop, RunCounted, alternatives, cancellationToken);
-    }
-
-    /// <summary>Runs generation work in the model's turn, counting the generations their caller cancelled.</summary>
-    async Task RunCounted(Action work, CancellationToken cancellationToken)
-    {
-        try { await RunAsync(() => { work(); return 0; }, cancellationToken).ConfigureAwait(false); }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        bool finished = false;
+        try
         {
-            Interlocked.Increment(ref _cancelled);
-            throw;
+            await foreach (var u in GenerationStream.StreamAsync(lm, Tokenizer, promptIds, options, request.Stop, Scheduler, alternatives, cancellationToken)
+                               .ConfigureAwait(false))
+            {
+                finished |= u.Finish is not null;
+                yield return u;
+            }
+        }
+        finally
+        {
+            // Cancelled by its caller before the end (e.g. an HTTP client that went away, whether it was waiting for a token or writing one).
+            if (!finished && cancellationToken.IsCancellationRequested) Interlocked.Increment(ref _cancelled);
         }
     }
 
@@ -246,5 +321,11 @@ public sealed class ServedModel : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        if (_scheduler.IsValueCreated) _scheduler.Value.Dispose();
+        if (_embeddings.IsValueCreated) _embeddings.Value.Dispose();
+        if (_classifications.IsValueCreated) _classifications.Value.Dispose();
+        _gate.Dispose();
+    }
 }

@@ -105,7 +105,7 @@ public sealed class SharpFormerEmbeddingGenerator(ServedModel model) : IEmbeddin
         var texts = values.ToList();
         if (options?.Dimensions is int d && d != embedder.Dimension)
             throw new SharpFormerException($"model '{Model.Name}' makes {embedder.Dimension}-dimensional vectors, not {d}");
-        var vectors = await Model.RunAsync(() => embedder.Embed(texts), cancellationToken).ConfigureAwait(false);
+        var vectors = await Model.EmbedAsync(texts, cancellationToken).ConfigureAwait(false);
         var created = DateTimeOffset.UtcNow;
         int tokens = texts.Sum(t => embedder.Session.Tokenizer.Encode(t).Length);
         return new GeneratedEmbeddings<Embedding<float>>(vectors.Select(v => new Embedding<float>(v) { ModelId = Model.Name, CreatedAt = created }))

@@ -144,10 +144,9 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         var req = await Http.ReadObjectAsync(ctx);
         var model = Model(req, m => m.Classifier is not null, "a sequence-classification");
         var text = Text(req);
-        var classifier = model.Classifier!;
         using var lease = server.Admit(model);
         server.Metrics.Batch(model, "/playground/api/classify", 1);
-        var r = await model.RunAsync(() => classifier.Classify(text), ctx.RequestAborted);
+        var r = (await model.ClassifyAsync([(text, null)], ctx.RequestAborted))[0];
         await Http.WriteAsync(ctx, 200, new JsonObject
         {
             ["model"] = model.Name, ["label"] = r.Label,

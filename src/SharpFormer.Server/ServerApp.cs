@@ -34,7 +34,7 @@ public sealed record ServerOptions
 /// <c>/predict</c>, <c>/rerank</c>, <c>/tokenize</c>, <c>/info</c>), the tasks no peer serves (<c>/fill-mask</c>,
 /// <c>/nsp</c>, <c>/ner</c>, <c>/perplexity</c>, <c>/attention</c>), and <c>/health</c>, <c>/metrics</c> (Prometheus text)
 /// and <c>/openapi.json</c>, and the web playground at <c>/</c>, over models loaded once. Each model admits at most <see cref="ServerOptions.MaxQueue"/>
-/// waiting requests (more: 429) and runs one at a time; a client that disconnects cancels its generation at the next
+/// waiting requests (more: 429); concurrent generations share decode steps and encoder requests run in batches (<see cref="ServingOptions"/>); a client that disconnects cancels its generation at the next
 /// step. Until the models are loaded, and while stopping, requests are answered 503; stopping lets the requests in
 /// flight finish first.
 /// </summary>
@@ -114,6 +114,7 @@ public sealed class SharpFormerServer : IAsyncDisposable
         var dup = models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new SharpFormerException($"two models are named '{dup.Key}'; serve folders with different names");
         _queues = models.ToDictionary(m => m.Name, _ => new AdmissionQueue(Options.MaxQueue + 1));
+        foreach (var m in models) Metrics.Watch(m);
         _models = models.ToDictionary(m => m.Name);
     }
 
@@ -190,7 +191,11 @@ public sealed class SharpFormerServer : IAsyncDisposable
     public string Address => _app.Urls.First();
 
     /// <inheritdoc/>
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        Metrics.Unwatch();
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>The model a request names, or the first model that <paramref name="suits"/> when it names none (<paramref name="what"/> names the kind in errors).</summary>
     internal ServedModel Resolve(string? name, Func<ServedModel, bool> suits, string what)

@@ -58,10 +58,9 @@ sealed class TeiRoutes(SharpFormerServer server)
         var texts = req.Strings("inputs", server.Options.MaxClientBatchSize);
         if (req.Bool("truncate") == true) throw new ApiException(422, "truncate=true is not supported: send texts within the model's length", "truncate");
         bool normalize = req.Bool("normalize") ?? true;
-        var embedder = model.Embedder!;
         using var lease = server.Admit(model);
         server.Metrics.Batch(model, "/embed", texts.Count);
-        var vectors = await model.RunAsync(() => embedder.Embed(texts), ctx.RequestAborted);
+        var vectors = await model.EmbedAsync(texts, ctx.RequestAborted);
         if (normalize) foreach (var v in vectors) SentenceEmbedder.L2Normalize(v);
         await Http.WriteAsync(ctx, 200, new JsonArray(vectors.Select(v => (JsonNode)new JsonArray(v.Select(x => (JsonNode)x).ToArray())).ToArray()));
     }
@@ -94,7 +93,7 @@ sealed class TeiRoutes(SharpFormerServer server)
         var classifier = model.Classifier!;
         using var lease = server.Admit(model);
         server.Metrics.Batch(model, "/predict", items.Count);
-        var results = await model.RunAsync(() => classifier.Classify(items.Select(i => i.Text).ToList(), pairs: items.Select(i => i.Pair).ToList()), ctx.RequestAborted);
+        var results = await model.ClassifyAsync(items, ctx.RequestAborted);
         // Labels in descending order of logit (the order of their scores), with the score or, raw, the logit.
         JsonNode Scores(ClassificationResult r)
         {
@@ -126,7 +125,7 @@ sealed class TeiRoutes(SharpFormerServer server)
         var classifier = model.Classifier!;
         using var lease = server.Admit(model);
         server.Metrics.Batch(model, "/rerank", texts.Count);
-        var results = await model.RunAsync(() => classifier.Classify(texts.Select(_ => query).ToList(), pairs: texts.Select(t => (string?)t).ToList()), ctx.RequestAborted);
+        var results = await model.ClassifyAsync(texts.Select(t => (query, (string?)t)).ToList(), ctx.RequestAborted);
         float Score(ClassificationResult r) =>
             !raw ? r.Scores.First(s => s.Label == classifier.Id2Label.GetValueOrDefault(label, $"LABEL_{label}")).Score
             : r.Logits.Length == 1 ? r.Logits[0] : r.Logits[label] - r.Logits[1 - label];

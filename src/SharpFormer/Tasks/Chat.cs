@@ -53,7 +53,7 @@ public sealed class ChatModel(ICausalLM model, ITokenizer tokenizer, ChatTemplat
     }
 
     /// <summary>
-    /// The assistant's reply as a stream (generation runs on a worker thread; cancelling stops it at the next step):
+    /// The assistant's reply as a stream (generation runs on a decode loop thread; cancelling stops it at the next step):
     /// text pieces, cut before the first of <paramref name="stop"/>, and a last update with the finish reason and token counts.
     /// </summary>
     public IAsyncEnumerable<GenerationUpdate> ReplyStreamAsync(IReadOnlyList<ChatMessage> messages, GenerationOptions options,
