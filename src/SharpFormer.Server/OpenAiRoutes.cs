@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using SharpFormer.Extensions.AI;
+using SharpFormer.Tasks;
 using SharpFormer.Templates;
 
 namespace SharpFormer.Server;
@@ -16,16 +17,18 @@ sealed class OpenAiRoutes(SharpFormerServer server)
 {
     public void Map(WebApplication app)
     {
-        app.MapGet("/v1/models", (HttpContext ctx) => Handle(ctx, () => Http.WriteAsync(ctx, 200, new JsonObject
+        const string tag = "OpenAI-compatible";
+        Routes.Map(app, "GET", "/v1/models", "The served models.", tag, ctx => Handle(ctx, () => Http.WriteAsync(ctx, 200, new JsonObject
         {
             ["object"] = "list",
             ["data"] = new JsonArray(server.Models.Values.Select(ModelObject).ToArray()),
         })));
-        app.MapGet("/v1/models/{id}", (HttpContext ctx, string id) => Handle(ctx, () =>
-            Http.WriteAsync(ctx, 200, ModelObject(server.Resolve(id, _ => true, "")))));
-        app.MapPost("/v1/embeddings", (HttpContext ctx) => Handle(ctx, () => Embeddings(ctx)));
-        app.MapPost("/v1/completions", (HttpContext ctx) => Handle(ctx, () => Generate(ctx, chat: false)));
-        app.MapPost("/v1/chat/completions", (HttpContext ctx) => Handle(ctx, () => Generate(ctx, chat: true)));
+        Routes.Map(app, "GET", "/v1/models/{id}", "One served model.", tag, ctx => Handle(ctx, () =>
+            Http.WriteAsync(ctx, 200, ModelObject(server.Resolve((string?)ctx.Request.RouteValues["id"], _ => true, "")))));
+        Routes.Map(app, "POST", "/v1/embeddings", "Sentence embeddings (encoding_format float or base64).", tag, ctx => Handle(ctx, () => Embeddings(ctx)));
+        Routes.Map(app, "POST", "/v1/completions", "Text completion (stream: true for server-sent events).", tag, ctx => Handle(ctx, () => Generate(ctx, chat: false)));
+        Routes.Map(app, "POST", "/v1/chat/completions", "Chat completion with the model's chat template (stream: true for server-sent events).", tag,
+                   ctx => Handle(ctx, () => Generate(ctx, chat: true)));
     }
 
     static JsonNode ModelObject(ServedModel m) => new JsonObject
@@ -45,13 +48,13 @@ sealed class OpenAiRoutes(SharpFormerServer server)
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
         catch (Exception e) when (!ctx.Response.HasStarted)
         {
-            var (status, body) = e switch
+            var (status, message, param, code) = e switch
             {
-                ApiException a => (a.Status, Error(a.Message, a.Status == 404 || a.Status < 500 ? "invalid_request_error" : "server_error", a.Param, a.Code)),
-                SharpFormerException s => (400, Error(s.Message, "invalid_request_error", null, null)),
-                _ => (500, Error($"internal error: {e.Message}", "server_error", null, null)),
+                ApiException a => (a.Status, a.Message, a.Param, a.Code),
+                SharpFormerException s => (400, s.Message, null, null),
+                _ => (500, $"internal error: {e.Message}", null, null),
             };
-            await Http.WriteAsync(ctx, status, body);
+            await Http.WriteErrorAsync(ctx, status, message, "", param, code);
         }
     }
 
@@ -67,6 +70,8 @@ sealed class OpenAiRoutes(SharpFormerServer server)
         long? dims = req.Integer("dimensions");
         if (dims is long d && d != model.Embedder.Dimension)
             throw new ApiException(400, $"model '{model.Name}' makes {model.Embedder.Dimension}-dimensional vectors; 'dimensions' cannot be {d}", "dimensions");
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/v1/embeddings", texts.Count);
         var result = await new SharpFormerEmbeddingGenerator(model).GenerateAsync(texts, null, ctx.RequestAborted);
         var data = result.Select((e, i) => (JsonNode)new JsonObject
         {
@@ -145,11 +150,14 @@ sealed class OpenAiRoutes(SharpFormerServer server)
         model.Options(sampling, ids.Length);   // validates before any answer starts
         bool stream = req.Bool("stream") ?? false;
         bool includeUsage = req.Field("stream_options") is { ValueKind: JsonValueKind.Object } so && (so.Bool("include_usage") ?? false);
+        using var lease = server.Admit(model);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
 
         var response = new Response(chat, model.Name);
         if (!stream)
         {
             var (text, finish) = await model.GenerateTextAsync(ids, sampling, ctx.RequestAborted);
+            server.Metrics.Generated(model, finish, clock.Elapsed);
             var body = response.Envelope(chat ? "chat.completion" : "text_completion");
             body["choices"] = new JsonArray(response.Choice(text, finish.Reason, delta: false));
             body["usage"] = Usage(finish);
@@ -187,6 +195,7 @@ sealed class OpenAiRoutes(SharpFormerServer server)
                 }
                 if (u.Finish is { } f)
                 {
+                    server.Metrics.Generated(model, f, clock.Elapsed);
                     var last = response.Envelope(kind);
                     last["choices"] = new JsonArray(response.Choice(chat ? null : "", f.Reason, delta: true));
                     await Send(last);

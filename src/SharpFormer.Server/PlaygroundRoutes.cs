@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -13,27 +12,32 @@ namespace SharpFormer.Server;
 /// The web playground: its page at <c>/</c> and assets at <c>/playground/*</c> (embedded in this assembly: plain
 /// HTML/CSS/JS, nothing fetched from elsewhere), and the JSON routes it calls under <c>/playground/api</c>:
 /// models, fill-mask, classify, ner, attention (one layer/head with token labels) and generate (server-sent events,
-/// one per token with its probability and alternatives). Errors are TEI's <c>{"error", "error_type"}</c>. The
-/// masked-LM and token-classification heads are loaded from the served model's folder on first use; all work on a
-/// model runs under that model's gate.
+/// one per token with its probability and alternatives). Errors are TEI's <c>{"error", "error_type"}</c>. Every task
+/// uses the served model's own heads (one model per folder), and each request is admitted to the model's queue (429
+/// when full) like the other routes.
 /// </summary>
 sealed class PlaygroundRoutes(SharpFormerServer server)
 {
     const string ResourcePrefix = "playground/";
     const int MaxAlternatives = 20;
-    readonly ConcurrentDictionary<string, Lazy<FillMaskPipeline>> _fillMask = new();
-    readonly ConcurrentDictionary<string, Lazy<TokenClassifier>> _taggers = new();
+
+    /// <summary>The page's own files: served while the models load too (the page then shows the 503 of its API calls).</summary>
+    internal static bool IsAsset(string route) => route is "/" or "/playground/{**file}";
 
     public void Map(WebApplication app)
     {
-        app.MapGet("/", (HttpContext ctx) => Asset(ctx, "index.html"));
-        app.MapGet("/playground/{**file}", (HttpContext ctx, string file) => Asset(ctx, file));
-        app.MapGet("/playground/api/models", (HttpContext ctx) => TeiRoutes.Handle(ctx, () => Http.WriteAsync(ctx, 200, Catalogue())));
-        app.MapPost("/playground/api/fill-mask", (HttpContext ctx) => TeiRoutes.Handle(ctx, () => FillMask(ctx)));
-        app.MapPost("/playground/api/classify", (HttpContext ctx) => TeiRoutes.Handle(ctx, () => Classify(ctx)));
-        app.MapPost("/playground/api/ner", (HttpContext ctx) => TeiRoutes.Handle(ctx, () => Ner(ctx)));
-        app.MapPost("/playground/api/attention", (HttpContext ctx) => TeiRoutes.Handle(ctx, () => Attention(ctx)));
-        app.MapPost("/playground/api/generate", (HttpContext ctx) => TeiRoutes.Handle(ctx, () => Generate(ctx)));
+        app.MapGet("/", (HttpContext ctx) => Asset(ctx, "index.html")).ExcludeFromDescription();
+        app.MapGet("/playground/{**file}", (HttpContext ctx, string file) => Asset(ctx, file)).ExcludeFromDescription();
+        const string tag = "playground";
+        Routes.Map(app, "GET", "/playground/api/models", "The playground's models: what each can do, its layers and heads, sampling defaults.", tag,
+                   ctx => TeiRoutes.Handle(ctx, () => Http.WriteAsync(ctx, 200, Catalogue())));
+        Routes.Map(app, "POST", "/playground/api/fill-mask", "Playground: candidates for each [MASK] of one text.", tag, ctx => TeiRoutes.Handle(ctx, () => FillMask(ctx)));
+        Routes.Map(app, "POST", "/playground/api/classify", "Playground: the labels of one text, most likely first.", tag, ctx => TeiRoutes.Handle(ctx, () => Classify(ctx)));
+        Routes.Map(app, "POST", "/playground/api/ner", "Playground: the entities of one text (BIO decoding).", tag, ctx => TeiRoutes.Handle(ctx, () => Ner(ctx)));
+        Routes.Map(app, "POST", "/playground/api/attention", "Playground: one layer and head over a text, or a decoder's exact token ids.", tag,
+                   ctx => TeiRoutes.Handle(ctx, () => Attention(ctx)));
+        Routes.Map(app, "POST", "/playground/api/generate", "Playground: a continuation as server-sent events, one per token with its probability and alternatives.", tag,
+                   ctx => TeiRoutes.Handle(ctx, () => Generate(ctx)));
     }
 
     static async Task Asset(HttpContext ctx, string file)
@@ -56,16 +60,6 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         await stream.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
     }
 
-    /// <summary>The architectures config.json names (e.g. BertForPreTraining), which say which heads a folder has.</summary>
-    static string[] Architectures(ServedModel m) =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(m.Directory, "config.json")))?["architectures"] is JsonArray a
-            ? a.Select(x => x?.GetValue<string>() ?? "").ToArray() : [];
-
-    static bool HasMaskedLm(ServedModel m) => m.Embedder is not null
-        && Architectures(m).Any(a => a.EndsWith("ForMaskedLM", StringComparison.Ordinal) || a.EndsWith("ForPreTraining", StringComparison.Ordinal));
-
-    static bool IsTagger(ServedModel m) => m.Embedder is not null && Architectures(m).Any(a => a.EndsWith("ForTokenClassification", StringComparison.Ordinal));
-
     /// <summary>Every served model with what the playground can do with it, its layers and heads.</summary>
     JsonObject Catalogue()
     {
@@ -86,9 +80,9 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
             else if (m.Embedder is { } e)
             {
                 var tasks = new JsonArray("attention");
-                if (HasMaskedLm(m)) tasks.Add("fill-mask");
+                if (m.FillMask is not null) tasks.Add("fill-mask");
                 if (m.Classifier is not null) tasks.Add("classify");
-                if (IsTagger(m)) tasks.Add("ner");
+                if (m.Tagger is not null) tasks.Add("ner");
                 encoders.Add(new JsonObject
                 {
                     ["name"] = m.Name, ["layers"] = e.Session.Config.NumHiddenLayers, ["heads"] = e.Session.Config.NumAttentionHeads,
@@ -120,11 +114,13 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
     async Task FillMask(HttpContext ctx)
     {
         var req = await Http.ReadObjectAsync(ctx);
-        var model = Model(req, HasMaskedLm, "a masked-LM");
+        var model = Model(req, m => m.FillMask is not null, "a masked-LM");
         var text = Text(req);
         int topK = Bounded(req, "top_k", 5, 1, MaxAlternatives);
-        var lazy = _fillMask.GetOrAdd(model.Name, _ => new Lazy<FillMaskPipeline>(() => FillMaskPipeline.Load(model.Directory)));
-        var result = await model.RunAsync(() => lazy.Value.Predict(text, topK), ctx.RequestAborted);
+        var pipe = model.FillMask!;
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/playground/api/fill-mask", 1);
+        var result = await model.RunAsync(() => pipe.Predict(text, topK), ctx.RequestAborted);
         await Http.WriteAsync(ctx, 200, new JsonObject
         {
             ["model"] = model.Name,
@@ -148,8 +144,9 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         var req = await Http.ReadObjectAsync(ctx);
         var model = Model(req, m => m.Classifier is not null, "a sequence-classification");
         var text = Text(req);
-        var classifier = model.Classifier!;
-        var r = await model.RunAsync(() => classifier.Classify(text), ctx.RequestAborted);
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/playground/api/classify", 1);
+        var r = (await model.ClassifyAsync([(text, null)], ctx.RequestAborted))[0];
         await Http.WriteAsync(ctx, 200, new JsonObject
         {
             ["model"] = model.Name, ["label"] = r.Label,
@@ -160,11 +157,13 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
     async Task Ner(HttpContext ctx)
     {
         var req = await Http.ReadObjectAsync(ctx);
-        var model = Model(req, IsTagger, "a token-classification");
+        var model = Model(req, m => m.Tagger is not null, "a token-classification");
         var text = Text(req);
-        var lazy = _taggers.GetOrAdd(model.Name, _ => new Lazy<TokenClassifier>(() => TokenClassifier.Load(model.Directory)));
+        var tagger = model.Tagger!;
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/playground/api/ner", 1);
         // BIO decoding: the shipped tagger's better reading (valid tag sequences), grouped into entities.
-        var r = await model.RunAsync(() => lazy.Value.Predict(text, AggregationStrategy.Simple, decoding: TagDecoding.Bio), ctx.RequestAborted);
+        var r = await model.RunAsync(() => tagger.Predict(text, AggregationStrategy.Simple, decoding: TagDecoding.Bio), ctx.RequestAborted);
         await Http.WriteAsync(ctx, 200, new JsonObject
         {
             ["model"] = model.Name, ["text"] = text,
@@ -188,6 +187,8 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         if (ids is not null && model.LanguageModel is null) throw new ApiException(422, $"'ids' are for decoders; send the text to encoder '{model.Name}'", "ids");
         var text = ids is null ? Text(req) : null;
         long layer = req.Integer("layer") ?? 0, head = req.Integer("head") ?? 0;
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/playground/api/attention", 1);
         var map = await model.RunAsync(() =>
         {
             AttentionMap m;
@@ -228,6 +229,7 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         var sampling = new SamplingRequest(max, (float?)req.Number("temperature"), (float?)req.Number("top_p"), req.Integer("seed"), TopK: topK);
         int alternatives = Bounded(req, "alternatives", 5, 1, MaxAlternatives);
         model.Options(sampling, ids.Length);   // validates before the stream starts
+        using var lease = server.Admit(model);
 
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "text/event-stream";
@@ -244,6 +246,7 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         };
         try
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             await Send("prompt", new JsonObject { ["ids"] = new JsonArray(ids.Select(i => (JsonNode)i).ToArray()) });
             await foreach (var u in model.GenerateTokensAsync(ids, sampling, alternatives, ctx.RequestAborted))
             {
@@ -257,11 +260,14 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
                 }
                 else if (u.Text.Length > 0) await Send("text", new JsonObject { ["text"] = u.Text });
                 if (u.Finish is { } f)
+                {
+                    server.Metrics.Generated(model, f, clock.Elapsed);
                     await Send("done", new JsonObject
                     {
                         ["finish_reason"] = f.Reason, ["prompt_tokens"] = f.PromptTokens, ["completion_tokens"] = f.CompletionTokens,
                         ["ids"] = new JsonArray(ids.Concat(generated).Select(i => (JsonNode)i).ToArray()),
                     });
+                }
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)

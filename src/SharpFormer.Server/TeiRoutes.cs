@@ -3,26 +3,29 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using SharpFormer.Extensions.AI;
+using SharpFormer.Kernels;
 using SharpFormer.Tasks;
 
 namespace SharpFormer.Server;
 
 /// <summary>
-/// text-embeddings-inference-compatible routes: POST /embed, /predict, /tokenize and GET /info. TEI serves one model;
-/// here a request may name one with <c>"model"</c> (or <c>?model=</c> on /info), else the first that suits is used.
-/// Errors are TEI's <c>{"error", "error_type"}</c>: 413 too large, 422 validation, 424 model error.
+/// text-embeddings-inference-compatible routes: POST /embed, /predict, /rerank, /tokenize and GET /info. TEI serves one
+/// model; here a request may name one with <c>"model"</c> (or <c>?model=</c> on /info), else the first that suits is
+/// used. Errors are TEI's <c>{"error", "error_type"}</c>: 413 too large, 422 validation, 424 model error, 429 overloaded.
 /// </summary>
 sealed class TeiRoutes(SharpFormerServer server)
 {
     public void Map(WebApplication app)
     {
-        app.MapPost("/embed", (HttpContext ctx) => Handle(ctx, () => Embed(ctx)));
-        app.MapPost("/predict", (HttpContext ctx) => Handle(ctx, () => Predict(ctx)));
-        app.MapPost("/tokenize", (HttpContext ctx) => Handle(ctx, () => Tokenize(ctx)));
-        app.MapGet("/info", (HttpContext ctx) => Handle(ctx, () => Info(ctx)));
+        const string tag = "text-embeddings-inference-compatible";
+        Routes.Map(app, "POST", "/embed", "Sentence embeddings (normalised by default).", tag, ctx => Handle(ctx, () => Embed(ctx)));
+        Routes.Map(app, "POST", "/predict", "Sequence classification of texts or text pairs.", tag, ctx => Handle(ctx, () => Predict(ctx)));
+        Routes.Map(app, "POST", "/rerank", "Scores texts against a query with a pair classifier, most relevant first.", tag, ctx => Handle(ctx, () => Rerank(ctx)));
+        Routes.Map(app, "POST", "/tokenize", "Tokens with ids and character offsets.", tag, ctx => Handle(ctx, () => Tokenize(ctx)));
+        Routes.Map(app, "GET", "/info", "The model's type, labels, dtype and limits.", tag, ctx => Handle(ctx, () => Info(ctx)));
     }
 
-    /// <summary>Runs a route and answers its errors in TEI's shape (the playground's routes answer the same way).</summary>
+    /// <summary>Runs a route and answers its errors as TEI does (the playground's routes answer the same way; a client that went away gets nothing).</summary>
     internal static async Task Handle(HttpContext ctx, Func<Task> route)
     {
         try { await route(); }
@@ -33,10 +36,12 @@ sealed class TeiRoutes(SharpFormerServer server)
             {
                 ApiException { Status: 413 } => (413, "validation"),
                 ApiException { Status: 404 } => (404, "validation"),
+                ApiException { Status: 429 } => (429, "overloaded"),
+                ApiException { Status: 424 } => (424, "backend"),
                 ApiException or SharpFormerException => (422, "validation"),
                 _ => (424, "backend"),
             };
-            await Http.WriteAsync(ctx, status, new JsonObject { ["error"] = e.Message, ["error_type"] = type });
+            await Http.WriteErrorAsync(ctx, status, e.Message.ReplaceLineEndings(" "), type);
         }
     }
 
@@ -53,8 +58,9 @@ sealed class TeiRoutes(SharpFormerServer server)
         var texts = req.Strings("inputs", server.Options.MaxClientBatchSize);
         if (req.Bool("truncate") == true) throw new ApiException(422, "truncate=true is not supported: send texts within the model's length", "truncate");
         bool normalize = req.Bool("normalize") ?? true;
-        var embedder = model.Embedder!;
-        var vectors = await model.RunAsync(() => embedder.Embed(texts), ctx.RequestAborted);
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/embed", texts.Count);
+        var vectors = await model.EmbedAsync(texts, ctx.RequestAborted);
         if (normalize) foreach (var v in vectors) SentenceEmbedder.L2Normalize(v);
         await Http.WriteAsync(ctx, 200, new JsonArray(vectors.Select(v => (JsonNode)new JsonArray(v.Select(x => (JsonNode)x).ToArray())).ToArray()));
     }
@@ -85,7 +91,9 @@ sealed class TeiRoutes(SharpFormerServer server)
         if (req.Bool("truncate") == true) throw new ApiException(422, "truncate=true is not supported: send texts within the model's length", "truncate");
         bool raw = req.Bool("raw_scores") ?? false;
         var classifier = model.Classifier!;
-        var results = await model.RunAsync(() => classifier.Classify(items.Select(i => i.Text).ToList(), pairs: items.Select(i => i.Pair).ToList()), ctx.RequestAborted);
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/predict", items.Count);
+        var results = await model.ClassifyAsync(items, ctx.RequestAborted);
         // Labels in descending order of logit (the order of their scores), with the score or, raw, the logit.
         JsonNode Scores(ClassificationResult r)
         {
@@ -97,6 +105,37 @@ sealed class TeiRoutes(SharpFormerServer server)
             }).ToArray());
         }
         await Http.WriteAsync(ctx, 200, batch ? new JsonArray(results.Select(Scores).ToArray()) : Scores(results[0]));
+    }
+
+    /// <summary>
+    /// TEI's /rerank: each text scored as the pair (query, text) by a pair classifier, most relevant first. The score is
+    /// the probability of the model's "relevant" label (<see cref="ServedModel.RerankLabel"/>: sigmoid of a one-label
+    /// cross-encoder, P(label "1") of a two-label pair classifier); raw, the logit (two labels: the log-odds, logit 1 − logit 0).
+    /// </summary>
+    async Task Rerank(HttpContext ctx)
+    {
+        var req = await Http.ReadObjectAsync(ctx);
+        var model = server.Resolve(req.String("model"), m => m.RerankLabel is not null, "reranker");
+        if (model.RerankLabel is not int label)
+            throw new ApiException(424, $"model '{model.Name}' is not a reranker (a pair classifier with one label, or two labels named 0 and 1)", "model");
+        var query = req.String("query") ?? throw new ApiException(422, "'query' is required", "query");
+        var texts = req.Strings("texts", server.Options.MaxClientBatchSize);
+        if (req.Bool("truncate") == true) throw new ApiException(422, "truncate=true is not supported: send texts within the model's length", "truncate");
+        bool raw = req.Bool("raw_scores") ?? false, withText = req.Bool("return_text") ?? false;
+        var classifier = model.Classifier!;
+        using var lease = server.Admit(model);
+        server.Metrics.Batch(model, "/rerank", texts.Count);
+        var results = await model.ClassifyAsync(texts.Select(t => (query, (string?)t)).ToList(), ctx.RequestAborted);
+        float Score(ClassificationResult r) =>
+            !raw ? r.Scores.First(s => s.Label == classifier.Id2Label.GetValueOrDefault(label, $"LABEL_{label}")).Score
+            : r.Logits.Length == 1 ? r.Logits[0] : r.Logits[label] - r.Logits[1 - label];
+        var ranked = results.Select((r, i) => (Index: i, Score: Score(r))).OrderByDescending(x => x.Score).ThenBy(x => x.Index);
+        await Http.WriteAsync(ctx, 200, new JsonArray(ranked.Select(x =>
+        {
+            var o = new JsonObject { ["index"] = x.Index, ["score"] = x.Score };
+            if (withText) o["text"] = texts[x.Index];
+            return (JsonNode)o;
+        }).ToArray()));
     }
 
     async Task Tokenize(HttpContext ctx)
@@ -132,18 +171,30 @@ sealed class TeiRoutes(SharpFormerServer server)
             {
                 ["classifier"] = new JsonObject
                 {
-                    ["id2label"] = new JsonObject(c.Id2Label.OrderBy(kv => kv.Key).Select(kv => KeyValuePair.Create(kv.Key.ToString(), (JsonNode?)kv.Value))),
+                    ["id2label"] = Labels(c.Id2Label),
                     ["label2id"] = new JsonObject(c.Id2Label.OrderBy(kv => kv.Key).Select(kv => KeyValuePair.Create(kv.Value, (JsonNode?)kv.Key))),
                 },
             }
+            : model.Tagger is { } t ? new JsonObject { ["token_classifier"] = new JsonObject { ["id2label"] = Labels(t.Id2Label) } }
             : model.Embedder is { } e ? new JsonObject { ["embedding"] = new JsonObject { ["pooling"] = e.Pooling.ToString().ToLowerInvariant() } }
             : new JsonObject { ["generator"] = new JsonObject() };
         return Http.WriteAsync(ctx, 200, new JsonObject
         {
-            ["model_id"] = model.Name, ["model_sha"] = null, ["model_dtype"] = "float32", ["model_type"] = type,
-            ["max_concurrent_requests"] = 1, ["max_input_length"] = model.Embedder?.MaxLength,
+            ["model_id"] = model.Name, ["model_sha"] = null, ["model_dtype"] = DType(model.Precision), ["model_type"] = type,
+            ["max_concurrent_requests"] = server.Queues[model.Name].Capacity, ["max_input_length"] = model.Embedder?.MaxLength,
             ["max_client_batch_size"] = server.Options.MaxClientBatchSize,
             ["version"] = typeof(ServedModel).Assembly.GetName().Version?.ToString(),
         });
     }
+
+    static JsonObject Labels(IReadOnlyDictionary<int, string> id2label) =>
+        new(id2label.OrderBy(kv => kv.Key).Select(kv => KeyValuePair.Create(kv.Key.ToString(), (JsonNode?)kv.Value)));
+
+    /// <summary>TEI's dtype names for how the weights are held.</summary>
+    static string DType(WeightPrecision p) => p switch
+    {
+        WeightPrecision.BFloat16 => "bfloat16",
+        WeightPrecision.Int8 => "int8",
+        _ => "float32",
+    };
 }

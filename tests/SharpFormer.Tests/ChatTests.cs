@@ -58,14 +58,16 @@ public class ChatTests
         List<ChatMessage> messages = [new("user", "你好")];
         var whole = Chat.Value.Reply(messages, Options(10));
         var streamed = new List<string>();
-        await foreach (var chunk in Chat.Value.ReplyStreamAsync(messages, Options(10))) streamed.Add(chunk);
+        GenerationFinish? finish = null;
+        await foreach (var u in Chat.Value.ReplyStreamAsync(messages, Options(10))) { streamed.Add(u.Text); finish = u.Finish ?? finish; }
         Assert.Equal(whole.Text, string.Concat(streamed));
+        Assert.Equal(new GenerationFinish(whole.StoppedOnEos ? "stop" : "length", whole.PromptIds.Length, whole.NewIds.Length), finish);
 
         using var cts = new CancellationTokenSource();
         int received = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
-            await foreach (var _ in Chat.Value.ReplyStreamAsync(messages, Options(100), cts.Token))
+            await foreach (var _ in Chat.Value.ReplyStreamAsync(messages, Options(100), cancellationToken: cts.Token))
                 if (++received == 1) cts.Cancel();
         });
         Assert.True(received < 100);

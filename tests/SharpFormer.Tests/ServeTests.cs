@@ -326,6 +326,8 @@ public class ServeCliTests
             Assert.NotNull(line);
             var address = line[(line.IndexOf(" on http://", StringComparison.Ordinal) + 4)..].Split(' ')[0];
             using var http = new HttpClient { BaseAddress = new Uri(address) };
+            // The port opens first and the models load in the background: /health turns 200 once they are in.
+            for (int i = 0; i < 600 && (await http.GetAsync("/health")).StatusCode != HttpStatusCode.OK; i++) await Task.Delay(100);
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health")).StatusCode);
             Assert.Contains("\"id\":\"bert-tiny\"", await http.GetStringAsync("/v1/models"));
             using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString()])) await kill.WaitForExitAsync();

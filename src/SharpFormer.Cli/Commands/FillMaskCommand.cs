@@ -29,7 +29,7 @@ public static class FillMaskCommand
             var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), replaceInvalid: r.ReplaceInvalid(errors));
             int k = r.GetValue(topK);
             var results = TaskIo.Process(records, part => pipe.Predict(part.Select(p => p.Text).ToList(), k, r.GetValue(beam)), chunk: 64);
-            var objs = results.Select(res => ToJson(res, untrained)).ToList();
+            var objs = results.Select(res => TaskJson.FillMask(res, untrained)).ToList();
             if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }
             if (r.GetValue(json))
             {
@@ -42,35 +42,6 @@ public static class FillMaskCommand
         });
         return cmd;
     }
-
-    static JsonObject ToJson(FillMaskResult res, string? untrained)
-    {
-        var o = new JsonObject
-        {
-            ["text"] = res.Text,
-            ["masks"] = new JsonArray(res.Masks.Select(m => (JsonNode)new JsonObject
-            {
-                ["index"] = m.TokenIndex, ["start"] = m.Start, ["end"] = m.End,
-                ["candidates"] = new JsonArray(m.Candidates.Select(c => (JsonNode)new JsonObject
-                {
-                    ["token"] = c.Token, ["token_str"] = c.TokenStr, ["score"] = TaskIo.Round(c.Score), ["sequence"] = c.Sequence, ["filled"] = c.Filled,
-                }).ToArray()),
-            }).ToArray()),
-            ["filled"] = Best(res),
-        };
-        if (res.Joint.Count > 0)
-            o["joint"] = new JsonArray(res.Joint.Select(j => (JsonNode)new JsonObject
-            {
-                ["tokens"] = new JsonArray(j.Tokens.Select(t => (JsonNode)JsonValue.Create(t)).ToArray()),
-                ["token_strs"] = new JsonArray(j.TokenStrs.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
-                ["probability"] = TaskIo.Round(j.Probability), ["filled"] = j.Filled, ["sequence"] = j.Sequence,
-            }).ToArray());
-        if (untrained is not null) { o["head_untrained"] = true; o["note"] = untrained; }
-        return o;
-    }
-
-    /// <summary>The best filling: the top joint filling with several masks, else the top candidate.</summary>
-    static string Best(FillMaskResult res) => res.Joint.Count > 0 ? res.Joint[0].Filled : res.Masks[0].Candidates[0].Filled;
 
     static void PrintHuman(FillMaskResult res)
     {
@@ -90,6 +61,6 @@ public static class FillMaskCommand
             foreach (var j in res.Joint)
                 Console.WriteLine($"    {n++,2}. {string.Join(" + ", j.TokenStrs),-20} p={j.Probability,-10:G4} {j.Filled}");
         }
-        Console.WriteLine($"  filled: {Best(res)}");
+        Console.WriteLine($"  filled: {TaskJson.BestFilling(res)}");
     }
 }

@@ -32,17 +32,7 @@ public static class NerCommand
             var strategy = Enum.Parse<AggregationStrategy>(r.GetValue(aggregation)!, ignoreCase: true);
             var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), replaceInvalid: r.ReplaceInvalid(errors));
             var results = TaskIo.Process(records, part => ner.Predict(part.Select(p => p.Text).ToList(), strategy, r.GetValue(stride), decoding: decoding), chunk: 128);
-            var objs = results.Select(res =>
-            {
-                var o = new JsonObject
-                {
-                    ["text"] = res.Text,
-                    ["entities"] = new JsonArray(res.Entities.Select(e => (JsonNode)EntityJson(e)).ToArray()),
-                };
-                if (res.Windows > 1) o["windows"] = res.Windows;
-                if (untrained is not null) { o["head_untrained"] = true; o["note"] = untrained; }
-                return o;
-            }).ToList();
+            var objs = results.Select(res => TaskJson.Ner(res, untrained)).ToList();
             if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }
             if (r.GetValue(json)) { TaskIo.Print(objs.Count == 1 ? objs[0] : new JsonObject { ["results"] = new JsonArray(objs.ToArray()) }); return 0; }
             if (untrained is not null) Console.WriteLine($"note: {untrained}");
@@ -57,18 +47,5 @@ public static class NerCommand
             return 0;
         });
         return cmd;
-    }
-
-    /// <summary>HuggingFace's keys: "entity" + "index" per token (none), "entity_group" for groups.</summary>
-    public static JsonObject EntityJson(Entity e)
-    {
-        var o = new JsonObject();
-        if (e.IsGroup) o["entity_group"] = e.Label; else o["entity"] = e.Label;
-        o["score"] = TaskIo.Round(e.Score);
-        if (!e.IsGroup) { o["index"] = e.Index; o["token"] = e.Token; }
-        o["word"] = e.Word;
-        o["start"] = e.Start;
-        o["end"] = e.End;
-        return o;
     }
 }

@@ -22,16 +22,7 @@ public static class NspCommand
             var untrained = TaskIo.Untrained(nsp.Session);
             var records = TaskIo.Read(r.GetValue(texts), r.GetValue(input), pairs: true, replaceInvalid: r.ReplaceInvalid(errors));
             var results = TaskIo.Process(records, part => nsp.Predict(part.Select(p => (p.Text, p.Pair!)).ToList()));
-            var objs = results.Select(res =>
-            {
-                var o = new JsonObject
-                {
-                    ["text"] = res.First, ["text_pair"] = res.Second, ["is_next_probability"] = TaskIo.Round(res.IsNextProbability),
-                    ["is_next"] = res.IsNext, ["logits"] = TaskIo.Floats(res.Logits),
-                };
-                if (untrained is not null) { o["head_untrained"] = true; o["note"] = untrained; }
-                return o;
-            }).ToList();
+            var objs = results.Select(res => TaskJson.NextSentence(res, untrained)).ToList();
             if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }
             if (r.GetValue(json)) { TaskIo.Print(objs.Count == 1 ? objs[0] : new JsonObject { ["results"] = new JsonArray(objs.ToArray()) }); return 0; }
             if (untrained is not null) Console.WriteLine($"note: {untrained}");

@@ -37,8 +37,7 @@ public static class PerplexityCommand
             var res = Perplexity.Compute(lm, tokenizer, input, r.GetValue(stride));
             if (r.GetValue(json))
             {
-                var obj = new { perplexity = res.Perplexity, loss = res.Loss, tokens = res.Tokens, windows = res.Windows };
-                Console.WriteLine(JsonSerializer.Serialize(obj, JsonOutput.Options));
+                Console.WriteLine(TaskJson.Perplexity(res).ToJsonString(JsonOutput.Options));
                 return 0;
             }
             var inv = CultureInfo.InvariantCulture;

@@ -177,10 +177,10 @@ public static class TaskIo
 
     public static void Print(JsonNode node) => Console.WriteLine(node.ToJsonString(JsonOutput.Options));
 
-    public static JsonArray Floats(IEnumerable<float> values) => new(values.Select(v => (JsonNode)JsonValue.Create(Round(v))).ToArray());
+    public static JsonArray Floats(IEnumerable<float> values) => TaskJson.Floats(values);
 
     /// <summary>Float scores as JSON numbers: float32 printed shortest-round-trip (no spurious double digits).</summary>
-    public static double Round(float v) => double.Parse(v.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+    public static double Round(float v) => TaskJson.Round(v);
 
     public static string Shorten(string s, int max = 60)
     {

@@ -106,21 +106,32 @@ public sealed class AttentionMap
     /// </summary>
     public static AttentionMap Compute(string modelDir, string text)
     {
-        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
+        RequireText(text);
         var config = ModelConfig.Load(modelDir);
         var tokenizer = AutoTokenizer.FromFolder(modelDir);
         var name = ModelNameOf(modelDir);
         if (config is BertConfig)
             return OfEncoder(BertModel.Load(modelDir, weights: WeightOptions.Inference()), tokenizer, text, name);
+        return OfDecoder(AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference()), tokenizer, DecoderIds(tokenizer, text), name, text);
+    }
+
+    /// <summary>The plain ids a decoder reads for <paramref name="text"/> (no special tokens), refusing an empty text or one that gives no tokens.</summary>
+    public static int[] DecoderIds(ITokenizer tokenizer, string text)
+    {
+        RequireText(text);
         var ids = tokenizer.EncodeForCausalLm(text);
-        if (ids.Length == 0) throw new SharpFormerException("the text gives no tokens");
-        return OfDecoder(AutoModel.LoadCausalLM(modelDir, WeightOptions.Inference()), tokenizer, ids, name, text);
+        return ids.Length > 0 ? ids : throw new SharpFormerException("the text gives no tokens");
+    }
+
+    static void RequireText(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
     }
 
     /// <summary>The attentions of a loaded BERT encoder over <paramref name="text"/> ([CLS] text [SEP]); <paramref name="name"/> titles the views.</summary>
     public static AttentionMap OfEncoder(BertModel model, ITokenizer tokenizer, string text, string name)
     {
-        if (string.IsNullOrWhiteSpace(text)) throw new SharpFormerException("the text is empty: give a text to look at");
+        RequireText(text);
         var enc = tokenizer.Encode(text);
         if (enc.Length > model.Config.MaxPositionEmbeddings)
             throw new SharpFormerException($"the text has {enc.Length} tokens, more than {name} takes ({model.Config.MaxPositionEmbeddings}); shorten it");

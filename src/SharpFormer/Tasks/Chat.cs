@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using SharpFormer.Models;
 using SharpFormer.Templates;
 using SharpFormer.Tokenizers;
@@ -37,30 +35,30 @@ public sealed class ChatModel(ICausalLM model, ITokenizer tokenizer, ChatTemplat
         return new ChatModel(AutoModel.LoadCausalLM(modelDir, weights), tokenizer, template);
     }
 
-    /// <summary>The assistant's reply to <paramref name="messages"/>; <paramref name="onText"/> receives it as it is generated.</summary>
-    public ChatReply Reply(IReadOnlyList<ChatMessage> messages, GenerationOptions options, Action<string>? onText = null, CancellationToken cancellationToken = default)
+    /// <summary>The conversation rendered by the chat template with the generation prompt, and its ids.</summary>
+    public (string Prompt, int[] Ids) Prompt(IReadOnlyList<ChatMessage> messages)
     {
         if (messages.Count == 0) throw new SharpFormerException("the conversation is empty");
         var prompt = Template.Render(messages, addGenerationPrompt: true);
-        var ids = Template.Encode(prompt);
+        return (prompt, Template.Encode(prompt));
+    }
+
+    /// <summary>The assistant's reply to <paramref name="messages"/>; <paramref name="onText"/> receives it as it is generated.</summary>
+    public ChatReply Reply(IReadOnlyList<ChatMessage> messages, GenerationOptions options, Action<string>? onText = null, CancellationToken cancellationToken = default)
+    {
+        var (prompt, ids) = Prompt(messages);
         var result = Generation.Generate(Model, Tokenizer, ids, options, onText, cancellationToken);
         var seq = result.Sequences[0];
         return new ChatReply(prompt, ids, seq.NewIds, seq.Text ?? "", seq.StoppedOnEos);
     }
 
-    /// <summary>The assistant's reply as a stream of text chunks (generation runs on a worker thread; cancelling stops it at the next step).</summary>
-    public async IAsyncEnumerable<string> ReplyStreamAsync(IReadOnlyList<ChatMessage> messages, GenerationOptions options,
-                                                           [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var work = Task.Run(() =>
-        {
-            try { Reply(messages, options, chunk => channel.Writer.TryWrite(chunk), cancellationToken); channel.Writer.Complete(); }
-            catch (Exception e) { channel.Writer.Complete(e); }
-        }, CancellationToken.None);
-        await foreach (var chunk in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false)) yield return chunk;
-        await work.ConfigureAwait(false);
-    }
+    /// <summary>
+    /// The assistant's reply as a stream (generation runs on a decode loop thread; cancelling stops it at the next step):
+    /// text pieces, cut before the first of <paramref name="stop"/>, and a last update with the finish reason and token counts.
+    /// </summary>
+    public IAsyncEnumerable<GenerationUpdate> ReplyStreamAsync(IReadOnlyList<ChatMessage> messages, GenerationOptions options,
+                                                               IReadOnlyList<string>? stop = null, CancellationToken cancellationToken = default) =>
+        GenerationStream.StreamAsync(Model, Tokenizer, Prompt(messages).Ids, options, stop, cancellationToken: cancellationToken);
 }
 
 /// <summary>A multi-turn conversation with a <see cref="ChatModel"/>: the history, an optional system prompt, reset.</summary>

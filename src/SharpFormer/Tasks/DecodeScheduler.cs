@@ -8,7 +8,8 @@ namespace SharpFormer.Tasks;
 /// <summary>A generated token; <see cref="FinishReason"/> is set on a sequence's last one.</summary>
 /// <param name="Id">The token id (an EOS id included when the sequence stopped on it).</param>
 /// <param name="FinishReason">On the last token only: "stop" (an EOS id) or "length" (the token limit or the cache is full).</param>
-public readonly record struct ScheduledToken(int Id, string? FinishReason = null);
+/// <param name="Step">The token with its probabilities and the step's most likely tokens, when the request asked for alternatives.</param>
+public readonly record struct ScheduledToken(int Id, string? FinishReason = null, TokenStep? Step = null);
 
 /// <summary>
 /// Continuous batching for one causal LM: concurrent generations share decode steps. A request joins the running batch
@@ -63,12 +64,14 @@ public sealed class DecodeScheduler : IDisposable
     /// <summary>
     /// Generates a continuation of <paramref name="promptIds"/> (HuggingFace's options; one sequence) as a stream of
     /// tokens. Cancelling <paramref name="cancellationToken"/> removes the sequence at the next step and ends the stream
-    /// with an <see cref="OperationCanceledException"/>.
+    /// with an <see cref="OperationCanceledException"/>. With <paramref name="alternatives"/> above 0 every token carries
+    /// its <see cref="ScheduledToken.Step"/> with that many most likely tokens.
     /// </summary>
     public async IAsyncEnumerable<ScheduledToken> GenerateAsync(int[] promptIds, GenerationOptions options,
-                                                                [EnumeratorCancellation] CancellationToken cancellationToken = default)
+                                                                [EnumeratorCancellation] CancellationToken cancellationToken = default, int alternatives = 0)
     {
-        var request = Admit(promptIds, options);
+        if (alternatives < 0) throw new SharpFormerException($"the number of alternatives must not be negative (got {alternatives})");
+        var request = Admit(promptIds, options, alternatives);
         using var registration = cancellationToken.Register(() => { request.Cancelled = true; _wake.Release(); });
         Interlocked.Increment(ref _waiting);
         if (!_queue.Writer.TryWrite(request)) { Interlocked.Decrement(ref _waiting); throw new ObjectDisposedException(nameof(DecodeScheduler)); }
@@ -80,7 +83,7 @@ public sealed class DecodeScheduler : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    Request Admit(int[] promptIds, GenerationOptions o)
+    Request Admit(int[] promptIds, GenerationOptions o, int alternatives)
     {
         ArgumentNullException.ThrowIfNull(promptIds);
         ArgumentNullException.ThrowIfNull(o);
@@ -95,7 +98,7 @@ public sealed class DecodeScheduler : IDisposable
         int maxTotal = o.MaxNewTokens is int mnt ? promptIds.Length + mnt : o.MaxLength ?? GenerationOptions.DefaultMaxLength;
         maxTotal = Math.Clamp(maxTotal, promptIds.Length + 1, Capacity);   // HF still generates one token when max_length ≤ prompt
         var eos = (o.EosTokenIds ?? _model.Shape.EosTokenIds).Where(e => (uint)e < (uint)vocab).ToArray();
-        return new Request(promptIds, o, eos, maxTotal, o.Seed is int seed ? new Random(seed) : new Random());
+        return new Request(promptIds, o, eos, maxTotal, o.Seed is int seed ? new Random(seed) : new Random(), alternatives);
     }
 
     void Loop()
@@ -167,13 +170,14 @@ public sealed class DecodeScheduler : IDisposable
     bool Emit(Request r, Span<float> row)
     {
         int next;
-        try { next = Generation.ChooseNext(row, CollectionsMarshal.AsSpan(r.Sequence), r.NewTokens, r.Options, r.Eos, r.Rng, _work); }
+        TokenStep? step;
+        try { next = Generation.ChooseNext(row, CollectionsMarshal.AsSpan(r.Sequence), r.NewTokens, r.Options, r.Eos, r.Rng, _work, r.Alternatives, 0, out step); }
         catch (Exception e) { r.Output.Writer.TryComplete(e); return false; }
         r.Sequence.Add(next);
         r.NewTokens++;
         Interlocked.Increment(ref _tokens);
         string? finish = Array.IndexOf(r.Eos, next) >= 0 ? "stop" : r.Sequence.Count >= r.MaxTotal ? "length" : null;
-        r.Output.Writer.TryWrite(new ScheduledToken(next, finish));
+        r.Output.Writer.TryWrite(new ScheduledToken(next, finish, step));
         if (finish is null) return true;
         r.Output.Writer.TryComplete();
         return false;
@@ -190,8 +194,9 @@ public sealed class DecodeScheduler : IDisposable
         _wake.Dispose();
     }
 
-    sealed class Request(int[] prompt, GenerationOptions options, int[] eos, int maxTotal, Random rng)
+    sealed class Request(int[] prompt, GenerationOptions options, int[] eos, int maxTotal, Random rng, int alternatives)
     {
+        public readonly int Alternatives = alternatives;
         public readonly List<int> Sequence = [.. prompt];
         public readonly GenerationOptions Options = options;
         public readonly int[] Eos = eos;

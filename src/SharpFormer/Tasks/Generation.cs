@@ -253,15 +253,7 @@ public static class Generation
                 var seq = seqs[r].AsSpan(0, cur);
                 // HF processes finished rows too (and then overrides with pad); skipping them changes no output.
                 if (finished[r]) { next[r] = pad; continue; }
-                ApplyProcessors(row, seq, newCounts[r], o, eos, work);
-                var modelP = steps is null ? null : EncoderSession.SoftmaxOf(row);
-                next[r] = Pick(row, o, rng, work);
-                if (modelP is not null)
-                {
-                    var sampledP = o.DoSample ? EncoderSession.SoftmaxOf(row) : modelP;
-                    TokenProbability At(int id) => new(id, modelP[id], sampledP[id]);
-                    stepOf[r] = new TokenStep(r, At(next[r]), FillMaskPipeline.TopK(modelP, steps!.Value.Count, null).Select(At).ToArray());
-                }
+                next[r] = ChooseNext(row, seq, newCounts[r], o, eos, rng, work, steps?.Count ?? 0, r, out stepOf[r]);
             }
             for (int r = 0; r < b; r++)
             {
@@ -309,10 +301,24 @@ public static class Generation
     /// The logits processors in HF's order on one row's next-token scores (changed in place), then the choice: greedy or
     /// one draw. <paramref name="seq"/> is the row so far (prompt, padding included, and what it generated).
     /// </summary>
-    internal static int ChooseNext(Span<float> row, ReadOnlySpan<int> seq, int newCount, GenerationOptions o, ReadOnlySpan<int> eos, Random rng, Scratch work)
+    /// <remarks>
+    /// With <paramref name="alternatives"/> above 0 it also reports the choice as a <see cref="TokenStep"/> of sequence
+    /// <paramref name="rowIndex"/> (a softmax over the vocabulary: for inspecting a generation, not for speed).
+    /// </remarks>
+    internal static int ChooseNext(Span<float> row, ReadOnlySpan<int> seq, int newCount, GenerationOptions o, ReadOnlySpan<int> eos, Random rng, Scratch work,
+                                   int alternatives, int rowIndex, out TokenStep? step)
     {
         ApplyProcessors(row, seq, newCount, o, eos, work);
-        return Pick(row, o, rng, work);
+        var modelP = alternatives > 0 ? EncoderSession.SoftmaxOf(row) : null;
+        int next = Pick(row, o, rng, work);
+        step = null;
+        if (modelP is not null)
+        {
+            var sampledP = o.DoSample ? EncoderSession.SoftmaxOf(row) : modelP;
+            TokenProbability At(int id) => new(id, modelP[id], sampledP[id]);
+            step = new TokenStep(rowIndex, At(next), FillMaskPipeline.TopK(modelP, alternatives, null).Select(At).ToArray());
+        }
+        return next;
     }
 
     /// <summary>The logits processors (repetition penalty, no-repeat n-gram, min length) on one row, in place.</summary>

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace SharpFormer.Extensions.AI;
+namespace SharpFormer.Tasks;
 
 /// <summary>
 /// Finds stop strings in streamed text that may span token boundaries: text that could still be the start of a stop
