@@ -224,7 +224,7 @@ stage_ft-data() { node "$REPO/recipes/prepare-finetune.mjs" "$DATA2"; }
 FT="$DATA2/finetune"; SPL="$DATA2/splits"
 ADAPTED="${ADAPTED:-$RUNS/bert-zh-adapted/checkpoint-547}"
 V2_SENTI=(--data "$FT/sentiment-train.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
-V2_PAIRS=(--data "$FT/pairs-train.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
+V2_PAIRS=(--data "$FT/pairs-train.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 200 --dtype f16)
 V2_TNEWS=(--data "$SPL/tnews/train.jsonl" --eval "$SPL/tnews/dev.jsonl" --epochs 2 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_NERC=(--data "$FT/ner-coarse-train.bio" --eval "$FT/ner-coarse-dev.bio" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_NER=(--data "$SPL/cluener/train.bio" --eval "$SPL/cluener/dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
@@ -232,8 +232,11 @@ SCRATCH=(--config "$CFG/bert-chinese-small.json" --tokenizer "$REPO/models/bert-
 v2() { local name=$1 task=$2 out=$3; shift 3; rm -rf "$RUNS/$out"; train "$name" "$task" --output "$RUNS/$out" "$@"; }
 stage_sentiment2()         { v2 sentiment2 classify bert-zh-sentiment --model "$ADAPTED" "${V2_SENTI[@]}"; }
 stage_sentiment2-scratch() { v2 sentiment2-scratch classify bert-zh-sentiment-scratch "${SCRATCH[@]}" "${V2_SENTI[@]}"; }
-stage_pairs2()             { v2 pairs2 classify bert-zh-pairs --model "$ADAPTED" "${V2_PAIRS[@]}"; }
-stage_pairs2-scratch()     { v2 pairs2-scratch classify bert-zh-pairs-scratch "${SCRATCH[@]}" "${V2_PAIRS[@]}"; }
+stage_pairs2()             { v2 pairs2 classify bert-zh-pairs --model "$ADAPTED" "${V2_PAIRS[@]}" --lr 2e-4 --seed 42; }
+# A second epoch from run pairs2 (its LCQMC dev accuracy 74.2 %, and an identical question pair still "different" at 0.57):
+# the same data again at half the peak LR, fresh optimizer. The shipped pairs model is whichever of the two scores higher on LCQMC dev.
+stage_pairs2-epoch2()      { v2 pairs2-epoch2 classify bert-zh-pairs-e2 --model "$RUNS/bert-zh-pairs" "${V2_PAIRS[@]}" --lr 1e-4 --seed 43; }
+stage_pairs2-scratch()     { v2 pairs2-scratch classify bert-zh-pairs-scratch "${SCRATCH[@]}" "${V2_PAIRS[@]}" --lr 2e-4 --seed 42; }
 stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" "${V2_TNEWS[@]}"; }
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
