@@ -295,20 +295,25 @@ stage_install() {
   done
 }
 
-stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(data gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install)
-# Data is prepared when asked for or missing, so two stage lists can run side by side (THREADS=1 each, with SF_CLI set so
-# neither rebuilds the CLI under the other).
-if [ -z "${SF_CLI:-}" ]; then
-  log "building the CLI (Release)"
-  dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
-fi
-# The issue-19 stages read data-v2 (stage splits) only.
-needs_data=0
-for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2|embed*) ;; *) needs_data=1 ;; esac; done
-if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
-for s in "${stages[@]}"; do
-  [ "$s" = data ] && continue
-  "stage_$s"
-done
-log "done: ${stages[*]}"
+# The whole run is one function called on the last line, so that bash has read all of it before anything runs: editing
+# this file while a long run is under way cannot change what that run does next.
+main() {
+  stages=("$@")
+  [ ${#stages[@]} -eq 0 ] && stages=(data gpt bert sentiment sentiment-scratch ner ner-scratch lcqmc lcqmc-scratch evaluate install)
+  # Data is prepared when asked for or missing, so two stage lists can run side by side (THREADS=1 each, with SF_CLI set so
+  # neither rebuilds the CLI under the other).
+  if [ -z "${SF_CLI:-}" ]; then
+    log "building the CLI (Release)"
+    dotnet build -c Release "$REPO/src/SharpFormer.Cli" >&2
+  fi
+  # The issue-19 stages read data-v2 (stage splits) only.
+  needs_data=0
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2|embed*) ;; *) needs_data=1 ;; esac; done
+  if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
+  for s in "${stages[@]}"; do
+    [ "$s" = data ] && continue
+    "stage_$s"
+  done
+  log "done: ${stages[*]}"
+}
+main "$@"; exit $?
