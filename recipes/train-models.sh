@@ -285,6 +285,24 @@ stage_embed()         { v2 embed embed bert-zh-embed --model "$ADAPTED" "${V2_EM
 stage_embed-b()       { v2 embed-b embed bert-zh-embed-b --model "$ADAPTED" "${V2_EMBED[@]}" --lr 2e-4 --epochs 2; }
 stage_embed-scratch() { v2 embed-scratch embed bert-zh-embed-scratch "${SCRATCH[@]}" "${V2_EMBED[@]}" --lr 2e-4 --epochs 2; }
 
+# Installs the issue-19 runs chosen on dev into models/ (config, F16 weights, tokenizer files, sentence-transformers files):
+# INSTALL2 lists run:folder pairs, e.g. "bert-zh-sentiment:bert-chinese-small-sentiment bert-zh-tnews:bert-chinese-small-tnews".
+stage_install2() {
+  local pair run m
+  for pair in ${INSTALL2:?set INSTALL2 to run:folder pairs}; do
+    run=${pair%%:*} m=${pair#*:}
+    [ -f "$RUNS/$run/model.safetensors" ] || { log "install2: $RUNS/$run is not a trained model"; exit 1; }
+    rm -rf "${MODELS:?}/$m.new"; mkdir -p "$MODELS/$m.new"
+    for f in config.json model.safetensors vocab.txt tokenizer_config.json special_tokens_map.json modules.json; do
+      [ -f "$RUNS/$run/$f" ] && cp "$RUNS/$run/$f" "$MODELS/$m.new/"
+    done
+    [ -d "$RUNS/$run/1_Pooling" ] && cp -r "$RUNS/$run/1_Pooling" "$MODELS/$m.new/"
+    [ -f "$MODELS/$m/README.md" ] && cp "$MODELS/$m/README.md" "$MODELS/$m.new/"
+    rm -rf "${MODELS:?}/$m"; mv "$MODELS/$m.new" "$MODELS/$m"
+    log "installed $run as $MODELS/$m ($(du -sh "$MODELS/$m" | cut -f1))"
+  done
+}
+
 stage_install() {
   for m in gpt2-chinese-poems-small bert-chinese-small bert-chinese-small-sentiment bert-chinese-small-ner bert-chinese-small-lcqmc; do
     [ -f "$RUNS/$m/model.safetensors" ] || { log "skip $m (not trained)"; continue; }
@@ -308,7 +326,7 @@ main() {
   fi
   # The issue-19 stages read data-v2 (stage splits) only.
   needs_data=0
-  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2|embed*) ;; *) needs_data=1 ;; esac; done
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
   if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
   for s in "${stages[@]}"; do
     [ "$s" = data ] && continue
