@@ -9,14 +9,23 @@ public static class ShippedModels
 {
     /// <summary>The GPT-2 that continues classical Chinese verse (MIT).</summary>
     public const string Gpt2 = "gpt2-chinese-poems-small";
-    /// <summary>The pre-trained BERT (masked LM + next sentence), base of the three task models (MIT).</summary>
+    /// <summary>The pre-trained BERT (masked LM + next sentence), base of the task models (MIT).</summary>
     public const string Bert = "bert-chinese-small";
-    /// <summary>The sentiment classifier: fine-tuned on ChnSentiCorp, research/teaching use only.</summary>
+    /// <summary>The sentiment classifier: fine-tuned on ChnSentiCorp and online-shopping reviews, research/teaching use only.</summary>
     public const string Sentiment = "bert-chinese-small-sentiment";
     /// <summary>The CLUENER2020 entity tagger: fine-tuned on CLUENER2020, research/teaching use only.</summary>
     public const string Ner = "bert-chinese-small-ner";
-    /// <summary>The LCQMC question-pair classifier: fine-tuned on LCQMC, research/teaching use only.</summary>
+    /// <summary>The question-pair classifier (same meaning or not): fine-tuned on LCQMC, AFQMC and STS-B pairs, research/teaching use only.</summary>
     public const string PairClassifier = "bert-chinese-small-lcqmc";
+    /// <summary>The person/place/organisation tagger: fine-tuned on dh_msra, CLUENER2020 and Weibo NER, research/teaching use only.</summary>
+    public const string NerCoarse = "bert-chinese-small-ner-coarse";
+    /// <summary>The news-headline topic classifier (TNEWS, 15 topics), research/teaching use only.</summary>
+    public const string Topic = "bert-chinese-small-tnews";
+    /// <summary>The sentence-embedding model (contrastive training on question and caption pairs), research/teaching use only.</summary>
+    public const string Embedding = "bert-chinese-small-embed";
+
+    /// <summary>Every shipped model, in the order <c>serve</c> loads them by default.</summary>
+    public static IReadOnlyList<string> All { get; } = [Gpt2, Bert, Sentiment, Ner, NerCoarse, PairClassifier, Topic, Embedding];
 
     /// <summary>The folder of a shipped model, or the path where it was expected (loading it then names the missing folder).</summary>
     public static string PathOf(string name)

@@ -42,6 +42,31 @@ public sealed class HubCliTests : IDisposable
         Assert.Single(hub.Log, l => l.Method == "GET" && l.Path == "/cdn/" + FakeHub.Sha256(files["model.safetensors"]));
     }
 
+    [Fact]
+    public async Task Serve_takes_a_model_id_downloads_it_and_names_it_by_the_id()
+    {
+        hub.Add("org/bert-tiny", "main", FakeHub.FixtureFiles("bert-tiny"));
+        var psi = CliHarness.StartInfo("serve", "--model", "org/bert-tiny", "--port", "0");
+        psi.Environment["HF_ENDPOINT"] = hub.Endpoint;
+        psi.Environment["HF_HUB_CACHE"] = cache;
+        psi.Environment[HubSources.SourceVariable] = null;
+        using var p = Process.Start(psi)!;
+        try
+        {
+            string? line;
+            while ((line = await p.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2))) is not null && !line.StartsWith("listening on")) { }
+            Assert.NotNull(line);
+            using var http = new HttpClient { BaseAddress = new Uri(line.Split(' ')[2]) };
+            for (int i = 0; i < 600 && !(await http.GetAsync("/health")).IsSuccessStatusCode; i++) await Task.Delay(100);
+            var models = await http.GetStringAsync("/v1/models");
+            Assert.Contains("\"id\":\"org/bert-tiny\"", models);
+            using var embed = await http.PostAsync("/v1/embeddings", new StringContent("{\"model\":\"org/bert-tiny\",\"input\":\"hello\"}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.OK, embed.StatusCode);
+            Assert.True(Directory.Exists(Path.Combine(cache, "models--org--bert-tiny", "snapshots")));
+        }
+        finally { p.Kill(entireProcessTree: true); }
+    }
+
     static readonly string[] Generate = ["generate", "--greedy", "--max-new-tokens", "8", "--json"];
 
     [Fact]

@@ -8,7 +8,7 @@ namespace SharpFormer.Cli.Commands;
 
 /// <summary>
 /// <c>sharpformer demo</c>: the two families at work on the models SharpFormer ships — a decoder writes (a poem
-/// continuing 床前明月光), encoders understand (sentiment, entities, a cloze), and the architectures side by side.
+/// continuing 床前明月光), encoders understand (sentiment, entities, news topics, a cloze), and the architectures side by side.
 /// </summary>
 public static class DemoCommand
 {
@@ -19,6 +19,12 @@ public static class DemoCommand
         "画面还可以，但是故事有点老套。",
     ];
     const string NerSentence = "阿里巴巴的总部位于中国杭州市,马云是它的创始人之一。";
+    static readonly string[] Headlines =
+    [
+        "国足客场战平对手，出线形势依然严峻",
+        "央行宣布下调存款准备金率0.5个百分点",
+        "新款电动汽车续航突破一千公里",
+    ];
     const string PoemPrompt = "床前明月光";
     // The base BERT read only 红楼梦 and 水浒传: a line in their register (modern Chinese is outside what it learnt).
     const string Cloze = "宋[MASK]道：“哥哥！”";
@@ -27,7 +33,7 @@ public static class DemoCommand
     {
         var seed = new Option<int>("--seed") { Description = "Seed for the poem's sampling.", DefaultValueFactory = _ => 42 };
         var dtype = CommonOptions.DType();
-        var cmd = new Command("demo", "Run the shipped Chinese models: a poem continuing 床前明月光 (GPT-2), sentiment and entities (BERT), a cloze, and the architecture comparison.") { seed, dtype };
+        var cmd = new Command("demo", "Run the shipped Chinese models: a poem continuing 床前明月光 (GPT-2), sentiment, entities and news topics (BERT), a cloze, and the architecture comparison.") { seed, dtype };
         cmd.SetAction(r =>
         {
             var gptDir = ShippedModels.PathOf(ShippedModels.Gpt2);
@@ -43,11 +49,15 @@ public static class DemoCommand
             foreach (var c in TextClassifier.Load(ShippedModels.PathOf(ShippedModels.Sentiment), precision: precision).Classify(Reviews))
                 Console.WriteLine($"{c.Label,-9} {c.Scores[0].Score:P1}  {c.Text}");
 
-            Section("BERT named entities (tags decoded as a valid BIO sequence)", ShippedModels.Ner);
-            var ner = TokenClassifier.Load(ShippedModels.PathOf(ShippedModels.Ner), precision: precision).Predict(NerSentence, decoding: TagDecoding.Bio);
+            Section("BERT named entities: person, place, organisation (tags decoded as a valid BIO sequence)", ShippedModels.NerCoarse);
+            var ner = TokenClassifier.Load(ShippedModels.PathOf(ShippedModels.NerCoarse), precision: precision).Predict(NerSentence, decoding: TagDecoding.Bio);
             Console.WriteLine(NerSentence);
             if (ner.Entities.Count == 0) Console.WriteLine("  (no entities found)");
             foreach (var e in ner.Entities) Console.WriteLine($"  {e.Label,-13} {e.Score:F3}  [{e.Start},{e.End})  {e.Word}");
+
+            Section("BERT news topics (15 TNEWS categories)", ShippedModels.Topic);
+            foreach (var c in TextClassifier.Load(ShippedModels.PathOf(ShippedModels.Topic), precision: precision).Classify(Headlines))
+                Console.WriteLine($"{c.Label,-18} {c.Scores[0].Score:P1}  {c.Text}");
 
             Section("BERT cloze (masked language model: fills the blank from both sides)", ShippedModels.Bert);
             var fill = FillMaskPipeline.Load(ShippedModels.PathOf(ShippedModels.Bert), precision: precision).Predict(Cloze, topK: 5);

@@ -27,7 +27,7 @@ public static class EmbedCommand
 
     public static Command Create()
     {
-        var model = CommonOptions.Model(ShippedModels.Bert);
+        var model = CommonOptions.Model(ShippedModels.Embedding);
         var dtype = CommonOptions.DType();
         var pooling = PoolingOption();
         var normalize = new Option<bool>("--normalize") { Description = "L2-normalise the vectors (default: on when the sentence-transformers folder has a Normalize module)." };

@@ -17,7 +17,7 @@ public static class EvaluateCommand
     {
         var model = CommonOptions.Model(required: false);
         model.Description = "A HuggingFace model folder; default: the shipped model for --task (classify → " + ShippedModels.Sentiment
-                            + ", ner → " + ShippedModels.Ner + ", pairs and sts → " + ShippedModels.PairClassifier + ").";
+                            + ", ner → " + ShippedModels.Ner + ", pairs → " + ShippedModels.PairClassifier + ", sts → " + ShippedModels.Embedding + ").";
         var dtype = CommonOptions.DType();
         var task = new Option<string>("--task", "-t") { Description = "classify (accuracy, macro-F1), ner (entity-level P/R/F1, seqeval), pairs (accuracy at --threshold), sts (Spearman).", Required = true };
         task.AcceptOnlyFromAmong("classify", "ner", "pairs", "sts");
@@ -38,6 +38,7 @@ public static class EvaluateCommand
             {
                 "classify" => ShippedModels.Sentiment,
                 "ner" => ShippedModels.Ner,
+                "sts" => ShippedModels.Embedding,
                 _ => ShippedModels.PairClassifier,
             });
             var decoding = r.Decoding(decode);   // checked for every task, so a bad value is never silently ignored

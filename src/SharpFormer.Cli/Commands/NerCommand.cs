@@ -34,8 +34,17 @@ public static class NerCommand
             var results = TaskIo.Process(records, part => ner.Predict(part.Select(p => p.Text).ToList(), strategy, r.GetValue(stride), decoding: decoding), chunk: 128);
             var objs = results.Select(res => TaskJson.Ner(res, untrained)).ToList();
             if (r.GetValue(output) is string outPath) { TaskIo.WriteJsonl(outPath, records, objs); return 0; }
-            if (r.GetValue(json)) { TaskIo.Print(objs.Count == 1 ? objs[0] : new JsonObject { ["results"] = new JsonArray(objs.ToArray()) }); return 0; }
+            var types = new JsonArray(ner.EntityTypes.Select(t => (JsonNode)t).ToArray());
+            if (r.GetValue(json))
+            {
+                var o = objs.Count == 1 ? objs[0] : new JsonObject { ["results"] = new JsonArray(objs.ToArray()) };
+                o["entity_types"] = types;
+                TaskIo.Print(o);
+                return 0;
+            }
             if (untrained is not null) Console.WriteLine($"note: {untrained}");
+            // Models tag different label sets (CLUENER's 10 fine types, or person/place/organisation): say which.
+            Console.WriteLine($"entity types of {Path.GetFileName(Path.GetFullPath(r.GetValue(model)!).TrimEnd(Path.DirectorySeparatorChar))}: {string.Join(", ", ner.EntityTypes)}");
             foreach (var res in results)
             {
                 Console.WriteLine(res.Text);

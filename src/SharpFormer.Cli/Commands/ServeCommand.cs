@@ -12,7 +12,7 @@ public static class ServeCommand
     {
         var models = new Option<string[]>("--model", "-m")
         {
-            Description = "A model folder to serve, addressed by its folder name (repeat for several; default: the shipped models).",
+            Description = "A model folder to serve, addressed by its folder name, or a model id ORG/NAME[@REVISION] (from the hub cache, downloaded when missing; see --source), addressed by ORG/NAME (repeat for several; default: the shipped models).",
             AllowMultipleArgumentsPerToken = false,
         };
         var dtype = CommonOptions.DType();
@@ -53,18 +53,21 @@ public static class ServeCommand
             };
             servingOptions.Validate();
             var precision = r.Precision(dtype);
-            var dirs = r.GetValue(models) is { Length: > 0 } given ? given
-                : [ShippedModels.PathOf(ShippedModels.Gpt2), ShippedModels.PathOf(ShippedModels.Bert), ShippedModels.PathOf(ShippedModels.Sentiment),
-                   ShippedModels.PathOf(ShippedModels.Ner), ShippedModels.PathOf(ShippedModels.PairClassifier)];
+            // A model id is resolved (downloaded when missing) before listening and served under its id, as hub clients name it.
+            var source = r.GetValue(CommonOptions.Source);
+            var served = (r.GetValue(models) is { Length: > 0 } given ? given : ShippedModels.All.Select(ShippedModels.PathOf).ToArray())
+                .Select(v => HubModels.ToFolder(v, source) is var dir && dir != v
+                    ? (Dir: dir, Name: v.Split('@')[0])
+                    : (Dir: v, Name: Path.GetFileName(Path.GetFullPath(v).TrimEnd(Path.DirectorySeparatorChar)))).ToArray();
             // What can be checked without loading is checked before listening: a typo fails at once, not after the port opens.
-            foreach (var d in dirs)
+            foreach (var (d, _) in served)
                 if (!File.Exists(Path.Combine(d, "config.json"))) throw new SharpFormerException($"{d}: not a model folder (no config.json)");
-            var dup = dirs.GroupBy(d => Path.GetFileName(Path.GetFullPath(d).TrimEnd(Path.DirectorySeparatorChar))).FirstOrDefault(g => g.Count() > 1);
+            var dup = served.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (dup is not null) throw new SharpFormerException($"two models are named '{dup.Key}'; serve folders with different names");
 
-            var server = new SharpFormerServer(() => dirs.Select(d => ServedModel.Load(d, precision: precision, serving: servingOptions)).ToList(), options);
+            var server = new SharpFormerServer(() => served.Select(m => ServedModel.Load(m.Dir, m.Name, precision, servingOptions)).ToList(), options);
             server.StartAsync().GetAwaiter().GetResult();
-            Console.Error.WriteLine($"listening on {server.Address} (loading {dirs.Length} model(s); /health answers 503 until they are loaded)");
+            Console.Error.WriteLine($"listening on {server.Address} (loading {served.Length} model(s); /health answers 503 until they are loaded)");
             try { server.Ready.GetAwaiter().GetResult(); }
             catch (Exception)
             {

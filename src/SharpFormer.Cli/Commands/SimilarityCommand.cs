@@ -13,7 +13,7 @@ public static class SimilarityCommand
 {
     public static Command Create()
     {
-        var model = CommonOptions.Model(ShippedModels.Bert);
+        var model = CommonOptions.Model(ShippedModels.Embedding);
         var dtype = CommonOptions.DType();
         var pooling = EmbedCommand.PoolingOption();
         var threshold = new Option<float>("--threshold") { Description = "Cosine at or above which two texts are called similar.", DefaultValueFactory = _ => 0.7f };

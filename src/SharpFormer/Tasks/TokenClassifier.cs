@@ -27,6 +27,10 @@ public sealed class TokenClassifier
     /// <summary>The model's labels by id.</summary>
     public IReadOnlyDictionary<int, string> Id2Label => Session.Config.Id2Label;
 
+    /// <summary>The entity types the model tags (its labels without the B-/I-/E-/S- prefixes and O), in label-id order.</summary>
+    public IReadOnlyList<string> EntityTypes => Id2Label.OrderBy(p => p.Key).Select(p => p.Value)
+        .Where(l => l != "O").Select(l => l.Length > 2 && l[1] == '-' && "BIES".Contains(l[0]) ? l[2..] : l).Distinct().ToList();
+
     /// <summary>A tagger over a session loaded with the token-classification head (else a one-line error).</summary>
     public TokenClassifier(EncoderSession session)
     {
