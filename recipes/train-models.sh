@@ -225,7 +225,7 @@ FT="$DATA2/finetune"; SPL="$DATA2/splits"
 ADAPTED="${ADAPTED:-$RUNS/bert-zh-adapted/checkpoint-547}"
 V2_SENTI=(--data "$FT/sentiment-train.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_PAIRS=(--data "$FT/pairs-train.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 200 --dtype f16)
-V2_TNEWS=(--data "$SPL/tnews/train.jsonl" --eval "$SPL/tnews/dev.jsonl" --epochs 2 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
+V2_TNEWS=(--data "$SPL/tnews/train.jsonl" --eval "$SPL/tnews/dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_NERC=(--data "$FT/ner-coarse-train.bio" --eval "$FT/ner-coarse-dev.bio" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_NER=(--data "$SPL/cluener/train.bio" --eval "$SPL/cluener/dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
 SCRATCH=(--config "$CFG/bert-chinese-small.json" --tokenizer "$REPO/models/bert-chinese-small")
