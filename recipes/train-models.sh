@@ -268,12 +268,18 @@ stage_evaluate2() {
     ev "$REPO/models/bert-chinese-small-ner" old-ner ner dev-cluener "$SPL/cluener/dev.bio" --decode bio
     return 0
   fi
+  local v
   for v in "" -scratch; do
-    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; pairs "$RUNS/bert-zh-pairs$v" "pairs$v"
-    nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
-    ev "$RUNS/bert-zh-embed$v" "embed$v" sts test-stsb "$SPL/stsb/test.txt"; ev "$RUNS/bert-zh-embed$v" "embed$v" sts dev-stsb "$SPL/stsb/dev.txt"
+    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
+  done
+  for v in "" -e2 -scratch; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
+  for v in "" -b -scratch; do
+    ev "$RUNS/bert-zh-embed$v" "embed$v" sts dev-stsb "$SPL/stsb/dev.txt"; ev "$RUNS/bert-zh-embed$v" "embed$v" sts test-stsb "$SPL/stsb/test.txt"
     ev "$RUNS/bert-zh-embed$v" "embed$v" pairs test-lcqmc "$SPL/lcqmc/test.jsonl"
   done
+  # The untrained bases as embedding models (cosine of mean-pooled vectors): what contrastive training adds.
+  ev "$REPO/models/bert-chinese-small" base-as-embed sts test-stsb "$SPL/stsb/test.txt"
+  ev "$ADAPTED" adapted-as-embed sts test-stsb "$SPL/stsb/test.txt"
 }
 
 # The sentence-embedding model (train embed, issue 19 item 4): supervised contrastive training on the positive pairs of
