@@ -42,6 +42,14 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   const variant = s => { const bare = s.replace(/[。？！?!.，,\s]+$/u, ''); return bare === s ? s + '？' : bare; };
   const same = shuffled(sentences, 'same', s => s).slice(0, Math.round(base.length * 0.1)).map((s, i) => asPair(s, i % 2 ? variant(s) : s, 1));
   W('pairs-train.jsonl', shuffled([...base, ...swapped, ...same], 'pairs').map(J));
+  // A short second stage for the pairs run (pairs-identity): the first stage, with same-text positives at 5 % of its
+  // pairs, still called most identical questions of the AFQMC domain "different" (its near-duplicates are mostly
+  // negatives). A quarter of this file is same-text positives (itself, closing punctuation changed, 请问 added or
+  // dropped), the rest a fresh sample of the first stage's pairs so that it keeps its hard negatives.
+  const variant2 = (s, i) => [s, variant(s), s.startsWith('请问') ? s.slice(2) : '请问' + s][i % 3];
+  const again = shuffled([...base, ...swapped], 'identity-base').slice(0, 24000);
+  const same2 = shuffled(sentences, 'identity-same', s => s).slice(0, 8000).map((s, i) => asPair(s, variant2(s, i), 1));
+  W('pairs-identity.jsonl', shuffled([...again, ...same2], 'identity').map(J));
   W('pairs-dev.jsonl', jsonl(split('lcqmc', 'dev.jsonl')).map(o => J(asPair(o.text, o.text_pair, o.label))));
   // The sentence-embedding model: positives only (supervised contrastive), and sentences for unsupervised SimCSE.
   W('embed-pairs.jsonl', shuffled(base.filter(p => p.label === '1'), 'embed').map(p => J({ text: p.text, text_pair: p.text_pair })));
