@@ -1,4 +1,6 @@
+using SharpFormer.Extensions.AI;
 using SharpFormer.Kernels;
+using SharpFormer.Models;
 using SharpFormer.Tasks;
 
 namespace SharpFormer.Tests;
@@ -199,5 +201,33 @@ public class KernelContextTests
         }
         Assert.Same(kernels, seen);
         Assert.Equal(before + 1, kernels.ParallelRuns);
+    }
+
+    [Fact]
+    public async Task A_decode_scheduler_runs_its_passes_in_the_context_it_is_given()
+    {
+        var model = AutoModel.LoadCausalLM(SharedPaths.Fixture("gpt2-tiny"));
+        using var loop = new KernelContext(2, profile: true);
+        using var caller = new KernelContext(2, profile: true);
+        using (caller.Enter())
+        {
+            using var scheduler = new DecodeScheduler(model, maxBatch: 2, maxContext: 32, kernels: loop);
+            int n = 0;
+            await foreach (var _ in scheduler.GenerateAsync([1, 2, 3], new GenerationOptions { MaxNewTokens = 4, DoSample = false, EosTokenIds = [] })) n++;
+            Assert.Equal(4, n);
+        }
+        long Calls(KernelContext c, ProfiledKernel k) => c.Profile.Totals().Single(t => t.Kernel == k).Calls;
+        // A prefill and three decode steps, each through every layer: all in the scheduler's context, none in the caller's.
+        Assert.True(Calls(loop, ProfiledKernel.Gemm) >= 4 * model.Shape.Layers, $"{Calls(loop, ProfiledKernel.Gemm)} GEMMs");
+        Assert.True(Calls(loop, ProfiledKernel.Attention) >= 4 * model.Shape.Layers);
+        Assert.All(caller.Profile.Totals(), t => Assert.Equal(0, t.Calls));
+    }
+
+    [Fact]
+    public void The_server_threads_setting_is_checked()
+    {
+        var e = Assert.Throws<SharpFormerException>(() => new ServingOptions { Threads = 0 }.Validate());
+        Assert.Contains("--threads must be at least 1", e.Message);
+        new ServingOptions { Threads = 1 }.Validate();
     }
 }
