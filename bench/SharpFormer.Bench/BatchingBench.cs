@@ -29,7 +29,7 @@ static class BatchingBench
         int h = session.Config.HiddenSize;
         var lengths = encs.Select(e => e.Length).ToList();
         Console.WriteLine($"model {model} ({session.Config.NumHiddenLayers} layers, hidden {h}), {encs.Count} texts from {Path.GetFileName(data)}, " +
-                          $"{lengths.Min()}–{lengths.Max()} tokens (mean {lengths.Average():F0}), batch {batch}, {SharpFormer.Kernels.Threading.Threads} threads");
+                          $"{lengths.Min()}–{lengths.Max()} tokens (mean {lengths.Average():F0}), batch {batch}, {SharpFormer.Kernels.KernelContext.Current.Threads} threads");
 
         // Each way returns the [CLS] vector of every text, in input order.
         float[][] Fixed(bool padToLongest)

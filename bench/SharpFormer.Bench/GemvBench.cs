@@ -12,7 +12,8 @@ static class GemvBench
     public static void Run(string[] args)
     {
         int threads = args.Length > 0 ? int.Parse(args[0]) : 2;
-        Threading.Threads = threads;
+        using var kernels = new KernelContext(threads);
+        using var scope = kernels.Enter();
         var (read, _, _) = Bandwidth.Measure(threads);
         Console.WriteLine($"read bandwidth, {threads} thread(s): {read:F1} GB/s (best of 7)");
         var shapes = new (int K, int N, string Note)[] { (896, 1152, "q|k|v"), (896, 9728, "gate|up"), (4864, 896, "down"), (896, 151936, "lm_head") };

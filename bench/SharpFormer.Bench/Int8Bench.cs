@@ -26,33 +26,29 @@ static class Int8Bench
         var precisions = new[] { WeightPrecision.Float32, WeightPrecision.BFloat16, WeightPrecision.Int8 };
         Console.WriteLine("GEMM y[M,N] = x[M,K]·Wᵀ + b, GFLOP/s-equivalent (median of 9); W GB/s = packed weight bytes / time");
         Console.WriteLine($"{"M",5} {"K",5} {"N",6} {"thr",3} | {"f32",7} {"bf16",7} {"int8",7} | {"int8/f32",8} | {"int8 ms",8} {"W GB/s",7}");
-        int saved = Threading.Threads;
-        try
+        foreach (int threads in new[] { 1, 2 })
         {
-            foreach (int threads in new[] { 1, 2 })
+            using var kernels = new KernelContext(threads);
+            using var scope = kernels.Enter();
+            foreach (var (m, k, n, note) in shapes)
             {
-                Threading.Threads = threads;
-                foreach (var (m, k, n, note) in shapes)
+                var x = Program.Random(m * k, 1);
+                var wf = Program.Random(n * k, 2);
+                var b = Program.Random(n, 3);
+                var y = new float[m * n];
+                double flops = 2.0 * m * n * k;
+                var rate = new double[precisions.Length];
+                double t8 = 0, bytes8 = 0;
+                for (int i = 0; i < precisions.Length; i++)
                 {
-                    var x = Program.Random(m * k, 1);
-                    var wf = Program.Random(n * k, 2);
-                    var b = Program.Random(n, 3);
-                    var y = new float[m * n];
-                    double flops = 2.0 * m * n * k;
-                    var rate = new double[precisions.Length];
-                    double t8 = 0, bytes8 = 0;
-                    for (int i = 0; i < precisions.Length; i++)
-                    {
-                        var w = PackedWeight.FromOutIn(wf, n, k, precisions[i]);
-                        double t = Quick.Median(() => SharpFormer.Kernels.Gemm.Linear(x, m, w, b, y), flops);
-                        rate[i] = flops / t / 1e9;
-                        (t8, bytes8) = (t, w.Bytes);
-                    }
-                    Console.WriteLine($"{m,5} {k,5} {n,6} {threads,3} | {rate[0],7:F1} {rate[1],7:F1} {rate[2],7:F1} | {rate[2] / rate[0],7:F2}× | {t8 * 1e3,8:F3} {bytes8 / t8 / 1e9,7:F1}  {note}");
+                    var w = PackedWeight.FromOutIn(wf, n, k, precisions[i]);
+                    double t = Quick.Median(() => SharpFormer.Kernels.Gemm.Linear(x, m, w, b, y), flops);
+                    rate[i] = flops / t / 1e9;
+                    (t8, bytes8) = (t, w.Bytes);
                 }
+                Console.WriteLine($"{m,5} {k,5} {n,6} {threads,3} | {rate[0],7:F1} {rate[1],7:F1} {rate[2],7:F1} | {rate[2] / rate[0],7:F2}× | {t8 * 1e3,8:F3} {bytes8 / t8 / 1e9,7:F1}  {note}");
             }
         }
-        finally { Threading.Threads = saved; }
     }
 
     public static void Bert(string dir)
@@ -70,25 +66,21 @@ static class Int8Bench
             sq += (double)(a[i] - b[i]) * (a[i] - b[i]); sqRef += (double)a[i] * a[i];
         }
         Console.WriteLine($"{Path.GetFileName(dir.TrimEnd('/'))} 1×128 last_hidden_state: max |int8 − f32| = {err:G3}, max |f32| = {scale:G3} (relative {err / scale:G3}), rms error / rms = {Math.Sqrt(sq / sqRef):G3}");
-        int saved = Threading.Threads;
-        try
+        foreach (int threads in new[] { 1, 2 })
         {
-            foreach (int threads in new[] { 1, 2 })
-            {
-                Threading.Threads = threads;
-                var times = new List<double>[] { new(), new() };
-                var sw = new Stopwatch();
-                for (int rep = -2; rep < 15; rep++)
-                    for (int e = 0; e < 2; e++)
-                    {
-                        sw.Restart();
-                        (e == 0 ? f32 : int8).Forward(inputs);
-                        if (rep >= 0) times[e].Add(sw.Elapsed.TotalMilliseconds);
-                    }
-                double Median(List<double> t) { t.Sort(); return t[t.Count / 2]; }
-                Console.WriteLine($"threads {threads}: f32 {Median(times[0]),7:F1} ms, int8 {Median(times[1]),7:F1} ms (median of 15, alternating): {Median(times[0]) / Median(times[1]):F2}×");
-            }
+            using var kernels = new KernelContext(threads);
+            using var scope = kernels.Enter();
+            var times = new List<double>[] { new(), new() };
+            var sw = new Stopwatch();
+            for (int rep = -2; rep < 15; rep++)
+                for (int e = 0; e < 2; e++)
+                {
+                    sw.Restart();
+                    (e == 0 ? f32 : int8).Forward(inputs);
+                    if (rep >= 0) times[e].Add(sw.Elapsed.TotalMilliseconds);
+                }
+            double Median(List<double> t) { t.Sort(); return t[t.Count / 2]; }
+            Console.WriteLine($"threads {threads}: f32 {Median(times[0]),7:F1} ms, int8 {Median(times[1]),7:F1} ms (median of 15, alternating): {Median(times[0]) / Median(times[1]):F2}×");
         }
-        finally { Threading.Threads = saved; }
     }
 }

@@ -17,7 +17,9 @@ static class ProfileBench
         if (args.Length < 1) throw new ArgumentException("usage: profile DIR [TOKENS] [f32|bf16|int8] [THREADS] [BATCH]");
         int t = args.Length > 1 ? int.Parse(args[1]) : 128;
         var precision = args.Length > 2 ? WeightPrecisions.FromName(args[2]) ?? throw new ArgumentException($"unknown dtype {args[2]}") : WeightPrecision.Float32;
-        if (args.Length > 3) Threading.Threads = int.Parse(args[3]);
+        // Every kernel of the run times itself into this context's profile.
+        using var kernels = new KernelContext(args.Length > 3 ? int.Parse(args[3]) : null, profile: true);
+        using var scope = kernels.Enter();
         if (ModelFamilies.Of(args[0]).Kind == ModelKind.CausalLM)
         {
             Decoder(args[0], t, precision, args.Length > 4 ? int.Parse(args[4]) : 1);
@@ -31,7 +33,7 @@ static class ProfileBench
 
         long h = c.HiddenSize, inner = c.IntermediateSize;
         double gemmFlops = 2.0 * t * c.NumHiddenLayers * (4 * h * h + 2 * h * inner);
-        Report($"{Path.GetFileName(args[0].TrimEnd('/'))}, 1×{t} tokens, {precision}, {Threading.Threads} thread(s): forward", "ms/forward", 15,
+        Report($"{Path.GetFileName(args[0].TrimEnd('/'))}, 1×{t} tokens, {precision}, {kernels.Threads} thread(s): forward", "ms/forward", 15,
                () => model.Forward(inputs), ms => $"   {gemmFlops / (ms / 1000) / 1e9:F0} GFLOP/s (encoder matrices only)");
     }
 
@@ -42,7 +44,7 @@ static class ProfileBench
         var r = new Random(1);
         int[][] Ids(int b, int n) => Enumerable.Range(0, b).Select(_ => Enumerable.Range(0, n).Select(_ => r.Next(s.VocabSize)).ToArray()).ToArray();
         var prompt = Ids(1, t);
-        string name = $"{Path.GetFileName(dir.TrimEnd('/'))}, {precision}, {Threading.Threads} thread(s)";
+        string name = $"{Path.GetFileName(dir.TrimEnd('/'))}, {precision}, {KernelContext.Current.Threads} thread(s)";
         model.Forward(prompt, cache: model.CreateCache(1, t), allLogits: false, outputPresents: false);   // warm-up
         Report($"{name}: prefill 1×{t} tokens", "ms/prefill", 2,
                () => model.Forward(prompt, cache: model.CreateCache(1, t), allLogits: false, outputPresents: false), null);
@@ -70,18 +72,14 @@ static class ProfileBench
     {
         var totals = new List<double>();
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        KernelProfile.Reset();
-        KernelProfile.Enabled = true;
-        try
+        var profile = KernelContext.Current.Profile;
+        profile.Reset();   // the warm-up's calls out
+        for (int i = 0; i < reps; i++)
         {
-            for (int i = 0; i < reps; i++)
-            {
-                long s = Stopwatch.GetTimestamp();
-                run();
-                totals.Add(Stopwatch.GetElapsedTime(s).TotalMilliseconds);
-            }
+            long s = Stopwatch.GetTimestamp();
+            run();
+            totals.Add(Stopwatch.GetElapsedTime(s).TotalMilliseconds);
         }
-        finally { KernelProfile.Enabled = false; }
         totals.Sort();
         double mean = totals.Average(), median = totals[reps / 2];
         // CPU time per run (all threads, spinning included): on a busy host, wall time also counts the time slices other
@@ -90,7 +88,7 @@ static class ProfileBench
         Console.WriteLine($"{title} median {median:F2} ms, mean {mean:F2} ms ({reps} runs), CPU {cpu:F2} ms per run");
         Console.WriteLine($"{"kernel",-11} {unit,10} {"share",7} {"calls",7}");
         double accounted = 0;
-        foreach (var (kernel, seconds, calls) in KernelProfile.Totals())
+        foreach (var (kernel, seconds, calls) in profile.Totals())
         {
             double ms = seconds * 1000 / reps;
             accounted += ms;

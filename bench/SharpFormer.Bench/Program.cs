@@ -109,27 +109,23 @@ static class Quick
             (1, 768, 3072, "GPT-2 decode batch 1: FFN up"),
             (1, 768, 50257, "GPT-2 decode: lm_head (154 MB)"),
         };
-        int saved = Threading.Threads;
-        try
+        foreach (int threads in new[] { 1, 2 })
         {
-            foreach (int threads in new[] { 1, 2 })
+            using var kernels = new KernelContext(threads);
+            using var scope = kernels.Enter();
+            foreach (var (m, k, n, note) in shapes)
             {
-                Threading.Threads = threads;
-                foreach (var (m, k, n, note) in shapes)
-                {
-                    var x = Program.Random(m * k, 1);
-                    var w = PackedWeight.FromOutIn(Program.Random(n * k, 2), n, k);
-                    var b = Program.Random(n, 3);
-                    var y = new float[m * n];
-                    double flops = 2.0 * m * n * k;
-                    double t = Median(() => SharpFormer.Kernels.Gemm.Linear(x, m, w, b, y), flops);
-                    double g = flops / t / 1e9;
-                    double peak = threads == 1 ? Program.Peak1 : Program.Peak2;
-                    Console.WriteLine($"{m,6} {k,6} {n,6} {threads,3} {t * 1e3,8:F3}ms {g,8:F1} {100 * g / peak,5:F0}% {4.0 * k * n / t / 1e9,7:F1}  {note}");
-                }
+                var x = Program.Random(m * k, 1);
+                var w = PackedWeight.FromOutIn(Program.Random(n * k, 2), n, k);
+                var b = Program.Random(n, 3);
+                var y = new float[m * n];
+                double flops = 2.0 * m * n * k;
+                double t = Median(() => SharpFormer.Kernels.Gemm.Linear(x, m, w, b, y), flops);
+                double g = flops / t / 1e9;
+                double peak = threads == 1 ? Program.Peak1 : Program.Peak2;
+                Console.WriteLine($"{m,6} {k,6} {n,6} {threads,3} {t * 1e3,8:F3}ms {g,8:F1} {100 * g / peak,5:F0}% {4.0 * k * n / t / 1e9,7:F1}  {note}");
             }
         }
-        finally { Threading.Threads = saved; }
     }
 
     public static void Attention()
@@ -137,34 +133,30 @@ static class Quick
         Console.WriteLine();
         Console.WriteLine("Attention (12 heads × 64, fused scores/softmax/weighted sum)");
         Console.WriteLine($"{"tq",6} {"tk",6} {"causal",6} {"thr",3} {"median",10} {"GFLOP/s",8}");
-        int saved = Threading.Threads;
-        try
+        foreach (int threads in new[] { 1, 2 })
         {
-            foreach (int threads in new[] { 1, 2 })
+            using var kernels = new KernelContext(threads);
+            using var scope = kernels.Enter();
+            foreach (var (tq, tk, causal) in new[] { (16, 16, false), (128, 128, false), (512, 512, false), (512, 512, true), (1, 512, true) })
             {
-                Threading.Threads = threads;
-                foreach (var (tq, tk, causal) in new[] { (16, 16, false), (128, 128, false), (512, 512, false), (512, 512, true), (1, 512, true) })
-                {
-                    int heads = 12, d = 64, h = heads * d;
-                    var q = Program.Random(tq * h, 1); var k = Program.Random(tk * h, 2); var v = Program.Random(tk * h, 3);
-                    var o = new float[tq * h];
-                    var bias = new float[tk];
-                    double flops = 4.0 * tq * tk * h * (causal && tq > 1 ? 0.5 : 1);
-                    double t = Median(() => SharpFormer.Kernels.Attention.Forward(q, h, k, v, h, tq, tk, heads, d, 0.125f, causal, tk - tq, bias, o, h, default), flops);
-                    Console.WriteLine($"{tq,6} {tk,6} {causal,6} {threads,3} {t * 1e3,8:F3}ms {flops / t / 1e9,8:F1}");
-                }
+                int heads = 12, d = 64, h = heads * d;
+                var q = Program.Random(tq * h, 1); var k = Program.Random(tk * h, 2); var v = Program.Random(tk * h, 3);
+                var o = new float[tq * h];
+                var bias = new float[tk];
+                double flops = 4.0 * tq * tk * h * (causal && tq > 1 ? 0.5 : 1);
+                double t = Median(() => SharpFormer.Kernels.Attention.Forward(q, h, k, v, h, tq, tk, heads, d, 0.125f, causal, tk - tq, bias, o, h, default), flops);
+                Console.WriteLine($"{tq,6} {tk,6} {causal,6} {threads,3} {t * 1e3,8:F3}ms {flops / t / 1e9,8:F1}");
             }
         }
-        finally { Threading.Threads = saved; }
     }
 
     public static void Rows()
     {
         Console.WriteLine();
         Console.WriteLine("Row kernels (single thread unless stated)");
-        int saved = Threading.Threads;
-        Threading.Threads = 1;
-        try { RowsBody(saved); } finally { Threading.Threads = saved; }
+        int all = KernelContext.Current.Threads;
+        using var one = new KernelContext(1);
+        using (one.Enter()) RowsBody(all);
     }
 
     static void RowsBody(int threads)
@@ -187,7 +179,8 @@ static class Quick
         foreach (int th in new[] { 1, threads })
             foreach (var act in new[] { Activation.GeluErf, Activation.GeluTanh })
             {
-                Threading.Threads = th;
+                using var kernels = new KernelContext(th);
+                using var scope = kernels.Enter();
                 t = Median(() => { a.CopyTo(a2, 0); Activations.Apply(act, a2); }, 0);
                 Console.WriteLine($"{act,-9} 128×3072 {th}thr  {t * 1e6,9:F1} µs  {t / a.Length * 1e9,6:F3} ns/elem (incl. copy)");
             }
@@ -283,6 +276,8 @@ public class GemmBench
     float[] _x = [], _y = [], _b = [];
     PackedWeight _w = null!;
     int _m;
+    KernelContext _kernels = null!;
+    KernelContext.Scope _scope;
 
     [GlobalSetup]
     public void Setup()
@@ -291,8 +286,13 @@ public class GemmBench
         _m = m;
         _x = Program.Random(m * k, 1); _b = Program.Random(n, 3); _y = new float[m * n];
         _w = PackedWeight.FromOutIn(Program.Random(n * k, 2), n, k);
-        Threading.Threads = Threads;
+        // Entered for the rest of the run (the benchmark methods run on this thread); left in GlobalCleanup.
+        _kernels = new KernelContext(Threads);
+        _scope = _kernels.Enter();
     }
+
+    [GlobalCleanup]
+    public void Cleanup() { _scope.Dispose(); _kernels.Dispose(); }
 
     [Benchmark] public void Linear() => Gemm.Linear(_x, _m, _w, _b, _y);
 }
@@ -304,6 +304,8 @@ public class AttentionBench
     [Params(false, true)] public bool Causal;
     [Params(1, 2)] public int Threads;
     float[] _q = [], _k = [], _v = [], _o = [], _bias = [];
+    KernelContext _kernels = null!;
+    KernelContext.Scope _scope;
     const int Heads = 12, D = 64, H = Heads * D;
 
     [GlobalSetup]
@@ -311,8 +313,12 @@ public class AttentionBench
     {
         _q = Program.Random(Tokens * H, 1); _k = Program.Random(Tokens * H, 2); _v = Program.Random(Tokens * H, 3);
         _o = new float[Tokens * H]; _bias = new float[Tokens];
-        Threading.Threads = Threads;
+        _kernels = new KernelContext(Threads);
+        _scope = _kernels.Enter();
     }
+
+    [GlobalCleanup]
+    public void Cleanup() { _scope.Dispose(); _kernels.Dispose(); }
 
     [Benchmark] public void Forward() => Attention.Forward(_q, H, _k, _v, H, Tokens, Tokens, Heads, D, 0.125f, Causal, 0, _bias, _o, H, default);
 }
@@ -322,6 +328,8 @@ public class AttentionBench
 public class RowBench
 {
     float[] _x = [], _y = [], _g = [], _b = [], _logits = [], _probs = [], _act = [], _actWork = [];
+    KernelContext _kernels = null!;
+    KernelContext.Scope _scope;
 
     [GlobalSetup]
     public void Setup()
@@ -330,8 +338,12 @@ public class RowBench
         _g = Program.Random(768, 5); _b = Program.Random(768, 6);
         _logits = Program.Random(50257, 7); _probs = new float[_logits.Length];
         _act = Program.Random(128 * 3072, 8); _actWork = new float[_act.Length];
-        Threading.Threads = 1;
+        _kernels = new KernelContext(1);
+        _scope = _kernels.Enter();
     }
+
+    [GlobalCleanup]
+    public void Cleanup() { _scope.Dispose(); _kernels.Dispose(); }
 
     [Benchmark] public void LayerNorm_128x768() => LayerNorm.Forward(_x, _g, _b, 1e-12f, _y);
     [Benchmark] public void Softmax_50257() { _logits.CopyTo(_probs, 0); Softmax.InPlace(_probs); }

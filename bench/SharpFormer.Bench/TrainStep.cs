@@ -36,26 +36,22 @@ static class TrainStep
 
         Console.WriteLine($"BertTraining.Step (forward + backward), 4 layers × 192 hidden, batch {B}×{T}, median of {steps} steps");
         Console.WriteLine($"{"thr",3} {"median",10} {"tokens/s",9}");
-        int saved = Threading.Threads;
-        try
+        foreach (int threads in new[] { 1, 2 })
         {
-            foreach (int threads in new[] { 1, 2 })
+            using var kernels = new KernelContext(threads);
+            using var scope = kernels.Enter();
+            for (int w = 0; w < 2; w++) trainer.Step(batch, backward: true); // JIT tiering
+            var ts = new double[steps];
+            for (int s = 0; s < steps; s++)
             {
-                Threading.Threads = threads;
-                for (int w = 0; w < 2; w++) trainer.Step(batch, backward: true); // JIT tiering
-                var ts = new double[steps];
-                for (int s = 0; s < steps; s++)
-                {
-                    trainer.Gradients.Zero();
-                    var sw = Stopwatch.StartNew();
-                    trainer.Step(batch, backward: true);
-                    ts[s] = sw.Elapsed.TotalSeconds;
-                }
-                Array.Sort(ts);
-                double t = ts[steps / 2];
-                Console.WriteLine($"{threads,3} {t * 1e3,8:F0}ms {B * T / t,9:F0}");
+                trainer.Gradients.Zero();
+                var sw = Stopwatch.StartNew();
+                trainer.Step(batch, backward: true);
+                ts[s] = sw.Elapsed.TotalSeconds;
             }
+            Array.Sort(ts);
+            double t = ts[steps / 2];
+            Console.WriteLine($"{threads,3} {t * 1e3,8:F0}ms {B * T / t,9:F0}");
         }
-        finally { Threading.Threads = saved; }
     }
 }

@@ -24,7 +24,9 @@ public static class CliRunner
         }
         try
         {
-            if (parsed.GetValue(CommonOptions.Threads) is int threads) Kernels.Threading.Threads = threads;
+            // The command runs in a kernel context of --threads threads (default: every core), freed when it ends.
+            using var kernels = parsed.GetValue(CommonOptions.Threads) is int threads ? new Kernels.KernelContext(threads) : null;
+            using var scope = kernels?.Enter();
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (SharpFormerException e)

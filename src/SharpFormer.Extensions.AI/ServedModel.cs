@@ -44,6 +44,12 @@ public sealed record ServingOptions
     public int? MaxContext { get; init; }
     /// <summary>False: the serialised path (each encoder request alone, one generation at a time), for comparing with batching.</summary>
     public bool Batching { get; init; } = true;
+    /// <summary>
+    /// Kernel threads of each of a model's loops (<c>serve --threads</c>; null: every core). The decode loop, the embedding
+    /// and classification batchers and the other tasks each run in a <see cref="KernelContext"/> of their own with this
+    /// budget, so one busy loop never leaves another single-threaded.
+    /// </summary>
+    public int? Threads { get; init; }
 
     /// <summary>Throws a one-line error for a setting out of range.</summary>
     public void Validate()
@@ -52,6 +58,7 @@ public sealed record ServingOptions
         if (BatchWait < TimeSpan.Zero) throw new SharpFormerException($"--batch-wait-ms must not be negative (got {BatchWait.TotalMilliseconds})");
         if (MaxConcurrentGenerations < 1) throw new SharpFormerException($"--max-concurrent-generations must be at least 1 (got {MaxConcurrentGenerations})");
         if (MaxContext is int c && c < 2) throw new SharpFormerException($"--max-context must be at least 2 (got {c})");
+        if (Threads is int t && t < 1) throw new SharpFormerException($"--threads must be at least 1 (got {t})");
     }
 }
 
@@ -68,6 +75,8 @@ public sealed class ServedModel : IDisposable
     readonly Lazy<DecodeScheduler> _scheduler;
     readonly Lazy<RequestBatcher<string, float[]>> _embeddings;
     readonly Lazy<RequestBatcher<(string Text, string? Pair), ClassificationResult>> _classifications;
+    // One kernel context per loop (decode, embeddings, classification, other tasks): each owns its threads and scratch.
+    readonly KernelContext[] _kernels;
     long _cancelled;
     int _waiting;
 
@@ -90,13 +99,14 @@ public sealed class ServedModel : IDisposable
         Name = name; Directory = dir; Kind = kind; Tokenizer = tokenizer; ModelType = modelType; Precision = precision; Serving = serving;
         int cost = serving.Batching ? serving.MaxBatchTokens : 1;   // cost 1: every request alone
         var wait = serving.Batching ? serving.BatchWait : TimeSpan.Zero;
-        _scheduler = new(() => new DecodeScheduler(RequireLanguageModel(), serving.Batching ? serving.MaxConcurrentGenerations : 1, Context)
+        _kernels = [.. Enumerable.Range(0, 4).Select(_ => new KernelContext(serving.Threads))];
+        _scheduler = new(() => new DecodeScheduler(RequireLanguageModel(), serving.Batching ? serving.MaxConcurrentGenerations : 1, Context, _kernels[0])
             { StepCompleted = n => DecodeStepCompleted?.Invoke(n) });
-        _embeddings = new(() => new RequestBatcher<string, float[]>(texts => RequireEmbedder().Embed(texts), t => t.Length + 2, cost, wait)
+        _embeddings = new(() => new RequestBatcher<string, float[]>(texts => RequireEmbedder().Embed(texts), t => t.Length + 2, cost, wait, _kernels[1])
             { BatchCompleted = (r, n) => BatchCompleted?.Invoke(r, n) });
         _classifications = new(() => new RequestBatcher<(string Text, string? Pair), ClassificationResult>(
             items => RequireClassifier().Classify(items.Select(i => i.Text).ToList(), pairs: items.Select(i => i.Pair).ToList()),
-            i => i.Text.Length + (i.Pair?.Length ?? 0) + 3, cost, wait) { BatchCompleted = (r, n) => BatchCompleted?.Invoke(r, n) });
+            i => i.Text.Length + (i.Pair?.Length ?? 0) + 3, cost, wait, _kernels[2]) { BatchCompleted = (r, n) => BatchCompleted?.Invoke(r, n) });
     }
 
     /// <summary>How this model shares itself between concurrent requests.</summary>
@@ -198,13 +208,23 @@ public sealed class ServedModel : IDisposable
     static bool TokenizerConfigHasTemplate(string dir) =>
         ReadJson(Path.Combine(dir, "tokenizer_config.json"))?["chat_template"] is not null;
 
-    /// <summary>Runs <paramref name="work"/> on a worker thread once the model is free (requests to one model are serialised).</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on a worker thread once the model is free (requests to one model are serialised), in
+    /// this model's kernel context for tasks.
+    /// </summary>
     public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waiting);
         try { await _gate.WaitAsync(cancellationToken).ConfigureAwait(false); }
         finally { Interlocked.Decrement(ref _waiting); }
-        try { return await Task.Run(work, cancellationToken).ConfigureAwait(false); }
+        try
+        {
+            return await Task.Run(() =>
+            {
+                using var scope = _kernels[3].Enter();
+                return work();
+            }, cancellationToken).ConfigureAwait(false);
+        }
         finally { _gate.Release(); }
     }
 
@@ -326,6 +346,8 @@ public sealed class ServedModel : IDisposable
         if (_scheduler.IsValueCreated) _scheduler.Value.Dispose();
         if (_embeddings.IsValueCreated) _embeddings.Value.Dispose();
         if (_classifications.IsValueCreated) _classifications.Value.Dispose();
+        // After the loops: their last kernels have returned.
+        foreach (var k in _kernels) k.Dispose();
         _gate.Dispose();
     }
 }

@@ -56,7 +56,7 @@ public sealed class Int8Tests(ITestOutputHelper log)
                 for (int kk = 0; kk < k; kk++) acc += qx[i * k + kk] * qw[j * k + kk];
                 float expected = (float)(Math.ScaleB(acc, ex[i] + ew[j]) + (withBias ? b[j] : 0));
                 if (y[i * n + j] != expected)
-                    Assert.Fail($"int8 m={m} k={k} n={n} inOut={inOut} bias={withBias} isa={Gemm.Isa} threads={Threading.Threads}: y[{i},{j}] = {y[i * n + j]}, expected {expected}");
+                    Assert.Fail($"int8 m={m} k={k} n={n} inOut={inOut} bias={withBias} isa={KernelContext.Current.Isa} threads={KernelContext.Current.Threads}: y[{i},{j}] = {y[i * n + j]}, expected {expected}");
             }
         Assert.Equal(42f, y[m * n]); Assert.Equal(43f, y[m * n + 1]);
     }

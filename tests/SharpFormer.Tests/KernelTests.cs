@@ -2,7 +2,7 @@ using SharpFormer.Kernels;
 
 namespace SharpFormer.Tests;
 
-/// <summary>Tests that change process-wide kernel settings (thread count, forced SIMD path) run one at a time.</summary>
+/// <summary>Kernel tests with multi-threaded contexts of their own run one at a time, so that they do not oversubscribe the cores.</summary>
 [CollectionDefinition("Threading", DisableParallelization = true)]
 public sealed class ThreadingCollection;
 
@@ -28,12 +28,12 @@ static class KernelRef
         return (float)(dDown < dUp ? down : dUp < dDown ? up : ((bits >> 16) & 1) == 0 ? down : up);
     }
 
-    /// <summary>Runs body with Threading.Threads = threads and the GEMM path forced to isa, restoring both.</summary>
+    /// <summary>Runs body in a kernel context of <paramref name="threads"/> threads with the GEMM path at most isa (0 Vector128, 1 Vector256, 2 Vector512).</summary>
     public static void With(int threads, int isa, Action body)
     {
-        int t0 = Threading.Threads, i0 = Gemm.Isa;
-        try { Threading.Threads = threads; Gemm.Isa = Math.Min(isa, i0); body(); }
-        finally { Threading.Threads = t0; Gemm.Isa = i0; }
+        using var kernels = new KernelContext(threads, (KernelIsa)Math.Min(isa, (int)KernelIsa.Vector512));
+        using var scope = kernels.Enter();
+        body();
     }
 }
 
@@ -74,7 +74,7 @@ public class KernelTests
                 }
                 double err = Math.Abs(y[i * n + j] - s);
                 if (err > 1e-5 * mag + 1e-30)
-                    Assert.Fail($"Linear {precision} m={m} k={k} n={n} inOut={inOut} bias={withBias} isa={Gemm.Isa} threads={Threading.Threads}: y[{i},{j}] = {y[i * n + j]}, expected {s}");
+                    Assert.Fail($"Linear {precision} m={m} k={k} n={n} inOut={inOut} bias={withBias} isa={KernelContext.Current.Isa} threads={KernelContext.Current.Threads}: y[{i},{j}] = {y[i * n + j]}, expected {s}");
             }
         Assert.Equal(42f, y[m * n]); Assert.Equal(43f, y[m * n + 1]); Assert.Equal(44f, y[m * n + 2]);
     }

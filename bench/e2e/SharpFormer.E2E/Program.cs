@@ -41,7 +41,8 @@ int newTokens = opts.NewTokens;
 var load = Stopwatch.StartNew();
 if (opts.Engine == "sharp")
 {
-    Threading.Threads = opts.Threads;
+    using var kernels = new KernelContext(opts.Threads);
+    using var kernelScope = kernels.Enter();
     if (opts.Model == "bert")
     {
         var model = BertModel.Load(modelDir, weights: opts.Weights);
@@ -301,7 +302,8 @@ static class ColdStart
         string dir = Path.Combine(o.Cache, "bert-base-chinese");
         if (o.Engine == "sharp")
         {
-            Threading.Threads = o.Threads;
+            using var kernels = new KernelContext(o.Threads);
+            using var kernelScope = kernels.Enter();
             var model = BertModel.Load(dir, weights: o.Weights);
             first = model.Forward(new BertInputs([ids], [new int[ids.Length]], [Enumerable.Repeat(1, ids.Length).ToArray()])).LastHiddenState.Data[..8];
         }

@@ -49,7 +49,7 @@ public static class ServeCommand
             var servingOptions = new ServingOptions
             {
                 MaxBatchTokens = r.GetValue(batchTokens), BatchWait = TimeSpan.FromMilliseconds(waitMs), MaxConcurrentGenerations = r.GetValue(slots),
-                MaxContext = r.GetValue(context), Batching = !r.GetValue(noBatching),
+                MaxContext = r.GetValue(context), Batching = !r.GetValue(noBatching), Threads = r.GetValue(CommonOptions.Threads),
             };
             servingOptions.Validate();
             var precision = r.Precision(dtype);

@@ -59,9 +59,10 @@ public static unsafe class Activations
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Apply(Activation act, Span<float> x)
     {
-        using var profile = KernelProfile.Time(ProfiledKernel.Activation);
+        var kernels = KernelContext.Current;
+        using var profile = kernels.Profile.Time(ProfiledKernel.Activation);
         if (!Unvectorised(act, x))
-            fixed (float* p = x) Split(new Job { X = p, N = x.Length, Act = act });
+            fixed (float* p = x) Split(kernels, new Job { X = p, N = x.Length, Act = act });
     }
 
     /// <summary>Applies the activations <see cref="Range"/> does not vectorise (true), or does nothing (false).</summary>
@@ -91,12 +92,13 @@ public static unsafe class Activations
     /// </summary>
     public static void ApplyGated(Activation act, Span<float> gateUp, int rows, int n, Span<float> h)
     {
-        using var profile = KernelProfile.Time(ProfiledKernel.Activation);
+        var kernels = KernelContext.Current;
+        using var profile = kernels.Profile.Time(ProfiledKernel.Activation);
         if (rows < 0 || n < 0 || gateUp.Length < 2L * rows * n || h.Length < (long)rows * n) throw new ArgumentException("Activations.ApplyGated: buffers too small");
         fixed (float* gu = gateUp, ph = h)
         {
             var job = new GatedJob { GateUp = gu, H = ph, N = n, Act = act };
-            WorkerPool.Run(rows, WorkerPool.ThreadsFor(20L * rows * n, rows), &GatedRow, &job);
+            kernels.Run(rows, kernels.ThreadsFor(20L * rows * n, rows), &GatedRow, &job);
         }
     }
 
@@ -133,21 +135,21 @@ public static unsafe class Activations
             case Activation.Mish:
                 throw new ArgumentOutOfRangeException(nameof(act), "no backward for mish");
         }
-        fixed (float* x = pre, g = dy, o = dx) Split(new Job { X = x, Dy = g, Dx = o, N = n, Act = act });
+        fixed (float* x = pre, g = dy, o = dx) Split(KernelContext.Current, new Job { X = x, Dy = g, Dx = o, N = n, Act = act });
     }
 
     /// <summary>A forward (Dy null: X in place) or backward (Dx = Dy·act'(X)) pass over N elements.</summary>
     struct Job { public float* X, Dy, Dx; public int N, Chunk; public Activation Act; }
 
-    static void Split(Job job)
+    static void Split(KernelContext kernels, Job job)
     {
         // Large activations (e.g. 128 tokens × 3072) are split over the kernel threads in 16-aligned chunks.
         int n = job.N;
         if (n == 0) return;
-        int chunks = n >= 32768 ? Math.Min(4 * Threading.Threads, n / 8192) : 1;
-        int threads = WorkerPool.ThreadsFor(20L * n, chunks);
+        int chunks = n >= 32768 ? Math.Min(4 * kernels.Threads, n / 8192) : 1;
+        int threads = kernels.ThreadsFor(20L * n, chunks);
         job.Chunk = threads <= 1 ? n : ((n + chunks - 1) / chunks + 15) & ~15;
-        WorkerPool.Run((n + job.Chunk - 1) / job.Chunk, threads, &RunChunk, &job);
+        kernels.Run((n + job.Chunk - 1) / job.Chunk, threads, &RunChunk, &job);
     }
 
     /// <summary>Whether <see cref="ApplyTile"/> can apply this activation (the ones <see cref="Range"/> vectorises).</summary>

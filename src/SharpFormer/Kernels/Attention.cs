@@ -56,7 +56,8 @@ public static unsafe class Attention
     {
         if (kvHeads == 0) kvHeads = heads;
         if (kvHeads < 0 || heads % kvHeads != 0) throw new ArgumentException($"Attention: {heads} query heads cannot share {kvHeads} key/value heads");
-        using var profile = KernelProfile.Time(ProfiledKernel.Attention);
+        var kernels = KernelContext.Current;
+        using var profile = kernels.Profile.Time(ProfiledKernel.Attention);
         if (tq <= 0 || heads <= 0 || headDim <= 0) return;
         if (!keyBias.IsEmpty && keyBias.Length < tk) throw new ArgumentException("Attention: keyBias shorter than tk");
         if (!probs.IsEmpty && probs.Length < (long)heads * tq * tk) throw new ArgumentException("Attention: probs too small");
@@ -68,24 +69,14 @@ public static unsafe class Attention
                 QStride = qStride, KvStride = kvStride, OutStride = outStride, Tq = tq, Tk = tk, HeadDim = headDim,
                 QueryOffset = queryOffset, Scale = scale, Causal = causal, Group = heads / kvHeads,
             };
-            int threads = WorkerPool.ThreadsFor(4L * tq * tk * headDim * heads, heads);
-            WorkerPool.Run(heads, threads, &Head, &job);
+            int threads = kernels.ThreadsFor(4L * tq * tk * headDim * heads, heads);
+            kernels.Run(heads, threads, &Head, &job);
         }
     }
 
-    [ThreadStatic] static float* _buf;
-    [ThreadStatic] static long _bufLen;
-
-    static float* Buffer(long floats)
-    {
-        if (_bufLen < floats)
-        {
-            if (_buf != null) NativeMemory.AlignedFree(_buf);
-            _bufLen = Math.Max(floats, 4096);
-            _buf = (float*)NativeMemory.AlignedAlloc((nuint)(_bufLen * sizeof(float)), 64);
-        }
-        return _buf;
-    }
+    /// <summary>This thread's score / Kᵀ / V tile buffer in the current context (at least 16 KB: short calls do not regrow it).</summary>
+    static float* Buffer(long floats) =>
+        (float*)KernelContext.Current.Scratch(KernelContext.ScratchSlot.Attention, Math.Max(floats, 4096) * sizeof(float));
 
     static int Visible(ref Job j, int i) => j.Causal ? Math.Clamp(j.QueryOffset + i + 1, 0, j.Tk) : j.Tk;
 

@@ -94,9 +94,10 @@ public sealed partial class PackedWeight
         {
             if (precision == WeightPrecision.Int8) { p.PackInt8(src, outIn); return p; }
             nint s = (nint)src;
+            var kernels = KernelContext.Current;
             // Panels in parallel (load time, not the hot path).
-            if ((long)n * k >= 1 << 18 && Threading.Threads > 1)
-                Parallel.For(0, p.PanelCount, Threading.Options, pan => p.PackPanel((float*)s, pan, outIn));
+            if ((long)n * k >= 1 << 18 && kernels.Threads > 1)
+                Parallel.For(0, p.PanelCount, kernels.ParallelOptions, pan => p.PackPanel((float*)s, pan, outIn));
             else
                 for (int pan = 0; pan < p.PanelCount; pan++) p.PackPanel(src, pan, outIn);
         }
@@ -188,9 +189,6 @@ public sealed partial class PackedWeight
 [SkipLocalsInit]
 public static unsafe class Gemm
 {
-    /// <summary>0: portable Vector128 (4×8 tiles), 1: Vector256 (6×16), 2: Vector512 (8×32). Tests may force a lower path.</summary>
-    internal static int Isa = Vector512.IsHardwareAccelerated ? 2 : Vector256.IsHardwareAccelerated ? 1 : 0;
-
     static int MR(int isa) => isa == 2 ? 8 : isa == 1 ? 6 : 4;
     static int NR(int isa) => isa == 2 ? 32 : isa == 1 ? 16 : 8;
     // Rows of A per packed block. A wide weight (an LM head: a K block of B far beyond L3) is streamed from DRAM once per
@@ -213,12 +211,14 @@ public static unsafe class Gemm
     /// <summary>
     /// y[m, n] = act(Σ_k x[m, k]·W[n, k] + bias[n]) for m rows (bias may be empty). The activation gives the same values
     /// as <see cref="Activations.Apply"/> on y afterwards; the vectorised ones (the GELUs, SiLU, sigmoid) are applied
-    /// to each tile as it is finished, which saves a pass over y.
+    /// to each tile as it is finished, which saves a pass over y. Runs in <see cref="KernelContext.Current"/> (its threads,
+    /// SIMD path, profile and scratch).
     /// </summary>
     public static void Linear(ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y,
                               Activation activation = Activation.Identity)
     {
-        using var profile = KernelProfile.Time(ProfiledKernel.Gemm);
+        var kernels = KernelContext.Current;
+        using var profile = kernels.Profile.Time(ProfiledKernel.Gemm);
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
         if (x.Length < (long)m * w.K || y.Length < (long)m * w.N) throw new ArgumentException("Gemm.Linear: buffer too small");
         if (!bias.IsEmpty && bias.Length < w.N) throw new ArgumentException("Gemm.Linear: bias too small");
@@ -233,7 +233,7 @@ public static unsafe class Gemm
         }
         if (w.Precision == WeightPrecision.Int8)
         {
-            GemmInt8.Linear(x, m, w, bias, y);
+            GemmInt8.Linear(kernels, x, m, w, bias, y);
             Activations.Apply(activation, y[..(m * n)]);
             return;
         }
@@ -243,20 +243,20 @@ public static unsafe class Gemm
             var job = new Job
             {
                 X = px, Y = py, Bias = bias.IsEmpty ? null : pb, B = w.Pointer,
-                M = m, K = k, N = n, PaddedN = w.PaddedN, Panels = w.PanelCount, Isa = Isa, BFloat16 = w.Precision == WeightPrecision.BFloat16,
+                M = m, K = k, N = n, PaddedN = w.PaddedN, Panels = w.PanelCount, Isa = kernels.IsaLevel, BFloat16 = w.Precision == WeightPrecision.BFloat16,
                 Activation = fused ? activation : Activation.Identity,
             };
             int mr = MR(job.Isa);
             int rowBlocks = (m + mr - 1) / mr;
             long flops = 2L * m * n * k;
-            int t = WorkerPool.ThreadsFor(flops, int.MaxValue);
+            int t = kernels.ThreadsFor(flops, int.MaxValue);
             // Split the columns (each thread streams its share of the weight once) unless there are many rows
             // (then split rows: A is packed once overall) or too few panels to share.
             if (m <= SmallM) { job.SplitM = false; t = Math.Min(t, job.Panels); }
             else if ((m >= 256 && rowBlocks >= 2 * t) || job.Panels < t) { job.SplitM = true; t = Math.Min(t, rowBlocks); }
             else { job.SplitM = false; t = Math.Min(t, job.Panels); }
             job.Tasks = Math.Max(1, t);
-            WorkerPool.Run(job.Tasks, job.Tasks, &Task, &job);
+            kernels.Run(job.Tasks, job.Tasks, &Task, &job);
         }
         if (!fused) Activations.Apply(activation, y[..(m * n)]);
         // The workers read the packed weight through a raw pointer: keep its (pinned) array alive until they finish.
@@ -288,21 +288,6 @@ public static unsafe class Gemm
         else Blocked<F32Panel>(ref j, m0, m1, p0, p1);
     }
 
-    [ThreadStatic] static float* _aBuffer;
-    [ThreadStatic] static long _aBufferFloats;
-
-    /// <summary>This thread's buffer for a packed row block of A: at least <paramref name="floats"/>, 64-byte aligned.</summary>
-    static float* ABuffer(long floats)
-    {
-        if (_aBufferFloats < floats)
-        {
-            if (_aBuffer != null) NativeMemory.AlignedFree(_aBuffer);
-            _aBuffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-            _aBufferFloats = floats;
-        }
-        return _aBuffer;
-    }
-
     // Bytes of C that one column chunk × row block may take: the tile stays in L2 while every K block accumulates into it.
     const int CTileBytes = 512 * 1024;
 
@@ -316,7 +301,8 @@ public static unsafe class Gemm
     {
         int isa = j.Isa, mr = MR(isa), nr = NR(isa), mc = MC(isa, j.N);
         int K = j.K, N = j.N, eb = TPanel.ElementBytes, pw = PackedWeight.PanelWidth, kb = PackedWeight.KBlock;
-        float* abuf = ABuffer((long)MCMax * K);
+        // This thread's buffer for a packed row block of A (helpers run only their own context's jobs).
+        float* abuf = (float*)KernelContext.Current.Scratch(KernelContext.ScratchSlot.GemmA, (long)MCMax * K * sizeof(float));
         int chunk = Math.Max(1, CTileBytes / (mc * pw * sizeof(float)));
         for (int i0 = m0; i0 < m1; i0 += mc)
         {

@@ -43,7 +43,7 @@ public sealed partial class PackedWeight
         for (int c = 0; c < n; c++) scales[c] = max[c] / 127f;
         nint src = (nint)w;
         // Panels in parallel (load time, not the hot path).
-        Threading.For(PanelCount, 2L * PanelWidth * k, pan =>
+        KernelContext.Current.For(PanelCount, 2L * PanelWidth * k, pan =>
         {
             sbyte* dst = (sbyte*)Pointer + (long)pan * PanelWidth * 2 * KPairs;
             float* ws = (float*)src;
@@ -74,8 +74,8 @@ public sealed partial class PackedWeight
 [SkipLocalsInit]
 internal static unsafe class GemmInt8
 {
-    /// <summary>2: AVX-512BW (8×32 tiles), 1: AVX2 (6×16), 0: scalar (4×32). Follows <see cref="Gemm.Isa"/>, which tests may lower.</summary>
-    static int Isa => Gemm.Isa == 2 && Avx512BW.IsSupported ? 2 : Gemm.Isa >= 1 && Avx2.IsSupported ? 1 : 0;
+    /// <summary>2: AVX-512BW (8×32 tiles), 1: AVX2 (6×16), 0: scalar (4×32), at most the context's <see cref="KernelContext.Isa"/>.</summary>
+    static int IsaOf(KernelContext kernels) => kernels.IsaLevel == 2 && Avx512BW.IsSupported ? 2 : kernels.IsaLevel >= 1 && Avx2.IsSupported ? 1 : 0;
     static int MR(int isa) => isa == 2 ? 8 : isa == 1 ? 6 : 4;
     static int NR(int isa) => isa == 1 ? 16 : 32;
     /// <summary>Rows up to which the streaming path is used (A rows contiguous, each weight panel read once for all of them).</summary>
@@ -97,37 +97,29 @@ internal static unsafe class GemmInt8
         public bool SplitM;
     }
 
-    /// <summary>The calling thread's quantised A and row scales (workers only read it during the call).</summary>
-    [ThreadStatic] static byte* _buffer;
-    [ThreadStatic] static long _bufferBytes;
-
-    public static void Linear(ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y)
+    public static void Linear(KernelContext kernels, ReadOnlySpan<float> x, int m, PackedWeight w, ReadOnlySpan<float> bias, Span<float> y)
     {
-        int isa = Isa, kp = w.KPairs;
+        int isa = IsaOf(kernels), kp = w.KPairs;
         int mr = m <= SmallM ? 1 : MR(isa);
         int rowBlocks = (m + mr - 1) / mr;
         long aBytes = (long)rowBlocks * mr * kp * 4, bytes = aBytes + rowBlocks * mr * 4;
-        if (bytes > _bufferBytes)
-        {
-            NativeMemory.AlignedFree(_buffer);
-            _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
-            _bufferBytes = bytes;
-        }
+        // The calling thread's quantised A and row scales (the helpers only read them during the call).
+        byte* buffer = (byte*)kernels.Scratch(KernelContext.ScratchSlot.Int8, bytes);
         fixed (float* px = x, py = y, pb = bias)
         {
             var job = new Job
             {
-                X = px, Y = py, Bias = bias.IsEmpty ? null : pb, RowScales = (float*)(_buffer + aBytes), ColScales = w.ChannelScales,
-                A = (int*)_buffer, B = (sbyte*)w.Pointer, M = m, K = w.K, KPairs = kp, N = w.N, Panels = w.PanelCount, Isa = isa, Mr = mr,
+                X = px, Y = py, Bias = bias.IsEmpty ? null : pb, RowScales = (float*)(buffer + aBytes), ColScales = w.ChannelScales,
+                A = (int*)buffer, B = (sbyte*)w.Pointer, M = m, K = w.K, KPairs = kp, N = w.N, Panels = w.PanelCount, Isa = isa, Mr = mr,
             };
-            job.Tasks = WorkerPool.ThreadsFor(8L * m * w.K, rowBlocks);
-            WorkerPool.Run(job.Tasks, job.Tasks, &QuantizeTask, &job);
+            job.Tasks = kernels.ThreadsFor(8L * m * w.K, rowBlocks);
+            kernels.Run(job.Tasks, job.Tasks, &QuantizeTask, &job);
 
             // Split the panels (A is shared, so splitting rows saves nothing) unless there are too few of them.
-            int t = WorkerPool.ThreadsFor(2L * m * w.N * w.K, int.MaxValue);
+            int t = kernels.ThreadsFor(2L * m * w.N * w.K, int.MaxValue);
             job.SplitM = m > SmallM && job.Panels < t;
             job.Tasks = Math.Max(1, Math.Min(t, job.SplitM ? rowBlocks : job.Panels));
-            WorkerPool.Run(job.Tasks, job.Tasks, &GemmTask, &job);
+            kernels.Run(job.Tasks, job.Tasks, &GemmTask, &job);
         }
         GC.KeepAlive(w);
     }

@@ -16,40 +16,52 @@ public enum ProfiledKernel
 }
 
 /// <summary>
-/// Opt-in wall time per kernel (in the spirit of llm.c / Llm.cs per-kernel timing): off by default, and then a kernel
-/// pays one static bool test per call. Not thread-safe by design: enable it around single-caller runs (benchmarks).
+/// Opt-in wall time per kernel of one <see cref="KernelContext"/> (in the spirit of llm.c / Llm.cs per-kernel timing):
+/// chosen when the context is created (<c>new KernelContext(profile: true)</c>); off, a kernel pays one bool test per call.
+/// Work in another context never touches these totals. Calls on several threads of one context add up safely.
 /// </summary>
-public static class KernelProfile
+public sealed class KernelProfile
 {
-    static readonly long[] _ticks = new long[Enum.GetValues<ProfiledKernel>().Length];
-    static readonly long[] _calls = new long[_ticks.Length];
+    readonly long[] _ticks = new long[Enum.GetValues<ProfiledKernel>().Length];
+    readonly long[] _calls;
 
-    /// <summary>Whether kernels time themselves (off by default).</summary>
-    public static bool Enabled { get; set; }
+    internal KernelProfile(bool enabled)
+    {
+        Enabled = enabled;
+        _calls = new long[_ticks.Length];
+    }
+
+    /// <summary>Whether this context's kernels time themselves.</summary>
+    public bool Enabled { get; }
 
     /// <summary>Starts timing one call; dispose the scope when the kernel returns.</summary>
-    public static Scope Time(ProfiledKernel kernel) => Enabled ? new Scope(kernel, Stopwatch.GetTimestamp()) : default;
+    public Scope Time(ProfiledKernel kernel) => Enabled ? new Scope(this, kernel, Stopwatch.GetTimestamp()) : default;
 
     /// <summary>Clears every total.</summary>
-    public static void Reset()
+    public void Reset()
     {
-        Array.Clear(_ticks);
-        Array.Clear(_calls);
+        for (int i = 0; i < _ticks.Length; i++) { Interlocked.Exchange(ref _ticks[i], 0); Interlocked.Exchange(ref _calls[i], 0); }
     }
 
     /// <summary>Total seconds and calls per kernel since the last <see cref="Reset"/>.</summary>
-    public static IReadOnlyList<(ProfiledKernel Kernel, double Seconds, long Calls)> Totals() =>
-        Enum.GetValues<ProfiledKernel>().Select(k => (k, _ticks[(int)k] / (double)Stopwatch.Frequency, _calls[(int)k])).ToList();
+    public IReadOnlyList<(ProfiledKernel Kernel, double Seconds, long Calls)> Totals() =>
+        Enum.GetValues<ProfiledKernel>().Select(k => (k, Interlocked.Read(ref _ticks[(int)k]) / (double)Stopwatch.Frequency, Interlocked.Read(ref _calls[(int)k]))).ToList();
 
     /// <summary>One timed kernel call; disposing it adds the elapsed time to the kernel's total.</summary>
-    public readonly struct Scope(ProfiledKernel kernel, long start) : IDisposable
+    public readonly struct Scope : IDisposable
     {
-        /// <summary>Stops timing and adds to the totals (nothing when profiling was off at the start).</summary>
+        readonly KernelProfile? _profile;
+        readonly ProfiledKernel _kernel;
+        readonly long _start;
+
+        internal Scope(KernelProfile profile, ProfiledKernel kernel, long start) => (_profile, _kernel, _start) = (profile, kernel, start);
+
+        /// <summary>Stops timing and adds to the totals (nothing when profiling is off).</summary>
         public void Dispose()
         {
-            if (start == 0) return;
-            _ticks[(int)kernel] += Stopwatch.GetTimestamp() - start;
-            _calls[(int)kernel]++;
+            if (_profile is null) return;
+            Interlocked.Add(ref _profile._ticks[(int)_kernel], Stopwatch.GetTimestamp() - _start);
+            Interlocked.Increment(ref _profile._calls[(int)_kernel]);
         }
     }
 }

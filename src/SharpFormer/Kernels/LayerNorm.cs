@@ -40,7 +40,8 @@ public static unsafe class LayerNorm
 
     static unsafe void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> delta, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y, bool rms = false)
     {
-        using var profile = KernelProfile.Time(ProfiledKernel.LayerNorm);
+        var kernels = KernelContext.Current;
+        using var profile = kernels.Profile.Time(ProfiledKernel.LayerNorm);
         int n = gamma.Length;
         if (n == 0) return;
         if (!rms && beta.Length < n) throw new ArgumentException("LayerNorm: beta shorter than gamma");
@@ -55,7 +56,7 @@ public static unsafe class LayerNorm
                 Chunk = Math.Max(1, RowsPerChunk / Math.Max(1, n / 256)),
             };
             int chunks = (rows + job.Chunk - 1) / job.Chunk;
-            WorkerPool.Run(chunks, WorkerPool.ThreadsFor(10L * rows * n, chunks), &RunChunk, &job);
+            kernels.Run(chunks, kernels.ThreadsFor(10L * rows * n, chunks), &RunChunk, &job);
         }
     }
 

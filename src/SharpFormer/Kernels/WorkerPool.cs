@@ -1,48 +1,59 @@
 namespace SharpFormer.Kernels;
 
 /// <summary>
-/// A tiny persistent thread pool for the kernels: no allocation per call (the work is a static function pointer
-/// plus a pointer to a context struct on the caller's stack), and workers spin briefly before sleeping so
+/// A tiny persistent thread pool, one per <see cref="KernelContext"/>: no allocation per call (the work is a static
+/// function pointer plus a pointer to a job struct on the caller's stack), and workers spin briefly before sleeping so
 /// back-to-back kernel calls do not pay a futex wake-up each time. The calling thread takes part in the work.
-/// One job at a time: a call that finds the pool busy (another thread's kernel, or a nested call) runs its
-/// items inline, which is always correct.
+/// One job at a time: a call that finds the pool busy (another thread of the same context, or a nested call) runs its
+/// items inline, which is always correct. Two contexts never share a pool, so they never serialise each other.
 /// </summary>
-internal static unsafe class WorkerPool
+internal sealed unsafe class WorkerPool(KernelContext owner)
 {
     sealed class Worker
     {
         public readonly SemaphoreSlim Wake = new(0, int.MaxValue);
+        public Thread? Thread;
     }
 
-    static readonly object Gate = new();
-    static Worker[] _workers = [];
-    static delegate*<void*, int, void> _fn;
-    static void* _ctx;
+    readonly object _gate = new();
+    Worker[] _workers = [];
+    delegate*<void*, int, void> _fn;
+    void* _ctx;
     // Job state in one word, so that a claim is checked against the right job atomically:
     // bits 0–19 next item, 20–39 item count, 40–63 job generation.
-    static long _state;
-    static int _active;   // threads inside a claimed item (or checking for one)
-    static long _generation;
-    static Exception? _error;
+    long _state;
+    int _active;   // threads inside a claimed item (or checking for one)
+    long _generation;
+    Exception? _error;
+    volatile bool _stopping;
     const int MaxItems = (1 << 20) - 1;
+
+    /// <summary>Jobs that ran on more than one thread.</summary>
+    internal long ParallelRuns;
+    /// <summary>Jobs that asked for helpers but ran on the caller alone because the pool was busy.</summary>
+    internal long BusyRuns;
 
     /// <summary>Runs fn(ctx, i) for i in [0, count) on up to <paramref name="threads"/> threads (caller included).</summary>
     /// <remarks>
     /// The caller claims items too and waits only for helpers that actually claimed one: a helper that is slow to be
     /// scheduled (a busy machine) never holds the caller up — the caller just does its share of the work as well.
     /// </remarks>
-    public static void Run(int count, int threads, delegate*<void*, int, void> fn, void* ctx)
+    public void Run(int count, int threads, delegate*<void*, int, void> fn, void* ctx)
     {
         if (count <= 0) return;
-        if (threads <= 1 || count == 1 || count > MaxItems || !Monitor.TryEnter(Gate))
+        bool wantsHelpers = threads > 1 && count > 1 && count <= MaxItems;
+        if (!wantsHelpers || !Monitor.TryEnter(_gate))
         {
+            if (wantsHelpers) Interlocked.Increment(ref BusyRuns);
             for (int i = 0; i < count; i++) fn(ctx, i);
             return;
         }
         try
         {
+            ObjectDisposedException.ThrowIf(_stopping, owner);
             int helpers = Math.Min(Math.Min(threads, count) - 1, 63);
             EnsureWorkers(helpers);
+            ParallelRuns++;   // only the gate's holder writes it
             _fn = fn; _ctx = ctx; _error = null;
             long gen = (++_generation) & 0xFFFFFF;
             Volatile.Write(ref _state, (gen << 40) | ((long)count << 20));
@@ -52,10 +63,10 @@ internal static unsafe class WorkerPool
             while (Volatile.Read(ref _active) != 0) spin.SpinOnce(sleep1Threshold: -1);
             if (_error is { } e) { _error = null; throw new AggregateException(e); }
         }
-        finally { Monitor.Exit(Gate); }
+        finally { Monitor.Exit(_gate); }
     }
 
-    static void Work()
+    void Work()
     {
         while (true)
         {
@@ -72,7 +83,7 @@ internal static unsafe class WorkerPool
         }
     }
 
-    static void EnsureWorkers(int n)
+    void EnsureWorkers(int n)
     {
         if (_workers.Length >= n) return;
         var ws = new Worker[n];
@@ -80,14 +91,17 @@ internal static unsafe class WorkerPool
         for (int i = _workers.Length; i < n; i++)
         {
             var w = ws[i] = new Worker();
-            new Thread(() => Loop(w)) { IsBackground = true, Name = $"SharpFormer kernel worker {i + 1}" }.Start();
+            w.Thread = new Thread(() => Loop(w)) { IsBackground = true, Name = $"SharpFormer kernel worker {i + 1}" };
+            w.Thread.Start();
         }
         _workers = ws;
     }
 
-    static void Loop(Worker w)
+    void Loop(Worker w)
     {
-        while (true)
+        // A helper only ever runs its own context's jobs: kernels and scratch lookups on it see that context.
+        using var scope = owner.Enter();
+        while (!_stopping)
         {
             // Spin for the next job before blocking (≈ 3 ms on Zen 5, where a pause takes ~50 ns): kernels come in quick
             // succession during a forward pass, and waking a blocked thread costs tens of microseconds.
@@ -98,15 +112,22 @@ internal static unsafe class WorkerPool
                 if (!got) Thread.SpinWait(30);
             }
             if (!got) w.Wake.Wait();
+            if (_stopping) break;
             Work();
         }
+        owner.ReleaseScratchOfCurrentThread();
     }
 
-    /// <summary>Threads worth using for a kernel of this many flops (a hand-off costs a few microseconds).</summary>
-    public static int ThreadsFor(long flops, int items)
+    /// <summary>Ends the helper threads once the running job (if any) is done, and waits for them.</summary>
+    public void Stop()
     {
-        int t = Threading.Threads;
-        if (flops < 300_000) return 1;
-        return Math.Max(1, Math.Min(t, items));
+        Worker[] ws;
+        lock (_gate)
+        {
+            _stopping = true;
+            ws = _workers;
+        }
+        foreach (var w in ws) w.Wake.Release();
+        foreach (var w in ws) { w.Thread!.Join(); w.Wake.Dispose(); }
     }
 }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
+using SharpFormer.Kernels;
 using SharpFormer.Models;
 
 namespace SharpFormer.Tasks;
@@ -35,7 +36,15 @@ public sealed class DecodeScheduler : IDisposable
 
     /// <summary>Starts the loop for <paramref name="model"/> with room for <paramref name="maxBatch"/> sequences of up to
     /// <paramref name="maxContext"/> positions each (default: the model's context).</summary>
-    public DecodeScheduler(ICausalLM model, int maxBatch = 8, int? maxContext = null)
+    /// <param name="model">The model the loop runs.</param>
+    /// <param name="maxBatch">Sequences decoded together at most.</param>
+    /// <param name="maxContext">Positions per sequence (null: the model's context).</param>
+    /// <param name="kernels">
+    /// The kernel context every prefill and decode step runs in: its threads are this scheduler's cores (the server gives
+    /// each of its loops one of <c>serve --threads</c> threads, or every core). Not owned: dispose it after the scheduler. Null: the
+    /// context current where the scheduler is made.
+    /// </param>
+    public DecodeScheduler(ICausalLM model, int maxBatch = 8, int? maxContext = null, KernelContext? kernels = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (maxBatch < 1) throw new SharpFormerException($"the batch must hold at least one sequence (got {maxBatch})");
@@ -45,7 +54,8 @@ public sealed class DecodeScheduler : IDisposable
         _slots = new Request?[maxBatch];
         _work = new Generation.Scratch(model.Shape.VocabSize);
         _loop = new Thread(Loop) { IsBackground = true, Name = "SharpFormer decode scheduler" };
-        _loop.Start();
+        // The thread starts with this execution context, so the loop's kernels run in the given context.
+        using (kernels?.Enter()) _loop.Start();
     }
 
     /// <summary>Sequences decoded together at most.</summary>

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using SharpFormer.Kernels;
 
 namespace SharpFormer.Tasks;
 
@@ -25,7 +26,13 @@ public sealed class RequestBatcher<TIn, TOut> : IDisposable
     /// <param name="cost">An item's cost (e.g. its tokens) for <paramref name="maxBatchCost"/>.</param>
     /// <param name="maxBatchCost">Most cost per batch (a request costing more runs alone).</param>
     /// <param name="maxWait">How long the first request of a batch waits for others (zero: take what is queued now).</param>
-    public RequestBatcher(Func<IReadOnlyList<TIn>, IReadOnlyList<TOut>> run, Func<TIn, int> cost, int maxBatchCost, TimeSpan maxWait = default)
+    /// <param name="kernels">
+    /// The kernel context every batch runs in: its threads are this batcher's cores (the server gives each of its loops
+    /// one of <c>serve --threads</c> threads, or every core). Not owned: dispose it after the batcher. Null: the context current where
+    /// the batcher is made.
+    /// </param>
+    public RequestBatcher(Func<IReadOnlyList<TIn>, IReadOnlyList<TOut>> run, Func<TIn, int> cost, int maxBatchCost, TimeSpan maxWait = default,
+                          KernelContext? kernels = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(cost);
@@ -33,7 +40,8 @@ public sealed class RequestBatcher<TIn, TOut> : IDisposable
         if (maxWait < TimeSpan.Zero) throw new SharpFormerException($"the batching wait must not be negative (got {maxWait})");
         (_run, _cost, _maxBatchCost, _maxWait) = (run, cost, maxBatchCost, maxWait);
         _loop = new Thread(Loop) { IsBackground = true, Name = "SharpFormer request batcher" };
-        _loop.Start();
+        // The thread starts with this execution context, so the loop's kernels run in the given context.
+        using (kernels?.Enter()) _loop.Start();
     }
 
     /// <summary>Requests waiting for the model.</summary>

@@ -84,7 +84,7 @@ public sealed class AdamW
         {
             float decay = (float)(1 - lr * group.WeightDecay);
             var names = group.Names;
-            Parallel.For(0, names.Count, Kernels.Threading.Options, idx =>
+            Parallel.For(0, names.Count, Kernels.KernelContext.Current.ParallelOptions, idx =>
             {
                 string n = names[idx];
                 var p = _params[n].Data; var g = grads[n]; var m = _m[n]; var v = _v[n];

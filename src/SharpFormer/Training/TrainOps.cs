@@ -93,9 +93,10 @@ public static class TrainOps
 
     static void Run(int count, long flops, Action<int> body)
     {
-        if (count <= 1 || flops < ParallelFlops || Kernels.Threading.Threads <= 1)
+        var kernels = Kernels.KernelContext.Current;
+        if (count <= 1 || flops < ParallelFlops || kernels.Threads <= 1)
             for (int i = 0; i < count; i++) body(i);
-        else Parallel.For(0, count, Kernels.Threading.Options, body);
+        else Parallel.For(0, count, kernels.ParallelOptions, body);
     }
 
     // ---------------------------------------------------------------- linear layers
