@@ -10,7 +10,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-EMBED_MODEL="$ROOT/models/bert-chinese-small" GEN_MODEL="$ROOT/models/gpt2-chinese-poems-small" ENDPOINT=completions
+EMBED_MODEL="$ROOT/models/bert-chinese-small-embed" GEN_MODEL="$ROOT/models/gpt2-chinese-poems-small" ENDPOINT=completions
 CLIENTS=1,8,32,128 REQUESTS=400 MAX_S=60 MAX_TOKENS=32 SERVE_ARGS="" TAG="load-$(date -u +%Y%m%d-%H%M)"
 while [[ $# -gt 0 ]]; do
   case "$1" in
