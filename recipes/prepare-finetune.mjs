@@ -50,6 +50,11 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   const again = shuffled([...base, ...swapped], 'identity-base').slice(0, 24000);
   const same2 = shuffled(sentences, 'identity-same', s => s).slice(0, 8000).map((s, i) => asPair(s, variant2(s, i), 1));
   W('pairs-identity.jsonl', shuffled([...again, ...same2], 'identity').map(J));
+  // Half same-text positives: after two stages on the file above, identical "X是什么意思" questions were still
+  // "different" (the template, frequent in LCQMC's negatives, outweighs the match).
+  const again3 = shuffled([...base, ...swapped], 'identity3-base').slice(0, 16000);
+  const same3 = shuffled(sentences, 'identity3-same', s => s).slice(0, 16000).map((s, i) => asPair(s, variant2(s, i), 1));
+  W('pairs-identity-half.jsonl', shuffled([...again3, ...same3], 'identity3').map(J));
   W('pairs-dev.jsonl', jsonl(split('lcqmc', 'dev.jsonl')).map(o => J(asPair(o.text, o.text_pair, o.label))));
   // The sentence-embedding model: positives only (supervised contrastive), and sentences for unsupervised SimCSE.
   W('embed-pairs.jsonl', shuffled(base.filter(p => p.label === '1'), 'embed').map(p => J({ text: p.text, text_pair: p.text_pair })));
