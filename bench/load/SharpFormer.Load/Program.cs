@@ -106,8 +106,9 @@ static class Load
         };
     }
 
-    static double Pct(double[] sorted, double p) =>
-        sorted.Length == 0 ? double.NaN : 1000 * sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
+    // null when nothing succeeded: the line still records the errors (JSON has no NaN).
+    static double? Pct(double[] sorted, double p) =>
+        sorted.Length == 0 ? null : 1000 * sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 
     /// <summary>POST /v1/embeddings with one text: ok when 200 with one non-empty vector.</summary>
     public static async Task<Outcome> Embed(HttpClient http, Args o, string text, CancellationToken ct)
