@@ -359,6 +359,7 @@ public static unsafe class Activations
         return x * Vector256.Create(0.5f) * Vector256.ConditionalSelect(useSmall, small, big);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<double> Eval512(Activation act, Vector512<double> v)
     {
         var one = Vector512<double>.One;
@@ -373,6 +374,7 @@ public static unsafe class Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector256<double> Eval256(Activation act, Vector256<double> v)
     {
         var one = Vector256<double>.One;
@@ -387,6 +389,7 @@ public static unsafe class Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<double> Derivative512(Activation act, Vector512<double> v)
     {
         var one = Vector512<double>.One;
@@ -422,6 +425,7 @@ public static unsafe class Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector256<double> Derivative256(Activation act, Vector256<double> v)
     {
         var one = Vector256<double>.One;
