@@ -177,6 +177,7 @@ public sealed partial class PackedWeight
     /// float32 → bfloat16 in the top half of each lane (low half garbage), rounded to nearest even: the identity on values
     /// already bf16, so a BF16 checkpoint's weights come through bit for bit. NaN stays a (quiet) NaN.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<uint> RoundToBFloat16(Vector256<float> f)
     {
         var bits = f.AsUInt32();
