@@ -245,7 +245,6 @@ static class Offline
     {
         var embedder = SentenceEmbedder.Load(Dir(o));
         var items = Enumerable.Range(0, o.Requests).Select(i => texts[i % texts.Length]).ToArray();
-        embedder.Embed(items);
         var batch = Median(o.Repeats, () => embedder.Embed(items));
         var one = Median(21, () => embedder.Embed(items[0]));
         return new JsonObject { ["texts"] = items.Length, ["batched_texts_per_s"] = items.Length / batch, ["single_ms"] = one * 1000 };
@@ -258,7 +257,6 @@ static class Offline
         var tok = AutoTokenizer.FromFolder(Dir(o));
         var prompts = texts.Take(8).Select(t => tok.EncodeForCausalLm(t)).ToArray();
         var g = new GenerationOptions { MaxNewTokens = o.MaxTokens, DoSample = false, EosTokenIds = [] };
-        Generation.Generate(model, prompts, g);
         var batch = Median(o.Repeats, () => Generation.Generate(model, prompts, g));
         var one = Median(o.Repeats, () => Generation.Generate(model, [prompts[0]], g));
         return new JsonObject
@@ -268,8 +266,15 @@ static class Offline
         };
     }
 
+    /// <summary>
+    /// The median of <paramref name="n"/> timed runs after untimed ones for at least a second: the server's figures are
+    /// of a process that has served many requests, and .NET runs a method's first calls as unoptimised tier-0 code
+    /// until it is recompiled in the background (about 0.1 s after the last new method, ≥ 30 calls).
+    /// </summary>
     static double Median(int n, Action run)
     {
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 1 || warm.Elapsed.TotalSeconds < 1; i++) run();
         var t = new double[n];
         for (int i = 0; i < n; i++) { var sw = Stopwatch.StartNew(); run(); t[i] = sw.Elapsed.TotalSeconds; }
         Array.Sort(t);

@@ -359,6 +359,7 @@ public static unsafe class Activations
         return x * Vector256.Create(0.5f) * Vector256.ConditionalSelect(useSmall, small, big);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<double> Eval512(Activation act, Vector512<double> v)
     {
         var one = Vector512<double>.One;
@@ -373,6 +374,7 @@ public static unsafe class Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector256<double> Eval256(Activation act, Vector256<double> v)
     {
         var one = Vector256<double>.One;
@@ -387,6 +389,7 @@ public static unsafe class Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector512<double> Derivative512(Activation act, Vector512<double> v)
     {
         var one = Vector512<double>.One;
@@ -422,6 +425,7 @@ public static unsafe class Activations
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Vector256<double> Derivative256(Activation act, Vector256<double> v)
     {
         var one = Vector256<double>.One;
@@ -511,6 +515,7 @@ public static class MathF2
     const double K0 = 2.56852019228982242, K1 = 1.87295284992346725, K2 = 5.27905102951428412e-1, K3 = 6.05183413124413191e-2, K4 = 2.33520497626869185e-3;
 
     /// <summary>Vector erf, same approximations as <see cref="Erf(double)"/> (one rational per lane, coefficients picked by region).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<double> Erf(Vector512<double> x)
     {
         var (r, small, erfc) = Eval(x);
@@ -519,6 +524,7 @@ public static class MathF2
     }
 
     /// <summary>1 + erf(x) without cancellation for negative x (= erfc(−x)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<double> OnePlusErf(Vector512<double> x)
     {
         var (r, small, erfc) = Eval(x);
@@ -574,6 +580,7 @@ public static class MathF2
         Vector512.ConditionalSelect(small, Vector512.Create(s), Vector512.ConditionalSelect(large, Vector512.Create(l), Vector512.Create(m)));
 
     /// <summary>Vector erf, same approximations as <see cref="Erf(double)"/> (one rational per lane, coefficients picked by region).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> Erf(Vector256<double> x)
     {
         var (r, small, erfc) = Eval(x);
@@ -582,6 +589,7 @@ public static class MathF2
     }
 
     /// <summary>1 + erf(x) without cancellation for negative x (= erfc(−x)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<double> OnePlusErf(Vector256<double> x)
     {
         var (r, small, erfc) = Eval(x);

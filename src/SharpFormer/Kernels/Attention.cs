@@ -155,6 +155,7 @@ public static unsafe class Attention
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float Dot(float* a, float* b, int n)
     {
         int i = 0;

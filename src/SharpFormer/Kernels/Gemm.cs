@@ -177,6 +177,7 @@ public sealed partial class PackedWeight
     /// float32 → bfloat16 in the top half of each lane (low half garbage), rounded to nearest even: the identity on values
     /// already bf16, so a BF16 checkpoint's weights come through bit for bit. NaN stays a (quiet) NaN.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<uint> RoundToBFloat16(Vector256<float> f)
     {
         var bits = f.AsUInt32();
@@ -453,6 +454,7 @@ public static unsafe class Gemm
         : Vector256.Create(a[2], a[3], b[2], b[3], a[6], a[7], b[6], b[7]);
 
     /// <summary>Writes a rows×cols tile t (row stride ts) into C: C = t (+ bias) or C += t.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Merge(float* t, int ts, float* c, int ldc, int rows, int cols, bool add, float* bias)
     {
         for (int r = 0; r < rows; r++)
@@ -623,6 +625,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>t[i·32 .. i·32+31] = x · panel i for the four panels at b + i·<paramref name="gap"/> bytes, read in lockstep.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Row512x4<TPanel>(float* x, byte* b, long gap, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
@@ -642,6 +645,7 @@ public static unsafe class Gemm
         s4.Store(t + 64); s5.Store(t + 80); s6.Store(t + 96); s7.Store(t + 112);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Row512<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -663,6 +667,7 @@ public static unsafe class Gemm
         (s0 + s2).Store(t); (s1 + s3).Store(t + 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Row256<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -677,6 +682,7 @@ public static unsafe class Gemm
         s0.Store(t); s1.Store(t + 8); s2.Store(t + 16); s3.Store(t + 24);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Row128<TPanel>(float* x, byte* b, int kc, float* t) where TPanel : struct, IPanel
     {
         Vector128<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;

@@ -384,6 +384,7 @@ internal static unsafe class GemmInt8
     }
 
     // ---------------------------------------------------------------- one row × 32 columns (decode)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Row512(int* a, sbyte* b, int kp, int* acc)
     {
         Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -403,6 +404,7 @@ internal static unsafe class GemmInt8
         (s0 + s2).Store(acc); (s1 + s3).Store(acc + 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Row256(int* a, sbyte* b, int kp, int* acc)
     {
         Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;

@@ -70,6 +70,7 @@ public static unsafe class LayerNorm
         public bool Rms;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunChunk(void* ctx, int i)
     {
         ref Job j = ref *(Job*)ctx;

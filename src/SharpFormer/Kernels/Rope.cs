@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SharpFormer.Kernels;
 
 /// <summary>
@@ -70,6 +72,7 @@ public sealed class RotaryEmbedding
     /// Rotates <paramref name="heads"/> consecutive heads of d dimensions at the start of each of <paramref name="rows"/>
     /// rows of <paramref name="x"/> (row stride <paramref name="stride"/>) by that row's angles in <paramref name="table"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(Span<float> x, int rows, int stride, int heads, ReadOnlySpan<float> table)
     {
         int half = _dim / 2;
