@@ -274,10 +274,22 @@ public class PlaygroundTests(PlaygroundFixture fx) : IClassFixture<PlaygroundFix
     public async Task Playground_EncoderAndDecoderSitSideBySideWithEveryCardFilled()
     {
         var (page, errors) = await Open();
-        foreach (var button in new[] { "#fill-run", "#sent-run", "#ner-run", "#enc-attn-run", "#gen-run" }) await page.ClickAsync(button);
+        // Clicked through the DOM: a mouse click goes to coordinates measured just before, and a card that fills in
+        // meanwhile moves the next button away from them (the click is lost and its card stays empty).
+        foreach (var button in new[] { "#fill-run", "#sent-run", "#ner-run", "#enc-attn-run", "#gen-run" })
+            await page.EvaluateFunctionAsync("(s) => document.querySelector(s).click()", button);
         foreach (var done in new[] { "#fill-out .mask-candidates", "#sent-out[data-label]", "#ner-out mark.ent", "#enc-attn-view[data-rendered]",
                                      "#gen-out[data-state=done]", "#dec-attn-view[data-rendered]" })
-            await page.WaitForSelectorAsync(done, Wait);
+        {
+            try { await page.WaitForSelectorAsync(done, Wait); }
+            catch (WaitTaskTimeoutException)
+            {
+                // Say what the page showed instead (a card's error message), not only that the wait ran out.
+                var card = done.Split(' ', '[')[0];
+                var shown = await page.EvaluateExpressionAsync<string>($"document.querySelector('{card}').outerHTML.slice(0, 400)");
+                Assert.Fail($"{done} did not appear within {Wait.Timeout} ms; {card} shows: {shown}; console: [{string.Join(" | ", errors)}]");
+            }
+        }
         // Side by side: the decoder column starts to the right of the encoder column, at the same height.
         var boxes = await page.EvaluateExpressionAsync<double[]>(
             "['encoder', 'decoder'].flatMap(id => { const r = document.getElementById(id).getBoundingClientRect(); return [r.left, r.right, r.top]; })");
