@@ -47,14 +47,15 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   // negatives). A quarter of this file is same-text positives (itself, closing punctuation changed, 请问 added or
   // dropped), the rest a fresh sample of the first stage's pairs so that it keeps its hard negatives.
   const variant2 = (s, i) => [s, variant(s), s.startsWith('请问') ? s.slice(2) : '请问' + s][i % 3];
-  const again = shuffled([...base, ...swapped], 'identity-base').slice(0, 24000);
-  const same2 = shuffled(sentences, 'identity-same', s => s).slice(0, 8000).map((s, i) => asPair(s, variant2(s, i), 1));
-  W('pairs-identity.jsonl', shuffled([...again, ...same2], 'identity').map(J));
+  // A mix of `pairs` fresh pairs-train pairs and `same` same-text positives, each drawn and shuffled by `salt`.
+  const identityMix = (file, salt, pairs, same) => W(file, shuffled([
+    ...shuffled([...base, ...swapped], salt + '-base').slice(0, pairs),
+    ...shuffled(sentences, salt + '-same', s => s).slice(0, same).map((s, i) => asPair(s, variant2(s, i), 1)),
+  ], salt).map(J));
+  identityMix('pairs-identity.jsonl', 'identity', 24000, 8000);
   // Half same-text positives: after two stages on the file above, identical "X是什么意思" questions were still
   // "different" (the template, frequent in LCQMC's negatives, outweighs the match).
-  const again3 = shuffled([...base, ...swapped], 'identity3-base').slice(0, 16000);
-  const same3 = shuffled(sentences, 'identity3-same', s => s).slice(0, 16000).map((s, i) => asPair(s, variant2(s, i), 1));
-  W('pairs-identity-half.jsonl', shuffled([...again3, ...same3], 'identity3').map(J));
+  identityMix('pairs-identity-half.jsonl', 'identity3', 16000, 16000);
   W('pairs-dev.jsonl', jsonl(split('lcqmc', 'dev.jsonl')).map(o => J(asPair(o.text, o.text_pair, o.label))));
   // The sentence-embedding model: positives only (supervised contrastive), and sentences for unsupervised SimCSE.
   W('embed-pairs.jsonl', shuffled(base.filter(p => p.label === '1'), 'embed').map(p => J({ text: p.text, text_pair: p.text_pair })));
