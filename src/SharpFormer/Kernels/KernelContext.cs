@@ -74,7 +74,6 @@ public sealed unsafe class KernelContext : IDisposable
         if (t < 1) throw new SharpFormerException($"--threads must be at least 1 (got {t})");
         Threads = t;
         Isa = isa is { } i && i < BestIsa ? i : BestIsa;
-        IsaLevel = (int)Isa;
         Profile = new KernelProfile(profile);
         _isDefault = isDefault;
         _pool = new WorkerPool(this);
@@ -85,7 +84,7 @@ public sealed unsafe class KernelContext : IDisposable
     /// <summary>The matrix products' SIMD path.</summary>
     public KernelIsa Isa { get; }
     /// <summary><see cref="Isa"/> as the GEMM's level: 0 Vector128, 1 Vector256, 2 Vector512.</summary>
-    internal readonly int IsaLevel;
+    internal int IsaLevel => (int)Isa;
     /// <summary>This context's per-kernel timings (empty unless it was created with profiling).</summary>
     public KernelProfile Profile { get; }
     /// <summary>Kernel calls that ran on more than one thread of this context's pool.</summary>

@@ -23,13 +23,9 @@ public enum ProfiledKernel
 public sealed class KernelProfile
 {
     readonly long[] _ticks = new long[Enum.GetValues<ProfiledKernel>().Length];
-    readonly long[] _calls;
+    readonly long[] _calls = new long[Enum.GetValues<ProfiledKernel>().Length];
 
-    internal KernelProfile(bool enabled)
-    {
-        Enabled = enabled;
-        _calls = new long[_ticks.Length];
-    }
+    internal KernelProfile(bool enabled) => Enabled = enabled;
 
     /// <summary>Whether this context's kernels time themselves.</summary>
     public bool Enabled { get; }
