@@ -66,6 +66,74 @@ public class BertParityTests
         Assert.True(compared > 0, "no golden tensor was compared");
     }
 
+    [Theory]
+    [InlineData("bert-tiny")]
+    [InlineData("bert-tiny-seqcls")]
+    [InlineData("bert-tiny-ner")]
+    public void UnpaddedBatchMatchesHuggingFaceAtRealPositions(string folder)
+    {
+        var dir = Path.Combine(SharedPaths.Fixtures, folder);
+        var model = BertModel.Load(dir);
+        using var goldens = new SafeTensorsFile(Path.Combine(dir, "goldens.safetensors"));
+        var inputs = Inputs(goldens, "batch");
+        Assert.Contains(inputs.AttentionMask!, m => m.Contains(0));   // the case must have padding to remove
+        var o = model.Forward(inputs, unpadded: true);
+        int t = inputs.Length;
+        // Compares the real positions of a [B, T, …] tensor with the golden; with paddingIsZero, checks the padding rows were
+        // never computed (a head's output there is that of a zero row, so only the hidden states are checked).
+        void RealPositions(string name, Tensor actual, bool paddingIsZero)
+        {
+            var golden = goldens.Entries.ContainsKey($"batch.{name}") ? goldens.ReadFloat32($"batch.{name}") : null;
+            int w = actual.Shape[2];
+            for (int b = 0; b < inputs.Batch; b++)
+                for (int j = 0; j < t; j++)
+                {
+                    var got = actual.Span.Slice((b * t + j) * w, w);
+                    if (inputs.AttentionMask![b][j] != 0) { if (golden is not null) TensorAssert.Close(golden.Span.Slice((b * t + j) * w, w), got, Tol, $"{folder}/{name}[{b},{j}]"); }
+                    else if (paddingIsZero) Assert.False(got.ContainsAnyExcept(0f), $"{name}[{b},{j}] is padding but was computed");
+                }
+        }
+        RealPositions("last_hidden_state", o.LastHiddenState, true);
+        if (goldens.Entries.ContainsKey("batch.pooler_output")) TensorAssert.Close(goldens.ReadFloat32("batch.pooler_output"), o.PoolerOutput!, Tol, "pooler_output");
+        if (o.PredictionLogits is not null) RealPositions("prediction_logits", o.PredictionLogits, false);
+        if (o.Logits is { Rank: 2 } seqLogits) TensorAssert.Close(goldens.ReadFloat32("batch.logits"), seqLogits, Tol, "logits");
+        if (o.Logits is { Rank: 3 } tokenLogits) RealPositions("logits", tokenLogits, false);
+        Assert.True(o.PredictionLogits is not null || o.Logits is not null, "no head output was compared");
+    }
+
+    [Fact]
+    public void UnpaddingFallsBackWhenTheMaskIsNotRightPadding()
+    {
+        var dir = Path.Combine(SharedPaths.Fixtures, "bert-tiny");
+        var model = BertModel.Load(dir);
+        using var goldens = new SafeTensorsFile(Path.Combine(dir, "goldens.safetensors"));
+        var inputs = Inputs(goldens, "batch");
+        // A hole in the middle of row 0's mask: only the padded pass can honour it, so unpadded must give the same numbers.
+        var mask = inputs.AttentionMask!.Select(m => (int[])m.Clone()).ToArray();
+        mask[0][1] = 0;
+        var holed = inputs with { AttentionMask = mask };
+        Assert.Equal(model.Forward(holed).LastHiddenState.Data, model.Forward(holed, unpadded: true).LastHiddenState.Data);
+    }
+
+    [Fact]
+    public void OnlyTheHeadsAskedForRun()
+    {
+        var model = BertModel.Load(Path.Combine(SharedPaths.Fixtures, "bert-tiny"));   // BertForPreTraining: pooler, MLM, NSP
+        var inputs = new BertInputs([[101, 2769, 4263, 102]]);
+        var all = model.Forward(inputs);
+        Assert.NotNull(all.PredictionLogits);
+        Assert.NotNull(all.SeqRelationshipLogits);
+        var bare = model.Forward(inputs, heads: BertHeads.None);
+        Assert.Null(bare.PredictionLogits);
+        Assert.Null(bare.SeqRelationshipLogits);
+        Assert.Null(bare.PoolerOutput);
+        Assert.Equal(all.LastHiddenState.Data, bare.LastHiddenState.Data);
+        var nsp = model.Forward(inputs, heads: BertHeads.NextSentence);   // the pooler runs under the head that needs it
+        Assert.Null(nsp.PredictionLogits);
+        Assert.Equal(all.SeqRelationshipLogits!.Data, nsp.SeqRelationshipLogits!.Data);
+        Assert.Equal(all.PoolerOutput!.Data, nsp.PoolerOutput!.Data);
+    }
+
     [Fact]
     public void PaddedKeysGetExactlyZeroAttention()
     {

@@ -191,22 +191,44 @@ public sealed class BertModel
         foreach (var head in new[] { _pooler, _mlmTransform, _mlmDecoder, _nsp, _classifier }) head?.WeightsChanged();
     }
 
-    /// <summary>Runs the encoder and every head the model has.</summary>
-    public BertOutputs Forward(BertInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
+    /// <summary>Runs the encoder and the model's heads.</summary>
+    /// <param name="inputs">The batch.</param>
+    /// <param name="outputHiddenStates">Also return the embeddings and every layer's output.</param>
+    /// <param name="outputAttentions">Also return every layer's attention probabilities.</param>
+    /// <param name="heads">
+    /// The heads to run (null: every head the model has). A caller that needs only the hidden states (embeddings) passes
+    /// <see cref="BertHeads.None"/> and does not pay for the masked-LM head of a pre-training checkpoint, which costs about
+    /// a fifth of BERT-base's encoder. The pooler runs whenever a head on it runs.
+    /// </param>
+    /// <param name="unpadded">
+    /// Run a right-padded batch without its padding (TEI's padding-free batching): every layer sees only the real tokens of
+    /// each row, so a batch of mixed lengths costs what its tokens cost. The real positions' outputs are those of the
+    /// padded pass (up to float rounding); padding positions of <see cref="BertOutputs.LastHiddenState"/> and the
+    /// token-level head outputs are zero-input rows instead of HuggingFace's values there. Ignored when hidden states or
+    /// attentions are asked for, or when an attention mask is not of the form 1…1 0…0.
+    /// </param>
+    public BertOutputs Forward(BertInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false, BertHeads? heads = null,
+                               bool unpadded = false)
     {
-        int b = inputs.Batch, t = inputs.Length, h = Config.HiddenSize, heads = Config.NumAttentionHeads, d = Config.HeadDim;
+        int b = inputs.Batch, t = inputs.Length, h = Config.HiddenSize, headCount = Config.NumAttentionHeads, d = Config.HeadDim;
         if (b == 0 || t == 0) throw new SharpFormerException("the input is empty: BERT needs at least one token");
         ValidateInputs(inputs);
-        int rows = b * t;
+        // Sequence i occupies rows [start[i], start[i] + length[i]) of the residual stream: padded, every row has t
+        // positions and the attention mask biases padded keys away; unpadded, the rows are packed end to end.
+        var (start, length) = unpadded && !outputHiddenStates && !outputAttentions ? PackedRows(inputs) : (null, null);
+        bool packed = start is not null;
+        start ??= [.. Enumerable.Range(0, b).Select(i => i * t)];
+        length ??= [.. Enumerable.Repeat(t, b)];
+        int rows = start[b - 1] + length[b - 1];
         // The residual stream x becomes the last hidden state. Every buffer here is written in full before it is read.
         var outputs = new BertOutputs { LastHiddenState = Tensor.Uninitialized(b, t, h) };
-        var x = outputs.LastHiddenState.Data;
+        var x = packed ? GC.AllocateUninitializedArray<float>(rows * h) : outputs.LastHiddenState.Data;
 
         // Embeddings: word + position + token type, then LayerNorm.
         for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++)
+            for (int j = 0; j < length[i]; j++)
             {
-                var row = x.AsSpan((i * t + j) * h, h);
+                var row = x.AsSpan((start[i] + j) * h, h);
                 int pos = inputs.PositionIds?[i][j] ?? j;
                 int type = inputs.TokenTypeIds?[i][j] ?? 0;
                 _wordEmbeddings.Lookup(inputs.InputIds[i][j], row);
@@ -216,12 +238,12 @@ public sealed class BertModel
         _embeddingsLayerNorm.Forward(x, x);
         if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
 
-        // Additive key mask per sequence: 0 where attended, finfo.min where padded.
-        var keyBias = new float[rows];
-        if (inputs.AttentionMask is not null)
+        // Additive key mask per sequence: 0 where attended, finfo.min where padded (packed rows have no padding).
+        var keyBias = packed || inputs.AttentionMask is null ? null : new float[rows];
+        if (keyBias is not null)
             for (int i = 0; i < b; i++)
                 for (int j = 0; j < t; j++)
-                    keyBias[i * t + j] = inputs.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
+                    keyBias[i * t + j] = inputs.AttentionMask![i][j] != 0 ? 0f : Attention.Masked;
 
         var qkv = GC.AllocateUninitializedArray<float>(rows * 3 * h);
         var context = GC.AllocateUninitializedArray<float>(rows * h);
@@ -230,16 +252,17 @@ public sealed class BertModel
         float scale = 1f / MathF.Sqrt(d);
         foreach (var layer in _layers)
         {
-            // Self-attention (bidirectional: every token sees every unpadded token).
+            // Self-attention (bidirectional: every token sees every unpadded token of its sequence).
             // q, k and v are read in place from the q | k | v rows (stride 3h).
             layer.QueryKeyValue.Forward(x, rows, qkv);
-            var probs = outputAttentions ? new Tensor(b, heads, t, t) : null;
+            var probs = outputAttentions ? new Tensor(b, headCount, t, t) : null;
             for (int i = 0; i < b; i++)
             {
-                var seq = qkv.AsSpan(i * t * 3 * h, t * 3 * h);
-                Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, t, t, heads, d, scale,
-                    causal: false, queryOffset: 0, keyBias.AsSpan(i * t, t), context.AsSpan(i * t * h, t * h), h,
-                    probs is null ? default : probs.Span.Slice(i * heads * t * t, heads * t * t));
+                int n = length[i];
+                var seq = qkv.AsSpan(start[i] * 3 * h, n * 3 * h);
+                Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, n, n, headCount, d, scale,
+                    causal: false, queryOffset: 0, keyBias is null ? default : keyBias.AsSpan(start[i], n), context.AsSpan(start[i] * h, n * h), h,
+                    probs is null ? default : probs.Span.Slice(i * headCount * t * t, headCount * t * t));
             }
             if (probs is not null) outputs.Attentions.Add(probs);
             // attention.output: dense, residual, LayerNorm (post-LN).
@@ -251,8 +274,38 @@ public sealed class BertModel
             layer.OutputLayerNorm.AddAndForward(x, attnOut, x);
             if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
         }
-        RunHeads(outputs, b, t);
+        if (packed)
+        {
+            var padded = outputs.LastHiddenState.Data;
+            for (int i = 0; i < b; i++)
+            {
+                x.AsSpan(start[i] * h, length[i] * h).CopyTo(padded.AsSpan(i * t * h));
+                padded.AsSpan((i * t + length[i]) * h, (t - length[i]) * h).Clear();
+            }
+        }
+        RunHeads(outputs, b, t, heads ?? Heads);
         return outputs;
+    }
+
+    /// <summary>Where each row's real tokens go when packed end to end, or nulls when a mask is not right padding (1…1 0…0).</summary>
+    static (int[]? Start, int[]? Length) PackedRows(BertInputs inputs)
+    {
+        if (inputs.AttentionMask is null) return (null, null);   // nothing to remove
+        int b = inputs.Batch, at = 0;
+        var start = new int[b];
+        var length = new int[b];
+        for (int i = 0; i < b; i++)
+        {
+            var m = inputs.AttentionMask[i];
+            int n = 0;
+            while (n < m.Length && m[n] != 0) n++;
+            for (int j = n; j < m.Length; j++)
+                if (m[j] != 0) return (null, null);
+            if (n == 0) return (null, null);   // a row of padding only: the padded pass defines what it gives
+            (start[i], length[i]) = (at, n);
+            at += n;
+        }
+        return at == b * inputs.Length ? (null, null) : (start, length);   // no padding: nothing to remove
     }
 
     void ValidateInputs(BertInputs inputs)
@@ -277,11 +330,12 @@ public sealed class BertModel
         }
     }
 
-    void RunHeads(BertOutputs o, int b, int t)
+    void RunHeads(BertOutputs o, int b, int t, BertHeads run)
     {
         int h = Config.HiddenSize, rows = b * t;
         var seq = o.LastHiddenState.Data;
-        if (_pooler is not null)
+        run &= Heads;
+        if (_pooler is not null && (run & (BertHeads.Pooler | BertHeads.NextSentence | BertHeads.SequenceClassification)) != 0)
         {
             // tanh(dense(hidden state of [CLS])).
             var cls = new float[b * h];
@@ -290,22 +344,22 @@ public sealed class BertModel
             _pooler.Forward(cls, b, pooled.Span);
             Activations.Apply(Activation.Tanh, pooled.Span);
             o.PoolerOutput = pooled;
-            if (_nsp is not null) { o.SeqRelationshipLogits = new Tensor(b, 2); _nsp.Forward(pooled.Data, b, o.SeqRelationshipLogits.Span); }
-            if (Heads.HasFlag(BertHeads.SequenceClassification))
+            if (run.HasFlag(BertHeads.NextSentence)) { o.SeqRelationshipLogits = new Tensor(b, 2); _nsp!.Forward(pooled.Data, b, o.SeqRelationshipLogits.Span); }
+            if (run.HasFlag(BertHeads.SequenceClassification))
             {
                 o.Logits = new Tensor(b, Config.NumLabels);
                 _classifier!.Forward(pooled.Data, b, o.Logits.Span);
             }
         }
-        if (_mlmDecoder is not null)
+        if (run.HasFlag(BertHeads.MaskedLM))
         {
             var transformed = new float[rows * h];
             _mlmTransform!.Forward(seq, rows, transformed, _act);
             _mlmLayerNorm!.Forward(transformed, transformed);
             o.PredictionLogits = Tensor.Uninitialized(b, t, Config.VocabSize);
-            _mlmDecoder.Forward(transformed, rows, o.PredictionLogits.Span);
+            _mlmDecoder!.Forward(transformed, rows, o.PredictionLogits.Span);
         }
-        if (Heads.HasFlag(BertHeads.TokenClassification))
+        if (run.HasFlag(BertHeads.TokenClassification))
         {
             o.Logits = new Tensor(b, t, Config.NumLabels);
             _classifier!.Forward(seq, rows, o.Logits.Span);

@@ -130,15 +130,17 @@ public sealed class EncoderSession
 
     /// <summary>
     /// Runs the model over encodings in length-sorted batches and returns <paramref name="pick"/>(outputs, row in batch,
-    /// item index) for every encoding, in input order. <paramref name="progress"/> receives the number of items done.
+    /// item index) for every encoding, in input order. Only <paramref name="heads"/> run, and each batch runs without its
+    /// padding (<see cref="BertModel.Forward"/>'s <c>unpadded</c>): <paramref name="pick"/> reads real positions only.
+    /// <paramref name="progress"/> receives the number of items done.
     /// </summary>
-    public T[] RunBatched<T>(IReadOnlyList<Encoding> encodings, Func<BertOutputs, int, int, T> pick, IProgress<int>? progress = null)
+    public T[] RunBatched<T>(IReadOnlyList<Encoding> encodings, BertHeads heads, Func<BertOutputs, int, int, T> pick, IProgress<int>? progress = null)
     {
         var results = new T[encodings.Count];
         int done = 0;
         foreach (var batch in LengthSortedBatches(encodings.Select(e => e.Length).ToList(), BatchSize, MaxBatchTokens))
         {
-            var outputs = Forward(Collate(batch.Select(i => encodings[i]).ToList()));
+            var outputs = Forward(Collate(batch.Select(i => encodings[i]).ToList()), heads, unpadded: true);
             for (int r = 0; r < batch.Length; r++) results[batch[r]] = pick(outputs, r, batch[r]);
             done += batch.Length;
             progress?.Report(done);
@@ -146,10 +148,13 @@ public sealed class EncoderSession
         return results;
     }
 
-    /// <summary>One forward pass whose outputs are all finite (a diverged checkpoint is a <see cref="SharpFormerException"/>).</summary>
-    public BertOutputs Forward(BertInputs inputs)
+    /// <summary>
+    /// One forward pass whose outputs are all finite (a diverged checkpoint is a <see cref="SharpFormerException"/>), running
+    /// <paramref name="heads"/> (null: all the model has), <paramref name="unpadded"/> as <see cref="BertModel.Forward"/> says.
+    /// </summary>
+    public BertOutputs Forward(BertInputs inputs, BertHeads? heads = null, bool unpadded = false)
     {
-        var outputs = Model.Forward(inputs);
+        var outputs = Model.Forward(inputs, heads: heads, unpadded: unpadded);
         FiniteOutputs.Require(outputs);
         return outputs;
     }

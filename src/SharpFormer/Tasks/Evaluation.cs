@@ -412,7 +412,7 @@ public static class Evaluation
     {
         var encs = pairs.Select(p => session.Tokenizer.Encode(p.A, p.B, session.MaxLength)).ToList();
         int n = session.Config.NumLabels;
-        return session.RunBatched(encs, (o, row, _) => EncoderSession.SoftmaxOf(o.Logits!.Data.AsSpan(row * n, n)));
+        return session.RunBatched(encs, BertHeads.SequenceClassification, (o, row, _) => EncoderSession.SoftmaxOf(o.Logits!.Data.AsSpan(row * n, n)));
     }
 
     /// <summary>
@@ -434,7 +434,7 @@ public static class Evaluation
             {
                 method = "regression head output";
                 var encs = pairs.Select(p => session.Tokenizer.Encode(p.A, p.B, session.MaxLength)).ToList();
-                return session.RunBatched(encs, (o, row, _) => (double)o.Logits!.Data[row]);
+                return session.RunBatched(encs, BertHeads.SequenceClassification, (o, row, _) => (double)o.Logits!.Data[row]);
             }
             int pos = config.Id2Label.FirstOrDefault(p => p.Value is "1" or "similar" or "paraphrase" or "positive", new(1, "")).Key;
             method = $"classifier probability of label \"{LabelName(config.Id2Label, pos)}\"";
@@ -497,7 +497,7 @@ public static class Evaluation
             encs.Add(new Encoding(arr, new int[arr.Length], Enumerable.Repeat(1, arr.Length).ToArray(), [], []));
             firsts.Add(first);
         }
-        return session.RunBatched(encs, (o, row, item) =>
+        return session.RunBatched(encs, BertHeads.TokenClassification, (o, row, item) =>
         {
             int t = o.Logits!.Shape[1];
             var first = firsts[item];

@@ -75,7 +75,7 @@ public sealed class FillMaskPipeline
             return e;
         }).ToList();
         int v = Session.Config.VocabSize;
-        var perMask = Session.RunBatched(encodings, (o, row, item) =>
+        var perMask = Session.RunBatched(encodings, BertHeads.MaskedLM, (o, row, item) =>
         {
             var enc = encodings[item];
             int t = o.PredictionLogits!.Shape[1];
@@ -149,7 +149,7 @@ public sealed class FillMaskPipeline
         foreach (var mask in masks)
         {
             int pos = mask.TokenIndex;
-            var o = Session.Forward(Session.Collate(beams.Select(b => b.Ids).ToList(), beams.Select(_ => enc.TokenTypeIds).ToList()));
+            var o = Session.Forward(Session.Collate(beams.Select(b => b.Ids).ToList(), beams.Select(_ => enc.TokenTypeIds).ToList()), BertHeads.MaskedLM);
             int t = o.PredictionLogits!.Shape[1];
             var next = new List<(int[] Ids, double LogP, List<int> Chosen)>();
             for (int b = 0; b < beams.Count; b++)

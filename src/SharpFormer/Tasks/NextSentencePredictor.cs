@@ -38,7 +38,7 @@ public sealed class NextSentencePredictor
     public NextSentenceResult[] Predict(IReadOnlyList<(string First, string Second)> pairs, IProgress<int>? progress = null)
     {
         var encodings = pairs.Select((p, i) => Session.EncodeChecked(p.First, p.Second, pairs.Count == 1 ? "the sentence pair" : $"pair {i + 1}")).ToList();
-        return Session.RunBatched(encodings, (o, row, item) =>
+        return Session.RunBatched(encodings, BertHeads.NextSentence, (o, row, item) =>
         {
             var logits = o.SeqRelationshipLogits!.Data.AsSpan(row * 2, 2).ToArray();
             return new NextSentenceResult(pairs[item].First, pairs[item].Second, EncoderSession.SoftmaxOf(logits)[0], logits);

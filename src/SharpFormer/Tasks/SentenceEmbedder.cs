@@ -64,7 +64,7 @@ public sealed class SentenceEmbedder
             return e;
         }).ToList();
         // An encoding's own attention mask is shorter than the padded batch: the positions past it are padding.
-        return Session.RunBatched(encodings, (o, row, item) => Pool(o.LastHiddenState.Data, o.LastHiddenState.Shape[1],
+        return Session.RunBatched(encodings, BertHeads.None, (o, row, item) => Pool(o.LastHiddenState.Data, o.LastHiddenState.Shape[1],
             Session.Config.HiddenSize, row, encodings[item].AttentionMask, Pooling, Normalize), progress);
     }
 

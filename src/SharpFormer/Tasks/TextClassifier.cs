@@ -73,7 +73,7 @@ public sealed class TextClassifier
             return Session.Tokenizer.Encode(t, pair, Session.MaxLength);
         }).ToList();
         int n = Session.Config.NumLabels;
-        return Session.RunBatched(encodings, (o, row, item) =>
+        return Session.RunBatched(encodings, BertHeads.SequenceClassification, (o, row, item) =>
         {
             var logits = o.Logits!.Data.AsSpan(row * n, n).ToArray();
             var scores = Function switch

@@ -90,7 +90,7 @@ public sealed class TokenClassifier
         }
 
         int labels = Session.Config.NumLabels;
-        var windowScores = Session.RunBatched(windowEncodings, (o, row, item) =>
+        var windowScores = Session.RunBatched(windowEncodings, BertHeads.TokenClassification, (o, row, item) =>
         {
             int t = o.Logits!.Shape[1];
             var w = windows[item];
