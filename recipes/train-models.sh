@@ -170,15 +170,21 @@ BASE_ARGS=(--config "$CFG/bert-zh-modern-6x256.json" --tokenizer "$DATA2/tokeniz
   --eval "$DATA2/pretrain/mlm-eval.txt" --output "$RUNS/bert-zh-modern" --max-steps 100000 --batch-size 32 --max-length 128
   --lr 5e-4 --warmup-steps 1000 --schedule constant --save-steps 500 --dtype f32 --seed 19)
 
-stage_base() {
-  local out="$RUNS/bert-zh-modern" sum last
-  sum=$(sha256sum "$DATA2/pretrain/mlm-train.txt" | cut -d' ' -f1)
-  # The newest complete checkpoint: an older trainer killed while saving leaves one without its tokenizer files (written last).
-  local c n best=-1; last=""
-  for c in "$out"/checkpoint-*; do
+# The newest complete checkpoint of a run folder ("" when none): an older trainer killed while saving leaves one without
+# its tokenizer files (written last).
+newest_checkpoint() {
+  local c n best=-1 last=""
+  for c in "$1"/checkpoint-*; do
     n=${c##*checkpoint-}
     if [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$best" ] && [ -f "$c/trainer_state.json" ] && [ -f "$c/tokenizer_config.json" ]; then best=$n; last=$c; fi
   done
+  echo "$last"
+}
+
+stage_base() {
+  local out="$RUNS/bert-zh-modern" sum last
+  sum=$(sha256sum "$DATA2/pretrain/mlm-train.txt" | cut -d' ' -f1)
+  last=$(newest_checkpoint "$out")
   if [ -n "$last" ]; then
     [ "$(cat "$out.data-sha256")" = "$sum" ] || { log "base: $DATA2/pretrain/mlm-train.txt differs from the text the run started on; not resuming"; exit 1; }
     train "base-from-$(basename "$last")" mlm "${BASE_ARGS[@]}" --resume "$last"
@@ -206,11 +212,18 @@ stage_base-decay() {
 # ran at 1.4 CPU-s per step, and was stopped with Ctrl-C after step 547 (checkpoint-547, MLM loss 6.06 at step 249 ->
 # 5.87 at 499) so that the task models could be trained in the same session: ADAPTED defaults to that checkpoint. Its 7,000-entry
 # vocabulary misses 0.18 % of the characters of the dev/test texts (the new 5,863-entry one 0.03 %).
-stage_adapt() {
-  rm -rf "$RUNS/bert-zh-adapted"
-  train adapt mlm --model "$REPO/models/bert-chinese-small" --data "$DATA2/pretrain/mlm-train.txt" --eval "$DATA2/pretrain/mlm-eval.txt" \
-    --output "$RUNS/bert-zh-adapted" --max-steps "${ADAPT_STEPS:-5000}" --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200 \
-    --schedule cosine --save-steps 500 --save-total-limit 2 --dtype f32 --seed 50
+ADAPT_ARGS=(--model "$REPO/models/bert-chinese-small" --data "$DATA2/pretrain/mlm-train.txt" --eval "$DATA2/pretrain/mlm-eval.txt"
+  --output "$RUNS/bert-zh-adapted" --max-steps "${ADAPT_STEPS:-5000}" --batch-size 32 --max-length 128 --lr 1e-3 --warmup-steps 200
+  --schedule cosine --save-steps 500 --save-total-limit 2 --dtype f32 --seed 50)
+stage_adapt() { rm -rf "$RUNS/bert-zh-adapted"; train adapt mlm "${ADAPT_ARGS[@]}"; }
+# The rest of the planned 5,000 steps (third session on): resumes the newest complete checkpoint, and can be stopped and
+# resumed again (it saves every 500 steps, and on the first Ctrl-C). Its checkpoints go into the same folder.
+stage_adapt-resume() {
+  local last; last=$(newest_checkpoint "$RUNS/bert-zh-adapted")
+  [ -n "$last" ] || { log "adapt-resume: no checkpoint in $RUNS/bert-zh-adapted (run stage adapt)"; exit 1; }
+  # The shipped task models start from checkpoint-547; --save-total-limit would delete it as the run goes on.
+  [ -d "$RUNS/bert-zh-adapted-547" ] || [ ! -d "$RUNS/bert-zh-adapted/checkpoint-547" ] || cp -r "$RUNS/bert-zh-adapted/checkpoint-547" "$RUNS/bert-zh-adapted-547"
+  train "adapt-from-$(basename "$last")" mlm "${ADAPT_ARGS[@]}" --resume "$last"
 }
 
 # Fine-tuning files from the splits (recipes/prepare-finetune.mjs: sentiment of every review source, pairs without the
@@ -222,7 +235,7 @@ stage_ft-data() { node "$REPO/recipes/prepare-finetune.mjs" "$DATA2"; }
 # epochs are few because a 2-core session has about two CPU-hours for all of them (48k reviews, 83k pairs, 46k headlines
 # and 56k NER sentences are each seen once or twice).
 FT="$DATA2/finetune"; SPL="$DATA2/splits"
-ADAPTED="${ADAPTED:-$RUNS/bert-zh-adapted/checkpoint-547}"
+ADAPTED="${ADAPTED:-$RUNS/bert-zh-adapted-547}"   # stage adapt-resume keeps this copy of checkpoint-547
 V2_SENTI=(--data "$FT/sentiment-train.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_PAIRS=(--data "$FT/pairs-train.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 200 --dtype f16)
 V2_TNEWS=(--data "$SPL/tnews/train.jsonl" --eval "$SPL/tnews/dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
@@ -354,7 +367,7 @@ main() {
   fi
   # The issue-19 stages read data-v2 (stage splits) only.
   needs_data=0
-  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
   if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
   for s in "${stages[@]}"; do
     [ "$s" = data ] && continue
