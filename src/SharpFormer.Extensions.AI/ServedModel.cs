@@ -47,9 +47,14 @@ public sealed record ServingOptions
     /// <summary>
     /// Kernel threads of each of a model's loops (<c>serve --threads</c>; null: every core). The decode loop, the embedding
     /// and classification batchers and the other tasks each run in a <see cref="KernelContext"/> of their own with this
-    /// budget, so one busy loop never leaves another single-threaded.
+    /// many threads, so one busy loop never leaves another single-threaded; loops busy at once split <see cref="Cores"/>.
     /// </summary>
     public int? Threads { get; init; }
+    /// <summary>
+    /// The cores this model's loops share with each other and with every model given the same budget (<c>serve</c> gives
+    /// all its models one of <c>--threads</c> or every core). Null: the model's loops share a budget of <see cref="Threads"/> of their own.
+    /// </summary>
+    public CoreBudget? Cores { get; init; }
 
     /// <summary>Throws a one-line error for a setting out of range.</summary>
     public void Validate()
@@ -99,7 +104,8 @@ public sealed class ServedModel : IDisposable
         Name = name; Directory = dir; Kind = kind; Tokenizer = tokenizer; ModelType = modelType; Precision = precision; Serving = serving;
         int cost = serving.Batching ? serving.MaxBatchTokens : 1;   // cost 1: every request alone
         var wait = serving.Batching ? serving.BatchWait : TimeSpan.Zero;
-        _kernels = [.. Enumerable.Range(0, 4).Select(_ => new KernelContext(serving.Threads))];
+        var cores = serving.Cores ?? new CoreBudget(serving.Threads ?? Environment.ProcessorCount);
+        _kernels = [.. Enumerable.Range(0, 4).Select(_ => new KernelContext(serving.Threads, cores: cores))];
         _scheduler = new(() => new DecodeScheduler(RequireLanguageModel(), serving.Batching ? serving.MaxConcurrentGenerations : 1, Context, _kernels[0])
             { StepCompleted = n => DecodeStepCompleted?.Invoke(n) });
         _embeddings = new(() => new RequestBatcher<string, float[]>(texts => RequireEmbedder().Embed(texts), t => t.Length + 2, cost, wait, _kernels[1])

@@ -124,7 +124,8 @@ public class ContinuousBatchingTests
         cts.Cancel();
         int after = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { while (await cancelled.MoveNextAsync()) after++; });
-        Assert.True(after < 49, $"the cancelled request went on for {after} tokens");
+        // However far the loop got before it saw the cancellation (a busy machine can delay the caller), nothing more is handed out.
+        Assert.True(after == 0, $"the cancelled request went on for {after} tokens");
         var ids = (await other).Select(t => t.Id).ToArray();
         Assert.Equal(cases[1 % cases.Count].NewIds.Take(ids.Length), ids);
         // Its slot is free again: two more requests run side by side.

@@ -82,6 +82,44 @@ public class KernelContextTests
     }
 
     [Fact]
+    public void Contexts_sharing_a_core_budget_split_it_and_give_every_core_back()
+    {
+        using var single = new KernelContext(1);
+        var expected = Product(single);
+        var cores = new CoreBudget(2);
+        using var a = new KernelContext(2, cores: cores);
+        using var b = new KernelContext(2, cores: cores);
+
+        // Every core held elsewhere: a product runs on its caller alone, and says why.
+        Assert.Equal(2, cores.Take(5));
+        Gemms(a, expected, calls: 3);
+        Assert.Equal(0, a.ParallelRuns);
+        Assert.Equal(3, a.ThrottledRuns);
+        cores.Give(2);
+        Gemms(a, expected, calls: 3);
+        Assert.Equal(3, a.ParallelRuns);
+        Assert.Equal(2, cores.Free);
+
+        // Both at once: however the two interleave, results stay exact, every product is counted once (parallel or
+        // throttled), and no core is lost or created.
+        long before = a.ParallelRuns + a.ThrottledRuns;
+        Concurrently(() => Gemms(a, expected), () => Gemms(b, expected));
+        Assert.Equal(2, cores.Free);
+        Assert.Equal(2 * Calls, a.ParallelRuns + a.ThrottledRuns - before + b.ParallelRuns + b.ThrottledRuns);
+        Assert.Throws<SharpFormerException>(() => new CoreBudget(0));
+    }
+
+    [Fact]
+    public void A_served_model_loops_share_the_budget_they_are_given()
+    {
+        var cores = new CoreBudget(2);
+        using var bert = ServedModel.Load(SharedPaths.Fixture("bert-tiny"), serving: new ServingOptions { Threads = 2, Cores = cores });
+        Assert.Equal(3, bert.EmbedAsync(["你好", "今天天气很好", "我"]).GetAwaiter().GetResult().Length);
+        Assert.Same(cores, bert.Serving.Cores);
+        Assert.Equal(2, cores.Free);   // nothing held once the batch is done
+    }
+
+    [Fact]
     public void The_simd_path_is_per_context()
     {
         using var narrow = new KernelContext(2, KernelIsa.Vector128);

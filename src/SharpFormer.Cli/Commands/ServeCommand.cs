@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SharpFormer.Extensions.AI;
+using SharpFormer.Kernels;
 using SharpFormer.Server;
 
 namespace SharpFormer.Cli.Commands;
@@ -52,6 +53,8 @@ public static class ServeCommand
                 MaxContext = r.GetValue(context), Batching = !r.GetValue(noBatching), Threads = r.GetValue(CommonOptions.Threads),
             };
             servingOptions.Validate();
+            // Every loop of every model shares the cores: concurrent work splits them instead of oversubscribing them.
+            servingOptions = servingOptions with { Cores = new CoreBudget(servingOptions.Threads ?? Environment.ProcessorCount) };
             var precision = r.Precision(dtype);
             // A model id is resolved (downloaded when missing) before listening and served under its id, as hub clients name it.
             var source = r.GetValue(CommonOptions.Source);

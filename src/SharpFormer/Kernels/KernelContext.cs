@@ -66,13 +66,19 @@ public sealed unsafe class KernelContext : IDisposable
     /// <param name="threads">Threads a kernel may use, the caller's included (the CLI's <c>--threads</c>); at least 1.</param>
     /// <param name="isa">The matrix products' SIMD path (null: the widest the processor has; wider than it has: the widest it has).</param>
     /// <param name="profile">Whether the kernels time themselves into <see cref="Profile"/>.</param>
-    public KernelContext(int? threads = null, KernelIsa? isa = null, bool profile = false) : this(false, threads, isa, profile) { }
+    /// <param name="cores">
+    /// A budget of cores shared with other contexts (null: none — this context's kernels start their threads whatever
+    /// the others run). A parallel kernel here uses at most the cores it can take from it.
+    /// </param>
+    public KernelContext(int? threads = null, KernelIsa? isa = null, bool profile = false, CoreBudget? cores = null)
+        : this(false, threads, isa, profile, cores) { }
 
-    KernelContext(bool isDefault, int? threads = null, KernelIsa? isa = null, bool profile = false)
+    KernelContext(bool isDefault, int? threads = null, KernelIsa? isa = null, bool profile = false, CoreBudget? cores = null)
     {
         int t = threads ?? Environment.ProcessorCount;
         if (t < 1) throw new SharpFormerException($"--threads must be at least 1 (got {t})");
         Threads = t;
+        Cores = cores;
         Isa = isa is { } i && i < BestIsa ? i : BestIsa;
         Profile = new KernelProfile(profile);
         _isDefault = isDefault;
@@ -83,6 +89,8 @@ public sealed unsafe class KernelContext : IDisposable
     public int Threads { get; }
     /// <summary>The matrix products' SIMD path.</summary>
     public KernelIsa Isa { get; }
+    /// <summary>The cores this context shares with others, if any.</summary>
+    public CoreBudget? Cores { get; }
     /// <summary><see cref="Isa"/> as the GEMM's level: 0 Vector128, 1 Vector256, 2 Vector512.</summary>
     internal int IsaLevel => (int)Isa;
     /// <summary>This context's per-kernel timings (empty unless it was created with profiling).</summary>
@@ -91,6 +99,8 @@ public sealed unsafe class KernelContext : IDisposable
     public long ParallelRuns => Interlocked.Read(ref _pool.ParallelRuns);
     /// <summary>Kernel calls that wanted more threads but ran on their caller alone because this context's pool was busy with another caller.</summary>
     public long BusyRuns => Interlocked.Read(ref _pool.BusyRuns);
+    /// <summary>Kernel calls that wanted more threads but ran on their caller alone because the shared <see cref="Cores"/> had none free.</summary>
+    public long ThrottledRuns => Interlocked.Read(ref _pool.ThrottledRuns);
     /// <summary>Bytes of native scratch this context holds (0 once disposed).</summary>
     public long ScratchBytes => Interlocked.Read(ref _scratchBytes);
 

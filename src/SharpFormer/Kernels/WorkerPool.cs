@@ -32,6 +32,8 @@ internal sealed unsafe class WorkerPool(KernelContext owner)
     internal long ParallelRuns;
     /// <summary>Jobs that asked for helpers but ran on the caller alone because the pool was busy.</summary>
     internal long BusyRuns;
+    /// <summary>Jobs that asked for helpers but ran on the caller alone because the shared core budget had no core free.</summary>
+    internal long ThrottledRuns;
 
     /// <summary>Runs fn(ctx, i) for i in [0, count) on up to <paramref name="threads"/> threads (caller included).</summary>
     /// <remarks>
@@ -48,10 +50,21 @@ internal sealed unsafe class WorkerPool(KernelContext owner)
             for (int i = 0; i < count; i++) fn(ctx, i);
             return;
         }
+        // The cores this job may use, the caller's included: all it asks for, or what a shared budget has free.
+        int cores = Math.Min(Math.Min(threads, count), 64);
+        int taken = owner.Cores?.Take(cores) ?? cores;
+        if (taken <= 1)
+        {
+            Monitor.Exit(_gate);
+            owner.Cores?.Give(taken);
+            Interlocked.Increment(ref ThrottledRuns);
+            for (int i = 0; i < count; i++) fn(ctx, i);
+            return;
+        }
         try
         {
             ObjectDisposedException.ThrowIf(_stopping, owner);
-            int helpers = Math.Min(Math.Min(threads, count) - 1, 63);
+            int helpers = taken - 1;
             EnsureWorkers(helpers);
             ParallelRuns++;   // only the gate's holder writes it
             _fn = fn; _ctx = ctx; _error = null;
@@ -63,7 +76,11 @@ internal sealed unsafe class WorkerPool(KernelContext owner)
             while (Volatile.Read(ref _active) != 0) spin.SpinOnce(sleep1Threshold: -1);
             if (_error is { } e) { _error = null; throw new AggregateException(e); }
         }
-        finally { Monitor.Exit(_gate); }
+        finally
+        {
+            owner.Cores?.Give(taken);
+            Monitor.Exit(_gate);
+        }
     }
 
     void Work()

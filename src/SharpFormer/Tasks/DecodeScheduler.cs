@@ -88,7 +88,12 @@ public sealed class DecodeScheduler : IDisposable
         _wake.Release();
         var reader = request.Output.Reader;
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
-            while (reader.TryRead(out var token)) yield return token;
+            while (reader.TryRead(out var token))
+            {
+                // Tokens the loop made before it saw the cancellation are not handed out once the caller has cancelled.
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return token;
+            }
         // The loop completes a cancelled request's stream with the cancellation; surface the caller's own token.
         cancellationToken.ThrowIfCancellationRequested();
     }
