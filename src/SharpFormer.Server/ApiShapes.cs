@@ -46,8 +46,6 @@ sealed record Shape(JsonSchemaType? Type, string Description)
 
     /// <summary>The same shape, also allowing JSON null.</summary>
     public Shape OrNull() => this with { Type = Type | JsonSchemaType.Null };
-    /// <summary>The same shape with another description.</summary>
-    public Shape Says(string description) => this with { Description = description };
     /// <summary>The same shape with a default (given as JSON text).</summary>
     public Shape Defaults(string json) => this with { Default = json };
 
@@ -95,7 +93,7 @@ sealed record Param(string Name, ParameterLocation In, Shape Shape, bool Require
 
 /// <summary>
 /// What a route takes and answers, for its OpenAPI operation: the JSON body with an example request, the 200 answer's
-/// media types, and the error statuses it really returns (in its family's error shape, see <see cref="ApiShapes.Errors"/>).
+/// media types, and the error statuses it really returns (in its family's error shape: <see cref="ApiShapes.OpenAiError"/> under /v1, else <see cref="ApiShapes.TeiError"/>).
 /// Attached to the endpoint by <see cref="Routes.Map"/> and written into the document by <see cref="ApiShapes.Describe"/>.
 /// </summary>
 sealed record RouteDoc(string Answer, IReadOnlyList<Content> Ok, IReadOnlyList<int> Errors)
@@ -142,9 +140,6 @@ static class ApiShapes
         [503] = "The models are still loading, or the server is stopping (error_type unhealthy).",
     };
 
-    /// <summary>The description of an error status in a route family (the statuses each family really answers).</summary>
-    public static string Errors(bool openAi, int status) => (openAi ? OpenAiStatuses : TeiStatuses)[status];
-
     /// <summary>Writes the <see cref="RouteDoc"/> of an endpoint (if it has one) into its operation: parameters, body, answers.</summary>
     public static Task Describe(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken _)
     {
@@ -185,7 +180,7 @@ static class ApiShapes
         {
             var response = new OpenApiResponse
             {
-                Description = Errors(openAi, status),
+                Description = (openAi ? OpenAiStatuses : TeiStatuses)[status],
                 Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new() { Schema = error } },
             };
             if (status == StatusCodes.Status429TooManyRequests)
