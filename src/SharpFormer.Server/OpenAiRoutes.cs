@@ -18,17 +18,18 @@ sealed class OpenAiRoutes(SharpFormerServer server)
     public void Map(WebApplication app)
     {
         const string tag = "OpenAI-compatible";
-        Routes.Map(app, "GET", "/v1/models", "The served models.", tag, ctx => Handle(ctx, () => Http.WriteAsync(ctx, 200, new JsonObject
+        var docs = server.Docs;
+        Routes.Map(app, "GET", "/v1/models", "The served models.", tag, docs.Models, ctx => Handle(ctx, () => Http.WriteAsync(ctx, 200, new JsonObject
         {
             ["object"] = "list",
             ["data"] = new JsonArray(server.Models.Values.Select(ModelObject).ToArray()),
         })));
-        Routes.Map(app, "GET", "/v1/models/{id}", "One served model.", tag, ctx => Handle(ctx, () =>
+        Routes.Map(app, "GET", "/v1/models/{id}", "One served model.", tag, docs.Model1, ctx => Handle(ctx, () =>
             Http.WriteAsync(ctx, 200, ModelObject(server.Resolve((string?)ctx.Request.RouteValues["id"], _ => true, "")))));
-        Routes.Map(app, "POST", "/v1/embeddings", "Sentence embeddings (encoding_format float or base64).", tag, ctx => Handle(ctx, () => Embeddings(ctx)));
-        Routes.Map(app, "POST", "/v1/completions", "Text completion (stream: true for server-sent events).", tag, ctx => Handle(ctx, () => Generate(ctx, chat: false)));
+        Routes.Map(app, "POST", "/v1/embeddings", "Sentence embeddings (encoding_format float or base64).", tag, docs.Embeddings, ctx => Handle(ctx, () => Embeddings(ctx)));
+        Routes.Map(app, "POST", "/v1/completions", "Text completion (stream: true for server-sent events).", tag, docs.Completions, ctx => Handle(ctx, () => Generate(ctx, chat: false)));
         Routes.Map(app, "POST", "/v1/chat/completions", "Chat completion with the model's chat template (stream: true for server-sent events).", tag,
-                   ctx => Handle(ctx, () => Generate(ctx, chat: true)));
+                   docs.ChatCompletions, ctx => Handle(ctx, () => Generate(ctx, chat: true)));
     }
 
     static JsonNode ModelObject(ServedModel m) => new JsonObject
@@ -64,8 +65,9 @@ sealed class OpenAiRoutes(SharpFormerServer server)
         var model = server.Resolve(req.String("model"), m => m.Embedder is not null, "embedding");
         var texts = req.Strings("input", server.Options.MaxClientBatchSize);
         if (texts.Any(t => t.Length == 0)) throw new ApiException(400, "'input' holds an empty string", "input");
-        var format = req.String("encoding_format") ?? "float";
-        if (format is not ("float" or "base64")) throw new ApiException(400, $"'encoding_format' must be float or base64 (got '{format}')", "encoding_format");
+        var format = req.String("encoding_format") ?? ApiDocs.EncodingFormats[0];
+        if (!ApiDocs.EncodingFormats.Contains(format))
+            throw new ApiException(400, $"'encoding_format' must be {string.Join(" or ", ApiDocs.EncodingFormats)} (got '{format}')", "encoding_format");
         if (model.Embedder is null) throw new ApiException(400, $"model '{model.Name}' is not an embedding model", "model");
         long? dims = req.Integer("dimensions");
         if (dims is long d && d != model.Embedder.Dimension)
@@ -144,7 +146,7 @@ sealed class OpenAiRoutes(SharpFormerServer server)
             ids = model.Tokenizer.EncodeForCausalLm(prompts[0]);
             if (ids.Length == 0) throw new ApiException(400, "'prompt' is empty after tokenization", "prompt");
         }
-        long? max = req.Integer("max_completion_tokens") ?? req.Integer("max_tokens") ?? (chat ? null : 16);
+        long? max = req.Integer("max_completion_tokens") ?? req.Integer("max_tokens") ?? (chat ? null : ApiDocs.CompletionMaxTokens);
         if (max is long m0 && (m0 < 1 || m0 > int.MaxValue)) throw new ApiException(400, $"max_tokens must be at least 1 (got {m0})", "max_tokens");
         var sampling = new SamplingRequest((int?)max, (float?)req.Number("temperature"), (float?)req.Number("top_p"), req.Integer("seed"), Stop(req));
         model.Options(sampling, ids.Length);   // validates before any answer starts

@@ -19,7 +19,6 @@ namespace SharpFormer.Server;
 sealed class PlaygroundRoutes(SharpFormerServer server)
 {
     const string ResourcePrefix = "playground/";
-    const int MaxAlternatives = 20;
 
     /// <summary>The page's own files: served while the models load too (the page then shows the 503 of its API calls).</summary>
     internal static bool IsAsset(string route) => route is "/" or "/playground/{**file}";
@@ -29,14 +28,15 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         app.MapGet("/", (HttpContext ctx) => Asset(ctx, "index.html")).ExcludeFromDescription();
         app.MapGet("/playground/{**file}", (HttpContext ctx, string file) => Asset(ctx, file)).ExcludeFromDescription();
         const string tag = "playground";
-        Routes.Map(app, "GET", "/playground/api/models", "The playground's models: what each can do, its layers and heads, sampling defaults.", tag,
+        var docs = server.Docs;
+        Routes.Map(app, "GET", "/playground/api/models", "The playground's models: what each can do, its layers and heads, sampling defaults.", tag, docs.PlaygroundModels,
                    ctx => TeiRoutes.Handle(ctx, () => Http.WriteAsync(ctx, 200, Catalogue())));
-        Routes.Map(app, "POST", "/playground/api/fill-mask", "Playground: candidates for each [MASK] of one text.", tag, ctx => TeiRoutes.Handle(ctx, () => FillMask(ctx)));
-        Routes.Map(app, "POST", "/playground/api/classify", "Playground: the labels of one text, most likely first.", tag, ctx => TeiRoutes.Handle(ctx, () => Classify(ctx)));
-        Routes.Map(app, "POST", "/playground/api/ner", "Playground: the entities of one text (BIO decoding).", tag, ctx => TeiRoutes.Handle(ctx, () => Ner(ctx)));
-        Routes.Map(app, "POST", "/playground/api/attention", "Playground: one layer and head over a text, or a decoder's exact token ids.", tag,
+        Routes.Map(app, "POST", "/playground/api/fill-mask", "Playground: candidates for each [MASK] of one text.", tag, docs.PlaygroundFillMask, ctx => TeiRoutes.Handle(ctx, () => FillMask(ctx)));
+        Routes.Map(app, "POST", "/playground/api/classify", "Playground: the labels of one text, most likely first.", tag, docs.PlaygroundClassify, ctx => TeiRoutes.Handle(ctx, () => Classify(ctx)));
+        Routes.Map(app, "POST", "/playground/api/ner", "Playground: the entities of one text (BIO decoding).", tag, docs.PlaygroundNer, ctx => TeiRoutes.Handle(ctx, () => Ner(ctx)));
+        Routes.Map(app, "POST", "/playground/api/attention", "Playground: one layer and head over a text, or a decoder's exact token ids.", tag, docs.PlaygroundAttention,
                    ctx => TeiRoutes.Handle(ctx, () => Attention(ctx)));
-        Routes.Map(app, "POST", "/playground/api/generate", "Playground: a continuation as server-sent events, one per token with its probability and alternatives.", tag,
+        Routes.Map(app, "POST", "/playground/api/generate", "Playground: a continuation as server-sent events, one per token with its probability and alternatives.", tag, docs.PlaygroundGenerate,
                    ctx => TeiRoutes.Handle(ctx, () => Generate(ctx)));
     }
 
@@ -116,7 +116,7 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         var req = await Http.ReadObjectAsync(ctx);
         var model = Model(req, m => m.FillMask is not null, "a masked-LM");
         var text = Text(req);
-        int topK = Bounded(req, "top_k", 5, 1, MaxAlternatives);
+        int topK = Bounded(req, "top_k", ApiDocs.FillMaskTopK, 1, ApiDocs.MaxAlternatives);
         var pipe = model.FillMask!;
         using var lease = server.Admit(model);
         server.Metrics.Batch(model, "/playground/api/fill-mask", 1);
@@ -224,10 +224,10 @@ sealed class PlaygroundRoutes(SharpFormerServer server)
         var prompt = Text(req, "prompt");
         var ids = model.Tokenizer.EncodeForCausalLm(prompt);
         if (ids.Length == 0) throw new ApiException(422, "'prompt' is empty after tokenization", "prompt");
-        int max = Bounded(req, "max_tokens", 24, 1, shape.ContextLength);
+        int max = Bounded(req, "max_tokens", ApiDocs.PlaygroundMaxTokens, 1, shape.ContextLength);
         int? topK = req.Field("top_k") is null ? null : Bounded(req, "top_k", 0, 0, shape.VocabSize);
         var sampling = new SamplingRequest(max, (float?)req.Number("temperature"), (float?)req.Number("top_p"), req.Integer("seed"), TopK: topK);
-        int alternatives = Bounded(req, "alternatives", 5, 1, MaxAlternatives);
+        int alternatives = Bounded(req, "alternatives", ApiDocs.PlaygroundAlternatives, 1, ApiDocs.MaxAlternatives);
         model.Options(sampling, ids.Length);   // validates before the stream starts
         using var lease = server.Admit(model);
 

@@ -58,6 +58,8 @@ public sealed class SharpFormerServer : IAsyncDisposable
     /// <summary>Requests being served now (probes and refused requests not counted).</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
     internal ServerMetrics Metrics { get; }
+    /// <summary>What each route takes and answers (the OpenAPI document), and the allowed values its handler checks.</summary>
+    internal ApiDocs Docs { get; }
     internal bool IsReady => _models is not null && !_draining;
 
     /// <summary>A server for models already loaded (names must be unique); call <see cref="StartAsync"/> to listen.</summary>
@@ -93,14 +95,15 @@ public sealed class SharpFormerServer : IAsyncDisposable
             doc.Info.Title = "SharpFormer";
             doc.Info.Description = "OpenAI- and text-embeddings-inference-compatible routes, plus fill-mask, next-sentence, entities, perplexity and attention.";
             return Task.CompletedTask;
-        }));
+        }).AddOperationTransformer(ApiShapes.Describe));
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBodySize);
         builder.WebHost.UseUrls($"http://{(options.Host.Contains(':') ? $"[{options.Host}]" : options.Host)}:{options.Port}");
         _app = builder.Build();
         _app.Use(Gate);
-        Routes.Map(_app, "GET", "/health", "Ready (200) once the models are loaded; 503 while they load or the server stops.", "service", Health);
+        Docs = new ApiDocs(options);
+        Routes.Map(_app, "GET", "/health", "Ready (200) once the models are loaded; 503 while they load or the server stops.", "service", Docs.Health, Health);
         Routes.Map(_app, "GET", "/metrics", "Prometheus text: requests by route and status, latency, queue depth, batch sizes, generated tokens and tokens/s.", "service",
-                   ctx => Metrics.WriteAsync(ctx));
+                   Docs.Metrics, ctx => Metrics.WriteAsync(ctx));
         _app.MapOpenApi("/openapi.json");
         new OpenAiRoutes(this).Map(_app);
         new TeiRoutes(this).Map(_app);
@@ -216,14 +219,13 @@ sealed class ApiException(int status, string message, string? param = null, stri
     public string? Code { get; } = code;
 }
 
-/// <summary>Maps a route with its OpenAPI summary and tag (POST routes take a JSON body).</summary>
+/// <summary>Maps a route with its OpenAPI summary, tag and <see cref="RouteDoc"/> (what it takes and answers).</summary>
 static class Routes
 {
-    public static RouteHandlerBuilder Map(WebApplication app, string method, string pattern, string summary, string tag, Func<HttpContext, Task> handler)
+    public static RouteHandlerBuilder Map(WebApplication app, string method, string pattern, string summary, string tag, RouteDoc doc, Func<HttpContext, Task> handler)
     {
-        var route = app.MapMethods(pattern, [method], handler).WithSummary(summary).WithTags(tag);
-        if (method == "POST") route.Accepts<JsonObject>("application/json");
-        return route;
+        if (method == "POST" && doc.Body is null) throw new InvalidOperationException($"POST {pattern} has no documented body");
+        return app.MapMethods(pattern, [method], handler).WithSummary(summary).WithTags(tag).WithMetadata(doc);
     }
 }
 
@@ -248,7 +250,10 @@ static class Http
     }
 
     /// <summary>True for the OpenAI-compatible routes, whose errors are OpenAI's error object (the rest use TEI's shape).</summary>
-    public static bool IsOpenAi(HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/v1");
+    public static bool IsOpenAi(HttpContext ctx) => IsOpenAiPath(ctx.Request.Path);
+
+    /// <summary>True for a path of the OpenAI-compatible routes (<c>/v1</c> and below).</summary>
+    public static bool IsOpenAiPath(PathString path) => path.StartsWithSegments("/v1");
 
     /// <summary>An error in the route family's shape: OpenAI's <c>{"error": {message, type, param, code}}</c> under /v1, else TEI's <c>{"error", "error_type"}</c>.</summary>
     public static Task WriteErrorAsync(HttpContext ctx, int status, string message, string teiType, string? param = null, string? code = null)

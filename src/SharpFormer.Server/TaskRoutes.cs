@@ -20,13 +20,14 @@ sealed class TaskRoutes(SharpFormerServer server)
     public void Map(WebApplication app)
     {
         const string tag = "tasks";
-        Routes.Map(app, "POST", "/fill-mask", "The tokens hidden by [MASK]: candidates per mask and, with several masks, joint fillings.", tag,
+        var docs = server.Docs;
+        Routes.Map(app, "POST", "/fill-mask", "The tokens hidden by [MASK]: candidates per mask and, with several masks, joint fillings.", tag, docs.FillMask,
                    ctx => TeiRoutes.Handle(ctx, () => FillMask(ctx)));
-        Routes.Map(app, "POST", "/nsp", "Next-sentence prediction: the probability that the second text follows the first.", tag,
+        Routes.Map(app, "POST", "/nsp", "Next-sentence prediction: the probability that the second text follows the first.", tag, docs.Nsp,
                    ctx => TeiRoutes.Handle(ctx, () => Nsp(ctx)));
-        Routes.Map(app, "POST", "/ner", "Named entities with label, score, text and character offsets.", tag, ctx => TeiRoutes.Handle(ctx, () => Ner(ctx)));
-        Routes.Map(app, "POST", "/perplexity", "Perplexity of a text under a causal language model.", tag, ctx => TeiRoutes.Handle(ctx, () => Perplexity(ctx)));
-        Routes.Map(app, "POST", "/attention", "Attention matrices of a layer and head with token labels (?format=html: the interactive viewer).", tag,
+        Routes.Map(app, "POST", "/ner", "Named entities with label, score, text and character offsets.", tag, docs.Ner, ctx => TeiRoutes.Handle(ctx, () => Ner(ctx)));
+        Routes.Map(app, "POST", "/perplexity", "Perplexity of a text under a causal language model.", tag, docs.Perplexity, ctx => TeiRoutes.Handle(ctx, () => Perplexity(ctx)));
+        Routes.Map(app, "POST", "/attention", "Attention matrices of a layer and head with token labels (?format=html: the interactive viewer).", tag, docs.Attention,
                    ctx => TeiRoutes.Handle(ctx, () => Attention(ctx)));
     }
 
@@ -58,7 +59,7 @@ sealed class TaskRoutes(SharpFormerServer server)
         var req = await Http.ReadObjectAsync(ctx);
         var model = Model(req, m => m.FillMask is not null, "a masked-language");
         var (texts, batch) = Texts(req);
-        int topK = (int)Math.Clamp(req.Integer("top_k") ?? 5, int.MinValue, int.MaxValue);
+        int topK = (int)Math.Clamp(req.Integer("top_k") ?? ApiDocs.FillMaskTopK, int.MinValue, int.MaxValue);
         int? beam = req.Integer("beam") is long b ? (int)Math.Clamp(b, int.MinValue, int.MaxValue) : null;
         var pipe = model.FillMask!;
         await Answer(ctx, model, "/fill-mask", texts.Count, batch, () => pipe.Predict(texts, topK, beam), r => TaskJson.FillMask(r));
@@ -87,9 +88,10 @@ sealed class TaskRoutes(SharpFormerServer server)
         var req = await Http.ReadObjectAsync(ctx);
         var model = Model(req, m => m.Tagger is not null, "a token-classification");
         var (texts, batch) = Texts(req);
-        var name = req.String("aggregation_strategy") ?? "simple";
-        if (!Enum.TryParse<AggregationStrategy>(name, ignoreCase: true, out var strategy) || !Enum.IsDefined(strategy) || name.Any(char.IsDigit))
-            throw new ApiException(422, $"'aggregation_strategy' must be none, simple, first, average or max (got '{name}')", "aggregation_strategy");
+        var name = req.String("aggregation_strategy") ?? ApiDocs.DefaultAggregation;
+        if (!ApiDocs.AggregationStrategies.Contains(name, StringComparer.OrdinalIgnoreCase))
+            throw new ApiException(422, $"'aggregation_strategy' must be one of {string.Join(", ", ApiDocs.AggregationStrategies)} (got '{name}')", "aggregation_strategy");
+        var strategy = Enum.Parse<AggregationStrategy>(name, ignoreCase: true);
         int? stride = req.Integer("stride") is long s ? (int)Math.Clamp(s, int.MinValue, int.MaxValue) : null;
         var tagger = model.Tagger!;
         await Answer(ctx, model, "/ner", texts.Count, batch, () => tagger.Predict(texts, strategy, stride), r => TaskJson.Ner(r));
@@ -113,8 +115,9 @@ sealed class TaskRoutes(SharpFormerServer server)
     /// </summary>
     async Task Attention(HttpContext ctx)
     {
-        var format = ctx.Request.Query["format"].FirstOrDefault() ?? "json";
-        if (format is not ("json" or "html")) throw new ApiException(422, $"'format' must be json or html (got '{format}')", "format");
+        var format = ctx.Request.Query["format"].FirstOrDefault() ?? ApiDocs.AttentionFormats[0];
+        if (!ApiDocs.AttentionFormats.Contains(format))
+            throw new ApiException(422, $"'format' must be {string.Join(" or ", ApiDocs.AttentionFormats)} (got '{format}')", "format");
         var req = await Http.ReadObjectAsync(ctx);
         var model = Model(req, m => m.Encoder is not null || m.LanguageModel is not null, "an encoder or decoder");
         var text = req.String("inputs") ?? throw new ApiException(422, "'inputs' is required: the text to look at", "inputs");

@@ -18,11 +18,12 @@ sealed class TeiRoutes(SharpFormerServer server)
     public void Map(WebApplication app)
     {
         const string tag = "text-embeddings-inference-compatible";
-        Routes.Map(app, "POST", "/embed", "Sentence embeddings (normalised by default).", tag, ctx => Handle(ctx, () => Embed(ctx)));
-        Routes.Map(app, "POST", "/predict", "Sequence classification of texts or text pairs.", tag, ctx => Handle(ctx, () => Predict(ctx)));
-        Routes.Map(app, "POST", "/rerank", "Scores texts against a query with a pair classifier, most relevant first.", tag, ctx => Handle(ctx, () => Rerank(ctx)));
-        Routes.Map(app, "POST", "/tokenize", "Tokens with ids and character offsets.", tag, ctx => Handle(ctx, () => Tokenize(ctx)));
-        Routes.Map(app, "GET", "/info", "The model's type, labels, dtype and limits.", tag, ctx => Handle(ctx, () => Info(ctx)));
+        var docs = server.Docs;
+        Routes.Map(app, "POST", "/embed", "Sentence embeddings (normalised by default).", tag, docs.Embed, ctx => Handle(ctx, () => Embed(ctx)));
+        Routes.Map(app, "POST", "/predict", "Sequence classification of texts or text pairs.", tag, docs.Predict, ctx => Handle(ctx, () => Predict(ctx)));
+        Routes.Map(app, "POST", "/rerank", "Scores texts against a query with a pair classifier, most relevant first.", tag, docs.Rerank, ctx => Handle(ctx, () => Rerank(ctx)));
+        Routes.Map(app, "POST", "/tokenize", "Tokens with ids and character offsets.", tag, docs.Tokenize, ctx => Handle(ctx, () => Tokenize(ctx)));
+        Routes.Map(app, "GET", "/info", "The model's type, labels, dtype and limits.", tag, docs.Info, ctx => Handle(ctx, () => Info(ctx)));
     }
 
     /// <summary>Runs a route and answers its errors as TEI does (the playground's routes answer the same way; a client that went away gets nothing).</summary>
