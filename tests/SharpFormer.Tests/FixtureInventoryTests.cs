@@ -45,6 +45,6 @@ public sealed partial class FixtureInventoryTests
         var present = Directory.EnumerateFiles(SharedPaths.Fixtures, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(SharedPaths.Fixtures, f).Replace(Path.DirectorySeparatorChar, '/'))
             .Where(f => f is not ("README.md" or "INVENTORY.md"));
-        Assert.Empty(present.Where(f => !listed.Contains(f)));
+        Assert.All(present, f => Assert.Contains(f, listed));
     }
 }
