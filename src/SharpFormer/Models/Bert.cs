@@ -221,67 +221,81 @@ public sealed class BertModel
         length ??= [.. Enumerable.Repeat(t, b)];
         int rows = start[b - 1] + length[b - 1];
         // The residual stream x becomes the last hidden state. Every buffer here is written in full before it is read.
+        // The working buffers come from the shared array pool: a batch of a few hundred tokens would otherwise put four
+        // or five large-object-heap arrays per call on the garbage collector (tail latency in a serving process).
         var outputs = new BertOutputs { LastHiddenState = Tensor.Uninitialized(b, t, h) };
-        var x = packed ? GC.AllocateUninitializedArray<float>(rows * h) : outputs.LastHiddenState.Data;
-
-        // Embeddings: word + position + token type, then LayerNorm.
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < length[i]; j++)
-            {
-                var row = x.AsSpan((start[i] + j) * h, h);
-                int pos = inputs.PositionIds?[i][j] ?? j;
-                int type = inputs.TokenTypeIds?[i][j] ?? 0;
-                _wordEmbeddings.Lookup(inputs.InputIds[i][j], row);
-                System.Numerics.Tensors.TensorPrimitives.Add(row, _positionEmbeddings.Span.Slice(pos * h, h), row);
-                System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenTypeEmbeddings.Span.Slice(type * h, h), row);
-            }
-        _embeddingsLayerNorm.Forward(x, x);
-        if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
-
-        // Additive key mask per sequence: 0 where attended, finfo.min where padded (packed rows have no padding).
-        var keyBias = packed || inputs.AttentionMask is null ? null : new float[rows];
-        if (keyBias is not null)
-            for (int i = 0; i < b; i++)
-                for (int j = 0; j < t; j++)
-                    keyBias[i * t + j] = inputs.AttentionMask![i][j] != 0 ? 0f : Attention.Masked;
-
-        var qkv = GC.AllocateUninitializedArray<float>(rows * 3 * h);
-        var context = GC.AllocateUninitializedArray<float>(rows * h);
-        var attnOut = GC.AllocateUninitializedArray<float>(rows * h);
-        var inter = GC.AllocateUninitializedArray<float>(rows * Config.IntermediateSize);
-        float scale = 1f / MathF.Sqrt(d);
-        foreach (var layer in _layers)
+        var pool = System.Buffers.ArrayPool<float>.Shared;
+        float[]? packedRows = packed ? pool.Rent(rows * h) : null;
+        float[] qkvBuffer = pool.Rent(rows * 3 * h), contextBuffer = pool.Rent(rows * h), attnOutBuffer = pool.Rent(rows * h),
+                interBuffer = pool.Rent(rows * Config.IntermediateSize);
+        try
         {
-            // Self-attention (bidirectional: every token sees every unpadded token of its sequence).
-            // q, k and v are read in place from the q | k | v rows (stride 3h).
-            layer.QueryKeyValue.Forward(x, rows, qkv);
-            var probs = outputAttentions ? new Tensor(b, headCount, t, t) : null;
+            var x = packed ? packedRows.AsSpan(0, rows * h) : outputs.LastHiddenState.Span;
+            var qkv = qkvBuffer.AsSpan(0, rows * 3 * h);
+            var context = contextBuffer.AsSpan(0, rows * h);
+            var attnOut = attnOutBuffer.AsSpan(0, rows * h);
+            var inter = interBuffer.AsSpan(0, rows * Config.IntermediateSize);
+
+            // Embeddings: word + position + token type, then LayerNorm.
             for (int i = 0; i < b; i++)
+                for (int j = 0; j < length[i]; j++)
+                {
+                    var row = x.Slice((start[i] + j) * h, h);
+                    int pos = inputs.PositionIds?[i][j] ?? j;
+                    int type = inputs.TokenTypeIds?[i][j] ?? 0;
+                    _wordEmbeddings.Lookup(inputs.InputIds[i][j], row);
+                    System.Numerics.Tensors.TensorPrimitives.Add(row, _positionEmbeddings.Span.Slice(pos * h, h), row);
+                    System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenTypeEmbeddings.Span.Slice(type * h, h), row);
+                }
+            _embeddingsLayerNorm.Forward(x, x);
+            if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], x.ToArray()));
+
+            // Additive key mask per sequence: 0 where attended, finfo.min where padded (packed rows have no padding).
+            var keyBias = packed || inputs.AttentionMask is null ? null : new float[rows];
+            if (keyBias is not null)
+                for (int i = 0; i < b; i++)
+                    for (int j = 0; j < t; j++)
+                        keyBias[i * t + j] = inputs.AttentionMask![i][j] != 0 ? 0f : Attention.Masked;
+
+            float scale = 1f / MathF.Sqrt(d);
+            foreach (var layer in _layers)
             {
-                int n = length[i];
-                var seq = qkv.AsSpan(start[i] * 3 * h, n * 3 * h);
-                Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, n, n, headCount, d, scale,
-                    causal: false, queryOffset: 0, keyBias is null ? default : keyBias.AsSpan(start[i], n), context.AsSpan(start[i] * h, n * h), h,
-                    probs is null ? default : probs.Span.Slice(i * headCount * t * t, headCount * t * t));
+                // Self-attention (bidirectional: every token sees every unpadded token of its sequence).
+                // q, k and v are read in place from the q | k | v rows (stride 3h).
+                layer.QueryKeyValue.Forward(x, rows, qkv);
+                var probs = outputAttentions ? new Tensor(b, headCount, t, t) : null;
+                for (int i = 0; i < b; i++)
+                {
+                    int n = length[i];
+                    var seq = qkv.Slice(start[i] * 3 * h, n * 3 * h);
+                    Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, n, n, headCount, d, scale,
+                        causal: false, queryOffset: 0, keyBias is null ? default : keyBias.AsSpan(start[i], n), context.Slice(start[i] * h, n * h), h,
+                        probs is null ? default : probs.Span.Slice(i * headCount * t * t, headCount * t * t));
+                }
+                if (probs is not null) outputs.Attentions.Add(probs);
+                // attention.output: dense, residual, LayerNorm (post-LN).
+                layer.AttentionOutput.Forward(context, rows, attnOut);
+                layer.AttentionLayerNorm.AddAndForward(attnOut, x, attnOut);
+                // Feed-forward: intermediate dense + activation, output dense, residual, LayerNorm.
+                layer.Intermediate.Forward(attnOut, rows, inter, _act);
+                layer.Output.Forward(inter, rows, x);
+                layer.OutputLayerNorm.AddAndForward(x, attnOut, x);
+                if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], x.ToArray()));
             }
-            if (probs is not null) outputs.Attentions.Add(probs);
-            // attention.output: dense, residual, LayerNorm (post-LN).
-            layer.AttentionOutput.Forward(context, rows, attnOut);
-            layer.AttentionLayerNorm.AddAndForward(attnOut, x, attnOut);
-            // Feed-forward: intermediate dense + activation, output dense, residual, LayerNorm.
-            layer.Intermediate.Forward(attnOut, rows, inter, _act);
-            layer.Output.Forward(inter, rows, x);
-            layer.OutputLayerNorm.AddAndForward(x, attnOut, x);
-            if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], (float[])x.Clone()));
+            if (packed)
+            {
+                var padded = outputs.LastHiddenState.Span;
+                for (int i = 0; i < b; i++)
+                {
+                    x.Slice(start[i] * h, length[i] * h).CopyTo(padded[(i * t * h)..]);
+                    padded.Slice((i * t + length[i]) * h, (t - length[i]) * h).Clear();
+                }
+            }
         }
-        if (packed)
+        finally
         {
-            var padded = outputs.LastHiddenState.Data;
-            for (int i = 0; i < b; i++)
-            {
-                x.AsSpan(start[i] * h, length[i] * h).CopyTo(padded.AsSpan(i * t * h));
-                padded.AsSpan((i * t + length[i]) * h, (t - length[i]) * h).Clear();
-            }
+            if (packedRows is not null) pool.Return(packedRows);
+            foreach (var buffer in (float[][])[qkvBuffer, contextBuffer, attnOutBuffer, interBuffer]) pool.Return(buffer);
         }
         RunHeads(outputs, b, t, heads ?? Heads);
         return outputs;
