@@ -22,6 +22,29 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   const pick = o => ({ text: o.text, label: o.label });
   W('sentiment-train.jsonl', shuffled([...jsonl(split('chnsenticorp', 'train.jsonl')), ...jsonl(split('online_shopping', 'train.jsonl'))].map(pick), 'senti').map(J));
   W('sentiment-dev.jsonl', [...jsonl(split('chnsenticorp', 'dev.jsonl')), ...jsonl(split('online_shopping', 'dev.jsonl'))].map(pick).map(J));
+  // A short further stage (sentiment-contrast): "A，但是B" reviews take B's side. In the train split, reviews with
+  // "还可以，但" / "还行，但" are negative 48 to 22, but a mild clause followed by a complaint still read as praise. Built
+  // from short train reviews only: a mild positive (还可以, 还行, 还不错, 挺好, 凑合) then 但是 then a short complaint →
+  // negative, and a short complaint then 但是 then a short positive → positive (e.g. 有点贵，但是质量很好), 2,000 each, mixed
+  // with a fresh sample of 16,000 train reviews so that the stage keeps the rest of what the model knows. Not 就是: in the
+  // data, "不错，就是…" is positive 133 to 26.
+  const train = [...jsonl(split('chnsenticorp', 'train.jsonl')), ...jsonl(split('online_shopping', 'train.jsonl'))].map(pick);
+  const clause = t => t.replace(/[。！!？?.，,~～\s]+$/u, '');
+  const len = t => [...t].length;
+  // Whole short reviews of one label (their closing punctuation dropped), and mild-praise clauses cut from any review.
+  const short = label => [...new Set(train.filter(o => o.label === label).map(o => clause(o.text)))].filter(t => len(t) >= 5 && len(t) <= 16 && !/[。！!？?]/u.test(t));
+  const mild = [...new Set(train.flatMap(o => o.text.split(/[，,。！!？?；;~～\s]+/u)))]
+    .filter(t => len(t) >= 4 && len(t) <= 12 && /还可以|还行|还不错|挺好|凑合/u.test(t) && !/不太|不是|没|差|不好|不行|一般/u.test(t));
+  const pos = short('positive'), neg = short('negative');
+  const compose = (as, bs, label, salt) => {
+    const x = shuffled(as, salt + '-a', t => t), y = shuffled(bs, salt + '-b', t => t);
+    return Array.from({ length: 2000 }, (_, i) => ({ text: `${x[i % x.length]}，但是${y[i % y.length]}。`, label }));
+  };
+  W('sentiment-contrast.jsonl', shuffled([
+    ...shuffled(train, 'contrast-base').slice(0, 16000),
+    ...compose(mild, neg, 'negative', 'but-neg'),
+    ...compose(neg, pos, 'positive', 'but-pos'),
+  ], 'contrast').map(J));
 }
 
 // ---------------------------------------------------------------- pairs: a classifier without LCQMC's length shortcut

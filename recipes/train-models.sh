@@ -264,6 +264,9 @@ stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" 
 # the same data again at half the peak LR, fresh optimizer, another seed. Shipped: whichever run scores higher on dev.
 stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoch2 classify bert-zh-tnews-e2 --model "$RUNS/bert-zh-tnews" "${a[@]/#42/43}"; }
 stage_sentiment2-epoch2()  { local a=("${V2_SENTI[@]/2e-4/1e-4}"); v2 sentiment2-epoch2 classify bert-zh-sentiment-e2 --model "$RUNS/bert-zh-sentiment" "${a[@]/#42/43}"; }
+# Third stage of the sentiment run (third session): the "A，但是B" mix of prepare-finetune.mjs (sentiment-contrast.jsonl),
+# one epoch at a low LR from the shipped second epoch; installed only if its dev accuracy is not below the second epoch's.
+stage_sentiment2-contrast() { v2 sentiment2-contrast classify bert-zh-sentiment-contrast --model "$RUNS/bert-zh-sentiment-e2" --data "$FT/sentiment-contrast.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-5 --warmup-steps 50 --dtype f16 --seed 48; }
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
 # A second epoch from run ner-coarse (dev entity F1 0.43 after its one epoch, still rising): same data, half the peak LR.
@@ -305,7 +308,7 @@ stage_evaluate2() {
   fi
   local v
   for v in "" -scratch; do
-    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
+    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
   done
   for v in "" -e2 -id -id2 -id3 -id4 -scratch; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
   for v in "" -b -scratch; do
@@ -367,7 +370,7 @@ main() {
   fi
   # The issue-19 stages read data-v2 (stage splits) only.
   needs_data=0
-  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|*2-contrast|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
   if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
   for s in "${stages[@]}"; do
     [ "$s" = data ] && continue
