@@ -30,8 +30,11 @@ switch (opts.Mode)
     case "offline-decode":
         Emit(opts, Offline.Decode(opts, texts));
         break;
+    case "served-embed":
+        Emit(opts, Offline.ServedEmbed(opts, texts));
+        break;
     default:
-        Console.Error.WriteLine($"error: unknown --mode {opts.Mode} (embed, stream, fault, offline-embed, offline-decode)");
+        Console.Error.WriteLine($"error: unknown --mode {opts.Mode} (embed, stream, fault, offline-embed, offline-decode, served-embed)");
         return 64;
 }
 return 0;
@@ -258,6 +261,18 @@ static class Offline
         var batch = Median(o.Repeats, () => embedder.Embed(items));
         var one = Singles(Math.Min(o.Requests, 200), i => embedder.Embed(items[i]));
         return new JsonObject { ["texts"] = items.Length, ["batched_texts_per_s"] = items.Length / batch, ["single_p50_ms"] = one.P50, ["single_p99_ms"] = one.P99 };
+    }
+
+    /// <summary>
+    /// The one-client embedding load without HTTP: the texts one after another through a <see cref="SharpFormer.Extensions.AI.ServedModel"/>
+    /// as the server loads it (its request batcher, loop thread and kernel context), so that the server's latency can be
+    /// split into what its scheduling adds and what HTTP adds.
+    /// </summary>
+    public static JsonObject ServedEmbed(Args o, string[] texts)
+    {
+        using var served = SharpFormer.Extensions.AI.ServedModel.Load(Dir(o));
+        var one = Singles(Math.Min(o.Requests, 200), i => served.EmbedAsync([texts[i % texts.Length]]).GetAwaiter().GetResult());
+        return new JsonObject { ["single_p50_ms"] = one.P50, ["single_p99_ms"] = one.P99 };
     }
 
     /// <summary>Batch-8 greedy decoding of --max-tokens tokens (EOS ignored), and prompts alone in the order a one-client load sends them.</summary>
