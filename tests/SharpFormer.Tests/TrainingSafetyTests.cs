@@ -127,7 +127,7 @@ public partial class TrainingSafetyTests : IDisposable
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
 
-    const int SigInt = 2, SigKill = 9;
+    const int SigInt = 2, SigKill = 9, SigTerm = 15;
 
     /// <summary>Starts the CLI, sends <paramref name="signal"/> once a stderr line contains <paramref name="when"/>, waits for the exit.</summary>
     static CliHarness.Result SignalAfter(string[] args, string when, int signal)
@@ -166,8 +166,10 @@ public partial class TrainingSafetyTests : IDisposable
         Assert.Empty(Gpt2Model.Load(dir).InitialisedParameters);
     }
 
-    [Fact]
-    public void CtrlCWritesACheckpointThatResumesToTheSameWeights()
+    [Theory]
+    [InlineData(SigInt)]
+    [InlineData(SigTerm)]   // a service manager's stop, or `kill`; a background job of a script ignores SIGINT
+    public void CtrlCOrSigtermWritesACheckpointThatResumesToTheSameWeights(int signal)
     {
         // Enough steps that the signal lands before the end even when a busy machine delays it (8 steps once finished first).
         const string Steps = "40";
@@ -176,8 +178,8 @@ public partial class TrainingSafetyTests : IDisposable
         Assert.True(full.ExitCode == 0, full.Stderr);
 
         var output = Path.Combine(_dir, "out");
-        var r = SignalAfter(Clm(output, "--max-steps", Steps), $"step 1/{Steps}", SigInt);
-        Assert.True(r.ExitCode == 130, $"exit {r.ExitCode}: {r.Stderr}");
+        var r = SignalAfter(Clm(output, "--max-steps", Steps), $"step 1/{Steps}", signal);
+        Assert.True(r.ExitCode == 128 + signal, $"exit {r.ExitCode}: {r.Stderr}");
         var checkpoint = Assert.Single(Directory.GetDirectories(output));
         Assert.Single(Entries(output));
         Assert.Matches("^checkpoint-[0-9]+$", Path.GetFileName(checkpoint));

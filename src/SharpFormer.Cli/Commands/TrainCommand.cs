@@ -141,14 +141,11 @@ internal sealed class TrainOptionSet
 /// <summary>The epoch/step loop shared by every subcommand: batching, accumulation, progress, evaluation, checkpoints, resume.</summary>
 internal static class TrainLoop
 {
-    /// <summary>The exit code after Ctrl-C (128 + SIGINT), as shells report a process stopped by it.</summary>
-    public const int Interrupted = 130;
-
     /// <summary>
     /// Runs training and returns the exit code. <paramref name="epochBatches"/>(epoch) gives that epoch's micro-batches
     /// (deterministic per epoch, so a resumed run sees the same ones); <paramref name="evaluate"/> returns metrics (printed
     /// and in the summary); <paramref name="saveModel"/> writes config, weights and tokenizer files into a folder.
-    /// Ctrl-C finishes the current step, writes a checkpoint and returns <see cref="Interrupted"/>; a diverged step stops
+    /// Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and returns 128 + the signal; a diverged step stops
     /// the run with an error and saves nothing.
     /// </summary>
     public static int Run<TBatch>(ParseResult r, TrainOptionSet o, ITrainable<TBatch> model, Func<int, List<TBatch>> epochBatches,
@@ -205,7 +202,7 @@ internal static class TrainLoop
                         if (stop.IsCancellationRequested)
                         {
                             progress.Note($"interrupted after step {trainer.Step}; to continue, run the same command with --resume {ck}");
-                            return Interrupted;
+                            return interrupt.ExitCode;
                         }
                     }
                 }
@@ -263,29 +260,38 @@ internal static class TrainLoop
 }
 
 /// <summary>
-/// Ctrl-C (SIGINT) while training: the first one sets <see cref="Requested"/> (the loop finishes its step and writes a
-/// checkpoint); a second one terminates the process at once, as usual.
+/// Ctrl-C (SIGINT) or SIGTERM (a service manager, `kill`, a machine shutting down) while training: the first one sets
+/// <see cref="Token"/> (the loop finishes its step and writes a checkpoint, then the process exits with
+/// <see cref="ExitCode"/>); a second one terminates the process at once, as usual. SIGTERM matters because a job started in
+/// the background by a non-interactive shell ignores SIGINT.
 /// </summary>
 internal sealed class InterruptSignal : IDisposable
 {
     readonly CancellationTokenSource _cts = new();
-    readonly PosixSignalRegistration _registration;
+    readonly PosixSignalRegistration[] _registrations;
+    int _signal;
 
-    public InterruptSignal() => _registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
+    public InterruptSignal() => _registrations = [Register(PosixSignal.SIGINT, 2, "Ctrl-C"), Register(PosixSignal.SIGTERM, 15, "SIGTERM")];
+
+    PosixSignalRegistration Register(PosixSignal signal, int number, string name) => PosixSignalRegistration.Create(signal, ctx =>
     {
         if (_cts.IsCancellationRequested) return;
         ctx.Cancel = true;
+        _signal = number;
         if (!Console.IsErrorRedirected) Console.Error.WriteLine();   // ends the progress line redrawn in place
-        Console.Error.WriteLine("stopping after this step to write a checkpoint (Ctrl-C again to quit without one)");
+        Console.Error.WriteLine($"{name}: stopping after this step to write a checkpoint ({name} again to quit without one)");
         _cts.Cancel();
     });
 
-    /// <summary>Cancelled when Ctrl-C is pressed.</summary>
+    /// <summary>Cancelled when Ctrl-C is pressed or SIGTERM arrives.</summary>
     public CancellationToken Token => _cts.Token;
+
+    /// <summary>The exit code of a run stopped by the signal (128 + its number, as shells report it): 130 for Ctrl-C, 143 for SIGTERM.</summary>
+    public int ExitCode => 128 + _signal;
 
     public void Dispose()
     {
-        _registration.Dispose();
+        foreach (var r in _registrations) r.Dispose();
         _cts.Dispose();
     }
 }
