@@ -93,7 +93,51 @@ public sealed class BertModel
     /// <param name="Output">output.dense (the FFN's second layer).</param>
     /// <param name="OutputLayerNorm">output.LayerNorm (after the residual add).</param>
     sealed record Layer(StackedLinear QueryKeyValue, Linear AttentionOutput, LayerNormLayer AttentionLayerNorm,
-                        Linear Intermediate, Linear Output, LayerNormLayer OutputLayerNorm);
+                        Linear Intermediate, Linear Output, LayerNormLayer OutputLayerNorm)
+    {
+        /// <summary>
+        /// attention (BertSelfAttention, then BertSelfOutput): y = LayerNorm(x + dense(self-attention of each sequence)),
+        /// bidirectional — every token sees every unpadded token of its sequence. q, k and v are read in place from the
+        /// q | k | v rows (stride 3h). <paramref name="probs"/>: empty, or [B, heads, T, T] to receive the attention.
+        /// </summary>
+        public void Attention(ReadOnlySpan<float> x, Sequences seqs, Span<float> qkv, Span<float> context, Span<float> y, Span<float> probs)
+        {
+            int h = seqs.Heads * seqs.HeadDim, t = seqs.PaddedLength, perSequence = seqs.Heads * t * t;
+            QueryKeyValue.Forward(x, seqs.Rows, qkv);
+            for (int i = 0; i < seqs.Start.Length; i++)
+            {
+                int n = seqs.Length[i];
+                var seq = qkv.Slice(seqs.Start[i] * 3 * h, n * 3 * h);
+                Kernels.Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, n, n, seqs.Heads, seqs.HeadDim, seqs.Scale,
+                    causal: false, queryOffset: 0, seqs.KeyBias is null ? default : seqs.KeyBias.AsSpan(seqs.Start[i], n),
+                    context.Slice(seqs.Start[i] * h, n * h), h, probs.IsEmpty ? default : probs.Slice(i * perSequence, perSequence));
+            }
+            AttentionOutput.Forward(context, seqs.Rows, y);
+            AttentionLayerNorm.AddAndForward(y, x, y);
+        }
+
+        /// <summary>The feed-forward part (BertIntermediate, then BertOutput): x = LayerNorm(y + dense(act(dense(y)))).</summary>
+        public void FeedForward(ReadOnlySpan<float> y, int rows, Span<float> inter, Span<float> x, Activation act)
+        {
+            Intermediate.Forward(y, rows, inter, act);
+            Output.Forward(inter, rows, x);
+            OutputLayerNorm.AddAndForward(x, y, x);
+        }
+    }
+
+    /// <summary>Where the sequences of a batch sit in the residual stream, and what their attention needs.</summary>
+    /// <param name="Start">Sequence i occupies rows [Start[i], Start[i] + Length[i]).</param>
+    /// <param name="Length">Rows of each sequence.</param>
+    /// <param name="PaddedLength">T, the batch's padded length (the layout of attention probabilities).</param>
+    /// <param name="KeyBias">Null, or per row 0 / <see cref="Kernels.Attention.Masked"/> from the attention mask.</param>
+    /// <param name="Heads">Attention heads.</param>
+    /// <param name="HeadDim">Width of one head.</param>
+    /// <param name="Scale">1/√HeadDim.</param>
+    sealed record Sequences(int[] Start, int[] Length, int PaddedLength, float[]? KeyBias, int Heads, int HeadDim, float Scale)
+    {
+        /// <summary>Rows of the residual stream.</summary>
+        public int Rows => Start[^1] + Length[^1];
+    }
 
     /// <summary>The heads HuggingFace's class of that name has.</summary>
     public static BertHeads HeadsOf(string architecture) => architecture switch
@@ -210,16 +254,12 @@ public sealed class BertModel
     public BertOutputs Forward(BertInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false, BertHeads? heads = null,
                                bool unpadded = false)
     {
-        int b = inputs.Batch, t = inputs.Length, h = Config.HiddenSize, headCount = Config.NumAttentionHeads, d = Config.HeadDim;
+        int b = inputs.Batch, t = inputs.Length, h = Config.HiddenSize, headCount = Config.NumAttentionHeads;
         if (b == 0 || t == 0) throw new SharpFormerException("the input is empty: BERT needs at least one token");
         ValidateInputs(inputs);
-        // Sequence i occupies rows [start[i], start[i] + length[i]) of the residual stream: padded, every row has t
-        // positions and the attention mask biases padded keys away; unpadded, the rows are packed end to end.
-        var (start, length) = unpadded && !outputHiddenStates && !outputAttentions ? PackedRows(inputs) : (null, null);
-        bool packed = start is not null;
-        start ??= [.. Enumerable.Range(0, b).Select(i => i * t)];
-        length ??= [.. Enumerable.Repeat(t, b)];
-        int rows = start[b - 1] + length[b - 1];
+        var seqs = Layout(inputs, unpadded && !outputHiddenStates && !outputAttentions);
+        bool packed = seqs.KeyBias is null && seqs.Rows < b * t;
+        int rows = seqs.Rows;
         // The residual stream x becomes the last hidden state. Every buffer here is written in full before it is read.
         // The working buffers come from the shared array pool: a batch of a few hundred tokens would otherwise put four
         // or five large-object-heap arrays per call on the garbage collector (tail latency in a serving process).
@@ -236,50 +276,14 @@ public sealed class BertModel
             var attnOut = attnOutBuffer.AsSpan(0, rows * h);
             var inter = interBuffer.AsSpan(0, rows * Config.IntermediateSize);
 
-            // Embeddings: word + position + token type, then LayerNorm.
-            for (int i = 0; i < b; i++)
-                for (int j = 0; j < length[i]; j++)
-                {
-                    var row = x.Slice((start[i] + j) * h, h);
-                    int pos = inputs.PositionIds?[i][j] ?? j;
-                    int type = inputs.TokenTypeIds?[i][j] ?? 0;
-                    _wordEmbeddings.Lookup(inputs.InputIds[i][j], row);
-                    System.Numerics.Tensors.TensorPrimitives.Add(row, _positionEmbeddings.Span.Slice(pos * h, h), row);
-                    System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenTypeEmbeddings.Span.Slice(type * h, h), row);
-                }
-            _embeddingsLayerNorm.Forward(x, x);
+            Embeddings(inputs, seqs, x);
             if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], x.ToArray()));
-
-            // Additive key mask per sequence: 0 where attended, finfo.min where padded (packed rows have no padding).
-            var keyBias = packed || inputs.AttentionMask is null ? null : new float[rows];
-            if (keyBias is not null)
-                for (int i = 0; i < b; i++)
-                    for (int j = 0; j < t; j++)
-                        keyBias[i * t + j] = inputs.AttentionMask![i][j] != 0 ? 0f : Attention.Masked;
-
-            float scale = 1f / MathF.Sqrt(d);
             foreach (var layer in _layers)
             {
-                // Self-attention (bidirectional: every token sees every unpadded token of its sequence).
-                // q, k and v are read in place from the q | k | v rows (stride 3h).
-                layer.QueryKeyValue.Forward(x, rows, qkv);
                 var probs = outputAttentions ? new Tensor(b, headCount, t, t) : null;
-                for (int i = 0; i < b; i++)
-                {
-                    int n = length[i];
-                    var seq = qkv.Slice(start[i] * 3 * h, n * 3 * h);
-                    Attention.Forward(seq, 3 * h, seq[h..], seq[(2 * h)..], 3 * h, n, n, headCount, d, scale,
-                        causal: false, queryOffset: 0, keyBias is null ? default : keyBias.AsSpan(start[i], n), context.Slice(start[i] * h, n * h), h,
-                        probs is null ? default : probs.Span.Slice(i * headCount * t * t, headCount * t * t));
-                }
+                layer.Attention(x, seqs, qkv, context, attnOut, probs is null ? default : probs.Span);
+                layer.FeedForward(attnOut, rows, inter, x, _act);
                 if (probs is not null) outputs.Attentions.Add(probs);
-                // attention.output: dense, residual, LayerNorm (post-LN).
-                layer.AttentionOutput.Forward(context, rows, attnOut);
-                layer.AttentionLayerNorm.AddAndForward(attnOut, x, attnOut);
-                // Feed-forward: intermediate dense + activation, output dense, residual, LayerNorm.
-                layer.Intermediate.Forward(attnOut, rows, inter, _act);
-                layer.Output.Forward(inter, rows, x);
-                layer.OutputLayerNorm.AddAndForward(x, attnOut, x);
                 if (outputHiddenStates) outputs.HiddenStates.Add(new Tensor([b, t, h], x.ToArray()));
             }
             if (packed)
@@ -287,8 +291,8 @@ public sealed class BertModel
                 var padded = outputs.LastHiddenState.Span;
                 for (int i = 0; i < b; i++)
                 {
-                    x.Slice(start[i] * h, length[i] * h).CopyTo(padded[(i * t * h)..]);
-                    padded.Slice((i * t + length[i]) * h, (t - length[i]) * h).Clear();
+                    x.Slice(seqs.Start[i] * h, seqs.Length[i] * h).CopyTo(padded[(i * t * h)..]);
+                    padded.Slice((i * t + seqs.Length[i]) * h, (t - seqs.Length[i]) * h).Clear();
                 }
             }
         }
@@ -301,25 +305,59 @@ public sealed class BertModel
         return outputs;
     }
 
-    /// <summary>Where each row's real tokens go when packed end to end, or nulls when a mask is not right padding (1…1 0…0).</summary>
-    static (int[]? Start, int[]? Length) PackedRows(BertInputs inputs)
+    /// <summary>
+    /// Where each input row goes in the residual stream: with <paramref name="unpadded"/> and right padding (masks of the
+    /// form 1…1 0…0, none all padding), only its real tokens, packed end to end; otherwise all T positions, the padded
+    /// ones biased away from every query by the attention mask.
+    /// </summary>
+    Sequences Layout(BertInputs inputs, bool unpadded)
     {
-        if (inputs.AttentionMask is null) return (null, null);   // nothing to remove
-        int b = inputs.Batch, at = 0;
-        var start = new int[b];
-        var length = new int[b];
-        for (int i = 0; i < b; i++)
+        int b = inputs.Batch, t = inputs.Length;
+        var length = Enumerable.Repeat(t, b).ToArray();
+        if (unpadded && inputs.AttentionMask is not null)
+            for (int i = 0; i < b && length is not null; i++)
+            {
+                var m = inputs.AttentionMask[i];
+                int n = 0;
+                while (n < m.Length && m[n] != 0) n++;
+                if (n == 0 || m.AsSpan(n).ContainsAnyExcept(0)) length = null;   // not right padding: the padded pass defines it
+                else length[i] = n;
+            }
+        int d = Config.HeadDim;
+        if (length is not null && length.Sum() < b * t)
         {
-            var m = inputs.AttentionMask[i];
-            int n = 0;
-            while (n < m.Length && m[n] != 0) n++;
-            for (int j = n; j < m.Length; j++)
-                if (m[j] != 0) return (null, null);
-            if (n == 0) return (null, null);   // a row of padding only: the padded pass defines what it gives
-            (start[i], length[i]) = (at, n);
-            at += n;
+            var start = new int[b];
+            for (int i = 1; i < b; i++) start[i] = start[i - 1] + length[i - 1];
+            return new Sequences(start, length, t, null, Config.NumAttentionHeads, d, 1f / MathF.Sqrt(d));
         }
-        return at == b * inputs.Length ? (null, null) : (start, length);   // no padding: nothing to remove
+        // Additive key mask: 0 where attended, finfo.min where padded.
+        float[]? keyBias = null;
+        if (inputs.AttentionMask is not null)
+        {
+            keyBias = new float[b * t];
+            for (int i = 0; i < b; i++)
+                for (int j = 0; j < t; j++)
+                    keyBias[i * t + j] = inputs.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
+        }
+        return new Sequences([.. Enumerable.Range(0, b).Select(i => i * t)], Enumerable.Repeat(t, b).ToArray(), t, keyBias,
+                             Config.NumAttentionHeads, d, 1f / MathF.Sqrt(d));
+    }
+
+    /// <summary>BertEmbeddings: word + position + token type of each sequence's positions, then LayerNorm, into x.</summary>
+    void Embeddings(BertInputs inputs, Sequences seqs, Span<float> x)
+    {
+        int h = Config.HiddenSize;
+        for (int i = 0; i < inputs.Batch; i++)
+            for (int j = 0; j < seqs.Length[i]; j++)
+            {
+                var row = x.Slice((seqs.Start[i] + j) * h, h);
+                int pos = inputs.PositionIds?[i][j] ?? j;
+                int type = inputs.TokenTypeIds?[i][j] ?? 0;
+                _wordEmbeddings.Lookup(inputs.InputIds[i][j], row);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, _positionEmbeddings.Span.Slice(pos * h, h), row);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, _tokenTypeEmbeddings.Span.Slice(type * h, h), row);
+            }
+        _embeddingsLayerNorm.Forward(x, x);
     }
 
     void ValidateInputs(BertInputs inputs)
