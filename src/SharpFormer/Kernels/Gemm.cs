@@ -94,12 +94,8 @@ public sealed partial class PackedWeight
         {
             if (precision == WeightPrecision.Int8) { p.PackInt8(src, outIn); return p; }
             nint s = (nint)src;
-            var kernels = KernelContext.Current;
             // Panels in parallel (load time, not the hot path).
-            if ((long)n * k >= 1 << 18 && kernels.Threads > 1)
-                Parallel.For(0, p.PanelCount, kernels.ParallelOptions, pan => p.PackPanel((float*)s, pan, outIn));
-            else
-                for (int pan = 0; pan < p.PanelCount; pan++) p.PackPanel(src, pan, outIn);
+            KernelContext.Current.For(p.PanelCount, (long)n * k, pan => p.PackPanel((float*)s, pan, outIn), minWork: 1 << 18);
         }
         return p;
     }

@@ -43,7 +43,7 @@ public sealed partial class PackedWeight
         for (int c = 0; c < n; c++) scales[c] = max[c] / 127f;
         nint src = (nint)w;
         // Panels in parallel (load time, not the hot path).
-        KernelContext.Current.For(PanelCount, 2L * PanelWidth * k, pan =>
+        KernelContext.Current.For(PanelCount, 2L * PanelWidth * k * PanelCount, pan =>
         {
             sbyte* dst = (sbyte*)Pointer + (long)pan * PanelWidth * 2 * KPairs;
             float* ws = (float*)src;

@@ -126,10 +126,14 @@ public sealed unsafe class KernelContext : IDisposable
         public void Dispose() => _current.Value = _previous;
     }
 
-    /// <summary>Runs body(i) for i in [0, count) on the .NET thread pool within <see cref="Threads"/>, in parallel only when the work is worth a hand-off.</summary>
-    internal void For(int count, long flopsPerItem, Action<int> body)
+    /// <summary>
+    /// Runs body(i) for i in [0, count) on the .NET thread pool within <see cref="Threads"/>, in parallel only when the
+    /// work is worth a hand-off: <paramref name="work"/> (all items' flops or bytes) at least <paramref name="minWork"/>.
+    /// For load-time and training loops; inference kernels use this context's own worker pool.
+    /// </summary>
+    internal void For(int count, long work, Action<int> body, long minWork = 200_000)
     {
-        if (Threads == 1 || count == 1 || flopsPerItem * count < 200_000)
+        if (Threads == 1 || count <= 1 || work < minWork)
         {
             for (int i = 0; i < count; i++) body(i);
             return;

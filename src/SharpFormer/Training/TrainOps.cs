@@ -91,13 +91,7 @@ public static class TrainOps
         finally { ArrayPool<float>.Shared.Return(tmp); }
     }
 
-    static void Run(int count, long flops, Action<int> body)
-    {
-        var kernels = Kernels.KernelContext.Current;
-        if (count <= 1 || flops < ParallelFlops || kernels.Threads <= 1)
-            for (int i = 0; i < count; i++) body(i);
-        else Parallel.For(0, count, kernels.ParallelOptions, body);
-    }
+    static void Run(int count, long flops, Action<int> body) => Kernels.KernelContext.Current.For(count, flops, body, ParallelFlops);
 
     // ---------------------------------------------------------------- linear layers
 
