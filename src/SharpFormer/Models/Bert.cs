@@ -323,12 +323,13 @@ public sealed class BertModel
                 if (n == 0 || m.AsSpan(n).ContainsAnyExcept(0)) length = null;   // not right padding: the padded pass defines it
                 else length[i] = n;
             }
-        int d = Config.HeadDim;
+        Sequences Of(int[] start, int[] length, float[]? keyBias) =>
+            new(start, length, t, keyBias, Config.NumAttentionHeads, Config.HeadDim, 1f / MathF.Sqrt(Config.HeadDim));
         if (length is not null && length.Sum() < b * t)
         {
             var start = new int[b];
             for (int i = 1; i < b; i++) start[i] = start[i - 1] + length[i - 1];
-            return new Sequences(start, length, t, null, Config.NumAttentionHeads, d, 1f / MathF.Sqrt(d));
+            return Of(start, length, null);
         }
         // Additive key mask: 0 where attended, finfo.min where padded.
         float[]? keyBias = null;
@@ -339,8 +340,7 @@ public sealed class BertModel
                 for (int j = 0; j < t; j++)
                     keyBias[i * t + j] = inputs.AttentionMask[i][j] != 0 ? 0f : Attention.Masked;
         }
-        return new Sequences([.. Enumerable.Range(0, b).Select(i => i * t)], Enumerable.Repeat(t, b).ToArray(), t, keyBias,
-                             Config.NumAttentionHeads, d, 1f / MathF.Sqrt(d));
+        return Of([.. Enumerable.Range(0, b).Select(i => i * t)], Enumerable.Repeat(t, b).ToArray(), keyBias);
     }
 
     /// <summary>BertEmbeddings: word + position + token type of each sequence's positions, then LayerNorm, into x.</summary>
