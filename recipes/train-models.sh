@@ -236,43 +236,52 @@ stage_ft-data() { node "$REPO/recipes/prepare-finetune.mjs" "$DATA2"; }
 # and 56k NER sentences are each seen once or twice).
 FT="$DATA2/finetune"; SPL="$DATA2/splits"
 ADAPTED="${ADAPTED:-$RUNS/bert-zh-adapted-547}"   # stage adapt-resume keeps this copy of checkpoint-547
+# Fourth session: the finished adaptation (5,000 steps) is the base of a second set of task runs, told apart by a suffix:
+# `ADAPTED=$RUNS/bert-zh-adapted-5000 TAG=-a5k recipes/train-models.sh tnews ...` writes bert-zh-tnews-a5k (and
+# tnews-a5k.json/.log); the stages that continue a run read the run of the same TAG. Stage adapt-final makes that folder.
+TAG="${TAG:-}"
+stage_adapt-final() {
+  local last; last=$(newest_checkpoint "$RUNS/bert-zh-adapted")
+  [ "$(basename "$last")" = checkpoint-5000 ] || { log "adapt-final: newest checkpoint is ${last:-none}, not checkpoint-5000 (run adapt-resume)"; exit 1; }
+  rm -rf "$RUNS/bert-zh-adapted-5000"; cp -r "$last" "$RUNS/bert-zh-adapted-5000"; log "copied $last to $RUNS/bert-zh-adapted-5000"
+}
 V2_SENTI=(--data "$FT/sentiment-train.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_PAIRS=(--data "$FT/pairs-train.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 200 --dtype f16)
 V2_TNEWS=(--data "$SPL/tnews/train.jsonl" --eval "$SPL/tnews/dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --lr 2e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_NERC=(--data "$FT/ner-coarse-train.bio" --eval "$FT/ner-coarse-dev.bio" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-4 --warmup-steps 200 --dtype f16 --seed 42)
 V2_NER=(--data "$SPL/cluener/train.bio" --eval "$SPL/cluener/dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
 SCRATCH=(--config "$CFG/bert-chinese-small.json" --tokenizer "$REPO/models/bert-chinese-small")
-v2() { local name=$1 task=$2 out=$3; shift 3; rm -rf "$RUNS/$out"; train "$name" "$task" --output "$RUNS/$out" "$@"; }
+v2() { local name=$1$TAG task=$2 out=$3$TAG; shift 3; rm -rf "$RUNS/$out"; train "$name" "$task" --output "$RUNS/$out" "$@"; }
 stage_sentiment2()         { v2 sentiment2 classify bert-zh-sentiment --model "$ADAPTED" "${V2_SENTI[@]}"; }
 stage_sentiment2-scratch() { v2 sentiment2-scratch classify bert-zh-sentiment-scratch "${SCRATCH[@]}" "${V2_SENTI[@]}"; }
 stage_pairs2()             { v2 pairs2 classify bert-zh-pairs --model "$ADAPTED" "${V2_PAIRS[@]}" --lr 2e-4 --seed 42; }
 # A second epoch from run pairs2 (its LCQMC dev accuracy 74.2 %, and an identical question pair still "different" at 0.57):
 # the same data again at half the peak LR, fresh optimizer. The shipped pairs model is whichever of the two scores higher on LCQMC dev.
-stage_pairs2-epoch2()      { v2 pairs2-epoch2 classify bert-zh-pairs-e2 --model "$RUNS/bert-zh-pairs" "${V2_PAIRS[@]}" --lr 1e-4 --seed 43; }
+stage_pairs2-epoch2()      { v2 pairs2-epoch2 classify bert-zh-pairs-e2 --model "$RUNS/bert-zh-pairs$TAG" "${V2_PAIRS[@]}" --lr 1e-4 --seed 43; }
 # A short second stage from run pairs2-epoch2 (LCQMC dev 77.9 %, yet 26 % of the identical train pairs called "same"):
 # pairs-identity.jsonl, a quarter same-text positives (see prepare-finetune.mjs), at half its LR.
-stage_pairs2-identity()    { v2 pairs2-identity classify bert-zh-pairs-id --model "$RUNS/bert-zh-pairs-e2" --data "$FT/pairs-identity.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 5e-5 --seed 44; }
+stage_pairs2-identity()    { v2 pairs2-identity classify bert-zh-pairs-id --model "$RUNS/bert-zh-pairs-e2$TAG" --data "$FT/pairs-identity.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 5e-5 --seed 44; }
 # Run pairs2-identity: LCQMC dev 74.6 %, identical LCQMC dev questions "same" 78.9 % (pairs2-epoch2: 71.6 %). Once more at 4x its LR.
-stage_pairs2-identity2()   { v2 pairs2-identity2 classify bert-zh-pairs-id2 --model "$RUNS/bert-zh-pairs-id" --data "$FT/pairs-identity.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 2e-4 --seed 45; }
+stage_pairs2-identity2()   { v2 pairs2-identity2 classify bert-zh-pairs-id2 --model "$RUNS/bert-zh-pairs-id$TAG" --data "$FT/pairs-identity.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 2e-4 --seed 45; }
 # Run pairs2-identity2: LCQMC dev 74.0 %, identical dev questions 82.8 %. Two epochs on a file of half same-text positives.
-stage_pairs2-identity3()   { v2 pairs2-identity3 classify bert-zh-pairs-id3 --model "$RUNS/bert-zh-pairs-id2" --data "$FT/pairs-identity-half.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 2 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 2e-4 --seed 46; }
+stage_pairs2-identity3()   { v2 pairs2-identity3 classify bert-zh-pairs-id3 --model "$RUNS/bert-zh-pairs-id2$TAG" --data "$FT/pairs-identity-half.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 2 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 2e-4 --seed 46; }
 # Run pairs2-identity3: identical dev questions 95.1 % "same", LCQMC dev 72.6 %. Back to a quarter same-text pairs at 5e-5.
-stage_pairs2-identity4()   { v2 pairs2-identity4 classify bert-zh-pairs-id4 --model "$RUNS/bert-zh-pairs-id3" --data "$FT/pairs-identity.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 5e-5 --seed 47; }
+stage_pairs2-identity4()   { v2 pairs2-identity4 classify bert-zh-pairs-id4 --model "$RUNS/bert-zh-pairs-id3$TAG" --data "$FT/pairs-identity.jsonl" --eval "$FT/pairs-dev.jsonl" --epochs 1 --batch-size 32 --max-length 64 --warmup-steps 50 --dtype f16 --lr 5e-5 --seed 47; }
 stage_pairs2-scratch()     { v2 pairs2-scratch classify bert-zh-pairs-scratch "${SCRATCH[@]}" "${V2_PAIRS[@]}" --lr 2e-4 --seed 42; }
 stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" "${V2_TNEWS[@]}"; }
 # Second epochs from the one-epoch runs (TNEWS dev 43.5 %; sentiment dev 90.66 %, yet the demo's lukewarm review positive):
 # the same data again at half the peak LR, fresh optimizer, another seed. Shipped: whichever run scores higher on dev.
-stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoch2 classify bert-zh-tnews-e2 --model "$RUNS/bert-zh-tnews" "${a[@]/#42/43}"; }
-stage_sentiment2-epoch2()  { local a=("${V2_SENTI[@]/2e-4/1e-4}"); v2 sentiment2-epoch2 classify bert-zh-sentiment-e2 --model "$RUNS/bert-zh-sentiment" "${a[@]/#42/43}"; }
+stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoch2 classify bert-zh-tnews-e2 --model "$RUNS/bert-zh-tnews$TAG" "${a[@]/#42/43}"; }
+stage_sentiment2-epoch2()  { local a=("${V2_SENTI[@]/2e-4/1e-4}"); v2 sentiment2-epoch2 classify bert-zh-sentiment-e2 --model "$RUNS/bert-zh-sentiment$TAG" "${a[@]/#42/43}"; }
 # Third stage of the sentiment run (third session): the "A，但是B" mix of prepare-finetune.mjs (sentiment-contrast.jsonl),
 # one epoch at a low LR from the shipped second epoch; installed only if its dev accuracy is not below the second epoch's.
-stage_sentiment2-contrast() { v2 sentiment2-contrast classify bert-zh-sentiment-contrast --model "$RUNS/bert-zh-sentiment-e2" --data "$FT/sentiment-contrast.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-5 --warmup-steps 50 --dtype f16 --seed 48; }
+stage_sentiment2-contrast() { v2 sentiment2-contrast classify bert-zh-sentiment-contrast --model "$RUNS/bert-zh-sentiment-e2$TAG" --data "$FT/sentiment-contrast.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-5 --warmup-steps 50 --dtype f16 --seed 48; }
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
 # A second epoch from run ner-coarse (dev entity F1 0.43 after its one epoch, still rising): same data, half the peak LR.
-stage_ner-coarse-epoch2()  { local a=("${V2_NERC[@]/5e-4/2.5e-4}"); v2 ner-coarse-epoch2 ner bert-zh-ner-coarse-e2 --model "$RUNS/bert-zh-ner-coarse" "${a[@]/#42/43}"; }
+stage_ner-coarse-epoch2()  { local a=("${V2_NERC[@]/5e-4/2.5e-4}"); v2 ner-coarse-epoch2 ner bert-zh-ner-coarse-e2 --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
 # Epoch 2 took dev entity F1 (BIO decoding) from 53.1 to 59.9; a third from it, at 2e-4, seed 44.
-stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-epoch3 ner bert-zh-ner-coarse-e3 --model "$RUNS/bert-zh-ner-coarse-e2" "${a[@]/#42/44}"; }
+stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-epoch3 ner bert-zh-ner-coarse-e3 --model "$RUNS/bert-zh-ner-coarse-e2$TAG" "${a[@]/#42/44}"; }
 stage_ner-coarse-scratch() { v2 ner-coarse-scratch ner bert-zh-ner-coarse-scratch "${SCRATCH[@]}" "${V2_NERC[@]}"; }
 stage_ner2()               { v2 ner2 ner bert-zh-ner --model "$ADAPTED" "${V2_NER[@]}"; }
 stage_ner2-scratch()       { v2 ner2-scratch ner bert-zh-ner-scratch "${SCRATCH[@]}" "${V2_NER[@]}"; }
@@ -307,17 +316,18 @@ stage_evaluate2() {
     return 0
   fi
   local v
-  for v in "" -scratch; do
+  for v in "" -scratch -a5k; do
     senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
   done
-  for v in "" -e2 -id -id2 -id3 -id4 -scratch; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
-  for v in "" -b -scratch; do
+  for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
+  for v in "" -b -scratch -a5k -b-a5k; do
     ev "$RUNS/bert-zh-embed$v" "embed$v" sts dev-stsb "$SPL/stsb/dev.txt"; ev "$RUNS/bert-zh-embed$v" "embed$v" sts test-stsb "$SPL/stsb/test.txt"
     ev "$RUNS/bert-zh-embed$v" "embed$v" pairs test-lcqmc "$SPL/lcqmc/test.jsonl"
   done
   # The untrained bases as embedding models (cosine of mean-pooled vectors): what contrastive training adds.
   ev "$REPO/models/bert-chinese-small" base-as-embed sts test-stsb "$SPL/stsb/test.txt"
-  ev "$ADAPTED" adapted-as-embed sts test-stsb "$SPL/stsb/test.txt"
+  ev "$RUNS/bert-zh-adapted-547" adapted-as-embed sts test-stsb "$SPL/stsb/test.txt"
+  ev "$RUNS/bert-zh-adapted-5000" adapted-5000-as-embed sts test-stsb "$SPL/stsb/test.txt"
 }
 
 # The sentence-embedding model (train embed, issue 19 item 4): supervised contrastive training on the positive pairs of
@@ -370,7 +380,7 @@ main() {
   fi
   # The issue-19 stages read data-v2 (stage splits) only.
   needs_data=0
-  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|*2-contrast|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|adapt-final|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|*2-contrast|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
   if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
   for s in "${stages[@]}"; do
     [ "$s" = data ] && continue

@@ -50,7 +50,7 @@ static void Emit(Args o, JsonObject result)
 
 /// <summary>Command-line options.</summary>
 sealed record Args(string Mode, string Url, string Model, string? ModelDir, int[] Clients, int Requests, double MaxSeconds, int MaxTokens,
-                   string Texts, string Endpoint, string? Out, int Repeats)
+                   string Texts, string Endpoint, string? Out, int Repeats, double WarmupSeconds)
 {
     public static Args Parse(string[] a)
     {
@@ -63,7 +63,8 @@ sealed record Args(string Mode, string Url, string Model, string? ModelDir, int[
         string Get(string k, string? def = null) => d.Remove(k, out var v) ? v : def ?? Fail($"--{k} is required");
         var r = new Args(Get("mode"), Get("url", "http://127.0.0.1:8080"), Get("model"), d.GetValueOrDefault("model-dir"),
             Get("clients", "1").Split(',').Select(int.Parse).ToArray(), int.Parse(Get("requests", "200")), double.Parse(Get("max-seconds", "60")),
-            int.Parse(Get("max-tokens", "32")), Get("texts"), Get("endpoint", "completions"), d.GetValueOrDefault("out"), int.Parse(Get("repeats", "3")));
+            int.Parse(Get("max-tokens", "32")), Get("texts"), Get("endpoint", "completions"), d.GetValueOrDefault("out"), int.Parse(Get("repeats", "3")),
+            double.Parse(Get("warmup-seconds", "1")));
         d.Remove("model-dir"); d.Remove("out");
         if (d.Count > 0) Fail($"unknown option --{d.Keys.First()}");
         return r;
@@ -83,11 +84,11 @@ static class Load
     /// <summary>N clients issue requests back to back until --requests are done or --max-seconds pass.</summary>
     public static async Task<JsonObject> Run(Args o, int clients, Func<HttpClient, int, CancellationToken, Task<Outcome>> request)
     {
-        // Untimed warm-up, as the offline figures have: at least one request per client slot (up to 8) and a second of
-        // requests, so that the server's code is JIT-optimised (its first calls run unoptimised tier-0 code).
+        // Untimed warm-up, as the offline figures have: at least one request per client slot (up to 8) and --warmup-seconds of
+        // requests, so that the server's code and this client's are JIT-optimised (first calls run unoptimised tier-0 code).
         var warm = Stopwatch.StartNew();
         do await Task.WhenAll(Enumerable.Range(0, Math.Min(clients, 8)).Select(i => request(Http, i, CancellationToken.None)));
-        while (warm.Elapsed.TotalSeconds < 1);
+        while (warm.Elapsed.TotalSeconds < o.WarmupSeconds);
         var outcomes = new System.Collections.Concurrent.ConcurrentBag<Outcome>();
         int next = -1;
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(o.MaxSeconds));
@@ -258,8 +259,8 @@ static class Offline
     {
         var embedder = SentenceEmbedder.Load(Dir(o));
         var items = Enumerable.Range(0, o.Requests).Select(i => texts[i % texts.Length]).ToArray();
-        var batch = Median(o.Repeats, () => embedder.Embed(items));
-        var one = Singles(Math.Min(o.Requests, 200), i => embedder.Embed(items[i]));
+        var batch = Median(o.Repeats, o.WarmupSeconds, () => embedder.Embed(items));
+        var one = Singles(Math.Min(o.Requests, 200), o.WarmupSeconds, i => embedder.Embed(items[i]));
         return new JsonObject { ["texts"] = items.Length, ["batched_texts_per_s"] = items.Length / batch, ["single_p50_ms"] = one.P50, ["single_p99_ms"] = one.P99 };
     }
 
@@ -271,7 +272,7 @@ static class Offline
     public static JsonObject ServedEmbed(Args o, string[] texts)
     {
         using var served = SharpFormer.Extensions.AI.ServedModel.Load(Dir(o));
-        var one = Singles(Math.Min(o.Requests, 200), i => served.EmbedAsync([texts[i % texts.Length]]).GetAwaiter().GetResult());
+        var one = Singles(Math.Min(o.Requests, 200), o.WarmupSeconds, i => served.EmbedAsync([texts[i % texts.Length]]).GetAwaiter().GetResult());
         return new JsonObject { ["single_p50_ms"] = one.P50, ["single_p99_ms"] = one.P99 };
     }
 
@@ -282,8 +283,8 @@ static class Offline
         var tok = AutoTokenizer.FromFolder(Dir(o));
         var prompts = texts.Select(t => tok.EncodeForCausalLm(t)).ToArray();
         var g = new GenerationOptions { MaxNewTokens = o.MaxTokens, DoSample = false, EosTokenIds = [] };
-        var batch = Median(o.Repeats, () => Generation.Generate(model, prompts[..8], g));
-        var one = Singles(Math.Min(o.Requests / 4, 25), i => Generation.Generate(model, [prompts[i % prompts.Length]], g));
+        var batch = Median(o.Repeats, o.WarmupSeconds, () => Generation.Generate(model, prompts[..8], g));
+        var one = Singles(Math.Min(o.Requests / 4, 25), o.WarmupSeconds, i => Generation.Generate(model, [prompts[i % prompts.Length]], g));
         return new JsonObject
         {
             ["batch"] = 8, ["max_tokens"] = o.MaxTokens,
@@ -291,10 +292,10 @@ static class Offline
         };
     }
 
-    /// <summary>p50 and p99 in ms of <paramref name="n"/> calls <paramref name="run"/>(0 … n-1), after a second of untimed calls.</summary>
-    static (double P50, double P99) Singles(int n, Action<int> run)
+    /// <summary>p50 and p99 in ms of <paramref name="n"/> calls <paramref name="run"/>(0 … n-1), after <paramref name="warmup"/> seconds of untimed calls.</summary>
+    static (double P50, double P99) Singles(int n, double warmup, Action<int> run)
     {
-        Median(1, () => run(0));
+        Median(1, warmup, () => run(0));
         var t = new double[n];
         for (int i = 0; i < n; i++) { var sw = Stopwatch.StartNew(); run(i); t[i] = sw.Elapsed.TotalSeconds; }
         Array.Sort(t);
@@ -302,14 +303,14 @@ static class Offline
     }
 
     /// <summary>
-    /// The median of <paramref name="n"/> timed runs after untimed ones for at least a second: the server's figures are
+    /// The median of <paramref name="n"/> timed runs after untimed ones for at least <paramref name="warmup"/> seconds: the server's figures are
     /// of a process that has served many requests, and .NET runs a method's first calls as unoptimised tier-0 code
     /// until it is recompiled in the background (about 0.1 s after the last new method, ≥ 30 calls).
     /// </summary>
-    static double Median(int n, Action run)
+    static double Median(int n, double warmup, Action run)
     {
         var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 1 || warm.Elapsed.TotalSeconds < 1; i++) run();
+        for (int i = 0; i < 1 || warm.Elapsed.TotalSeconds < warmup; i++) run();
         var t = new double[n];
         for (int i = 0; i < n; i++) { var sw = Stopwatch.StartNew(); run(); t[i] = sw.Elapsed.TotalSeconds; }
         Array.Sort(t);
