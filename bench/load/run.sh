@@ -10,7 +10,7 @@
 # (in-process, no server) for the targets; even rounds measure offline first, so drift of a shared machine falls on both
 # sides. Prints medians over rounds as one Markdown table and writes the raw JSON lines to bench/load/.cache/<tag>.rN.jsonl.
 # Bounded: every load stops after N requests or S seconds. Every load and offline figure follows W seconds (default 10) of
-# untimed requests: on 2026-12-07 a 1 s warm-up left the one-client p99 at 130-190 % of in-process, 10 s at 110-125 %
+# untimed requests: on 2026-12-07 a 1 s warm-up left the one-client p99 at 110-230 % of in-process, 10 s at 110-125 %
 # (the server's and the load generator's code was still being JIT-optimised; bench/RESULTS.md).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
