@@ -282,6 +282,9 @@ stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAP
 stage_ner-coarse-epoch2()  { local a=("${V2_NERC[@]/5e-4/2.5e-4}"); v2 ner-coarse-epoch2 ner bert-zh-ner-coarse-e2 --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
 # Epoch 2 took dev entity F1 (BIO decoding) from 53.1 to 59.9; a third from it, at 2e-4, seed 44.
 stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-epoch3 ner bert-zh-ner-coarse-e3 --model "$RUNS/bert-zh-ner-coarse-e2$TAG" "${a[@]/#42/44}"; }
+# Fourth session: one epoch of run ner-coarse's options on ner-coarse-train-mr.bio (the same sentences with half the
+# mentions swapped for other train mentions of their type, prepare-finetune.mjs): the augmentation alone, at the same cost.
+stage_ner-coarse-mr()      { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/ner-coarse-train-mr.bio}"); v2 ner-coarse-mr ner bert-zh-ner-coarse-mr --model "$ADAPTED" "${a[@]}"; }
 stage_ner-coarse-scratch() { v2 ner-coarse-scratch ner bert-zh-ner-coarse-scratch "${SCRATCH[@]}" "${V2_NERC[@]}"; }
 stage_ner2()               { v2 ner2 ner bert-zh-ner --model "$ADAPTED" "${V2_NER[@]}"; }
 stage_ner2-scratch()       { v2 ner2-scratch ner bert-zh-ner-scratch "${SCRATCH[@]}" "${V2_NER[@]}"; }
@@ -317,7 +320,7 @@ stage_evaluate2() {
   fi
   local v
   for v in "" -scratch -a5k; do
-    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
+    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; nerc "$RUNS/bert-zh-ner-coarse-mr$v" "ner-coarse-mr$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
   done
   for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
   for v in "" -b -scratch -a5k -b-a5k; do
