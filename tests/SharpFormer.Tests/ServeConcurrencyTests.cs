@@ -74,6 +74,23 @@ public class ServeConcurrencyTests
     }
 
     [Fact]
+    public async Task Warm_up_sends_one_request_through_each_loop_a_model_serves()
+    {
+        using var classifier = ServedModel.Load(SharedPaths.Fixture("bert-tiny-seqcls"));
+        var batches = new List<int>();
+        classifier.BatchCompleted += (requests, _) => { lock (batches) batches.Add(requests); };
+        await classifier.WarmUpAsync();
+        Assert.Equal([1, 1], batches);   // the embedding batcher, then the classification batcher
+
+        using var generator = ServedModel.Load(SharedPaths.Fixture("gpt2-tiny"));
+        int steps = 0;
+        generator.DecodeStepCompleted += _ => Interlocked.Increment(ref steps);
+        await generator.WarmUpAsync();
+        Assert.Equal(2, generator.Scheduler.Tokens);   // the prefill's token and one decode step's
+        Assert.True(steps >= 1, "no decode step ran");
+    }
+
+    [Fact]
     public async Task Sixteen_concurrent_embed_requests_run_in_batches_and_each_equals_its_solo_embedding()
     {
         // A batching wait makes the batch deterministic: the first request waits for the others that arrive meanwhile.

@@ -68,7 +68,13 @@ public static class ServeCommand
             var dup = served.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (dup is not null) throw new SharpFormerException($"two models are named '{dup.Key}'; serve folders with different names");
 
-            var server = new SharpFormerServer(() => served.Select(m => ServedModel.Load(m.Dir, m.Name, precision, servingOptions)).ToList(), options);
+            // Each model is warmed up before /health reports ready: the first requests run at the latency of the later ones.
+            var server = new SharpFormerServer(() => served.Select(m =>
+            {
+                var model = ServedModel.Load(m.Dir, m.Name, precision, servingOptions);
+                model.WarmUpAsync().GetAwaiter().GetResult();
+                return model;
+            }).ToList(), options);
             server.StartAsync().GetAwaiter().GetResult();
             Console.Error.WriteLine($"listening on {server.Address} (loading {served.Length} model(s); /health answers 503 until they are loaded)");
             try { server.Ready.GetAwaiter().GetResult(); }
