@@ -64,7 +64,7 @@ sealed record Args(string Mode, string Url, string Model, string? ModelDir, int[
         var r = new Args(Get("mode"), Get("url", "http://127.0.0.1:8080"), Get("model"), d.GetValueOrDefault("model-dir"),
             Get("clients", "1").Split(',').Select(int.Parse).ToArray(), int.Parse(Get("requests", "200")), double.Parse(Get("max-seconds", "60")),
             int.Parse(Get("max-tokens", "32")), Get("texts"), Get("endpoint", "completions"), d.GetValueOrDefault("out"), int.Parse(Get("repeats", "3")),
-            double.Parse(Get("warmup-seconds", "1")));
+            double.Parse(Get("warmup-seconds", "10")));
         d.Remove("model-dir"); d.Remove("out");
         if (d.Count > 0) Fail($"unknown option --{d.Keys.First()}");
         return r;
