@@ -273,7 +273,7 @@ stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" 
 # the same data again at half the peak LR, fresh optimizer, another seed. Shipped: whichever run scores higher on dev.
 stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoch2 classify bert-zh-tnews-e2 --model "$RUNS/bert-zh-tnews$TAG" "${a[@]/#42/43}"; }
 # Fourth session, TAG=-a5k: one epoch from the finished base scored best on dev (91.3 %) but calls an obvious short book
-# review negative ("这本书写得非常好，值得一读，强烈推荐。", ShippedModelTests' guard: short reviews naming 书 are 80 %
+# review negative ("这本书写得非常好，值得一读，强烈推荐。", ShippedModelTests' guard: short reviews naming 书 are 84 %
 # negative in the train data). Rule fixed before its second epoch ran: ship the a5k run with the higher dev accuracy
 # among those that pass that guard; if neither passes, keep the shipped model.
 stage_sentiment2-epoch2()  { local a=("${V2_SENTI[@]/2e-4/1e-4}"); v2 sentiment2-epoch2 classify bert-zh-sentiment-e2 --model "$RUNS/bert-zh-sentiment$TAG" "${a[@]/#42/43}"; }
