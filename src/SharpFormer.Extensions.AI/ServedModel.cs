@@ -337,8 +337,8 @@ public sealed class ServedModel : IDisposable
     /// Sends one small request through each loop this model serves — a one-text embedding and classification (encoders),
     /// a two-token generation, i.e. a prefill and a decode step (decoders) — so that the first real requests do not pay
     /// for compiling those code paths and sizing the loops' scratch (text-embeddings-inference also warms its model up
-    /// before it reports ready). `serve` calls it for each model before /health answers 200: on a full-size BERT the first
-    /// request to a cold server took 169 ms, and 74 ms after the warm-up (later ones 50–90 ms).
+    /// before it reports ready). <c>serve</c> calls it for each model before <c>/health</c> answers 200: on a full-size
+    /// BERT the first request to a cold server took 169 ms, and 74 ms after the warm-up (later ones 50–90 ms).
     /// </summary>
     public async Task WarmUpAsync(CancellationToken cancellationToken = default)
     {
