@@ -35,6 +35,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --rounds must be a positive integer (got $ROUNDS)" >&2; exit 64; }
+[[ "$WARMUP" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "error: --warmup-seconds must be a non-negative number (got $WARMUP)" >&2; exit 64; }
 CACHE="$HERE/.cache"; mkdir -p "$CACHE"
 TEXTS="$ROOT/recipes/sentiment-sanity.tsv"
 

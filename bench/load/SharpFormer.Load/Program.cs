@@ -61,10 +61,15 @@ sealed record Args(string Mode, string Url, string Model, string? ModelDir, int[
             d[a[i][2..]] = a[i + 1];
         }
         string Get(string k, string? def = null) => d.Remove(k, out var v) ? v : def ?? Fail($"--{k} is required");
+        // A number that is not one (or is negative) is a one-line error, like a missing option.
+        T Num<T>(string k, string value) where T : System.Numerics.INumber<T> =>
+            T.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= T.Zero ? n
+            : throw new ArgumentException(Fail($"--{k} must be a non-negative number (got '{value}')"));
         var r = new Args(Get("mode"), Get("url", "http://127.0.0.1:8080"), Get("model"), d.GetValueOrDefault("model-dir"),
-            Get("clients", "1").Split(',').Select(int.Parse).ToArray(), int.Parse(Get("requests", "200")), double.Parse(Get("max-seconds", "60")),
-            int.Parse(Get("max-tokens", "32")), Get("texts"), Get("endpoint", "completions"), d.GetValueOrDefault("out"), int.Parse(Get("repeats", "3")),
-            double.Parse(Get("warmup-seconds", "10")));
+            Get("clients", "1").Split(',').Select(c => Num<int>("clients", c)).ToArray(), Num<int>("requests", Get("requests", "200")),
+            Num<double>("max-seconds", Get("max-seconds", "60")), Num<int>("max-tokens", Get("max-tokens", "32")), Get("texts"),
+            Get("endpoint", "completions"), d.GetValueOrDefault("out"), Num<int>("repeats", Get("repeats", "3")),
+            Num<double>("warmup-seconds", Get("warmup-seconds", "10")));
         d.Remove("model-dir"); d.Remove("out");
         if (d.Count > 0) Fail($"unknown option --{d.Keys.First()}");
         return r;
