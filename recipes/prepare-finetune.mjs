@@ -45,6 +45,24 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
     ...compose(mild, neg, 'negative', 'but-neg'),
     ...compose(neg, pos, 'positive', 'but-pos'),
   ], 'contrast').map(J));
+  // The same reviews with label balanced within each group of product category (ChnSentiCorp is one: hotels) and length
+  // (< 20, < 40, < 80, ≥ 80 characters): all of a group's rarer label and as many of the other, drawn by hash. In the
+  // full file the group alone predicts the label — short 书籍 reviews are 637 negative to 61 positive, long ones 294 to
+  // 1,543 — and the runs trained on it call a short book review negative however it praises. Subsampling groups to
+  // balance is the simple fix of Idrissi et al. 2022 ("Simple data balancing achieves competitive worst-group-accuracy");
+  // it keeps 38.8k of the 48.8k reviews.
+  const bucket = t => { const n = len(t); return n < 20 ? 0 : n < 40 ? 1 : n < 80 ? 2 : 3; };
+  const groups = new Map();
+  for (const o of [...jsonl(split('chnsenticorp', 'train.jsonl')).map(o => ({ ...o, category: 'hotel' })), ...jsonl(split('online_shopping', 'train.jsonl'))]) {
+    const key = `${o.category} ${bucket(o.text)}`;
+    if (!groups.has(key)) groups.set(key, { positive: [], negative: [] });
+    groups.get(key)[o.label].push(pick(o));
+  }
+  const balanced = [...groups.entries()].flatMap(([key, g]) => {
+    const n = Math.min(g.positive.length, g.negative.length);
+    return [...shuffled(g.positive, key + '-pos').slice(0, n), ...shuffled(g.negative, key + '-neg').slice(0, n)];
+  });
+  W('sentiment-train-balanced.jsonl', shuffled(balanced, 'senti-balanced').map(J));
 }
 
 // ---------------------------------------------------------------- pairs: a classifier without LCQMC's length shortcut

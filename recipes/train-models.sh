@@ -277,6 +277,12 @@ stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoc
 # negative in the train data). Rule fixed before its second epoch ran: ship the a5k run with the higher dev accuracy
 # among those that pass that guard; if neither passes, keep the shipped model.
 stage_sentiment2-epoch2()  { local a=("${V2_SENTI[@]/2e-4/1e-4}"); v2 sentiment2-epoch2 classify bert-zh-sentiment-e2 --model "$RUNS/bert-zh-sentiment$TAG" "${a[@]/#42/43}"; }
+# Fifth session: the a5k runs' short-book-review bias comes from the data (see sentiment-train-balanced.jsonl in
+# prepare-finetune.mjs): the same two epochs on the reviews balanced within each category × length group. Rule fixed
+# before they ran: ship the one with the higher dev accuracy among those that pass ShippedModelTests' guards and score
+# at least the shipped model's dev accuracy (90.7 %); dev is the natural mix, so balancing may cost a little there.
+stage_sentiment2-balanced() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/sentiment-train-balanced.jsonl}"); v2 sentiment2-balanced classify bert-zh-sentiment-bal --model "$ADAPTED" "${a[@]}"; }
+stage_sentiment2-balanced-epoch2() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/sentiment-train-balanced.jsonl}"); a=("${a[@]/2e-4/1e-4}"); v2 sentiment2-balanced-epoch2 classify bert-zh-sentiment-bal-e2 --model "$RUNS/bert-zh-sentiment-bal$TAG" "${a[@]/#42/43}"; }
 # Third stage of the sentiment run (third session): the "A，但是B" mix of prepare-finetune.mjs (sentiment-contrast.jsonl),
 # one epoch at a low LR from the shipped second epoch; installed only if its dev accuracy is not below the second epoch's.
 stage_sentiment2-contrast() { v2 sentiment2-contrast classify bert-zh-sentiment-contrast --model "$RUNS/bert-zh-sentiment-e2$TAG" --data "$FT/sentiment-contrast.jsonl" --eval "$FT/sentiment-dev.jsonl" --epochs 1 --batch-size 32 --max-length 128 --lr 5e-5 --warmup-steps 50 --dtype f16 --seed 48; }
@@ -289,6 +295,10 @@ stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-
 # Fourth session: one epoch of run ner-coarse's options on ner-coarse-train-mr.bio (the same sentences with half the
 # mentions swapped for other train mentions of their type, prepare-finetune.mjs): the augmentation alone, at the same cost.
 stage_ner-coarse-mr()      { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/ner-coarse-train-mr.bio}"); v2 ner-coarse-mr ner bert-zh-ner-coarse-mr --model "$ADAPTED" "${a[@]}"; }
+# Fifth session: the augmentation as the second epoch — from run ner-coarse (TAG=-a5k: dev F1 60.1), run
+# ner-coarse-epoch2's options on the mention-replacement file instead of the plain one (whose run is the shipped model, dev
+# F1 66.2). Rule fixed before it ran: ship it if its dev F1 is higher.
+stage_ner-coarse-mr-epoch2() { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/ner-coarse-train-mr.bio}"); a=("${a[@]/5e-4/2.5e-4}"); v2 ner-coarse-mr-epoch2 ner bert-zh-ner-coarse-mr-e2 --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
 stage_ner-coarse-scratch() { v2 ner-coarse-scratch ner bert-zh-ner-coarse-scratch "${SCRATCH[@]}" "${V2_NERC[@]}"; }
 stage_ner2()               { v2 ner2 ner bert-zh-ner --model "$ADAPTED" "${V2_NER[@]}"; }
 stage_ner2-scratch()       { v2 ner2-scratch ner bert-zh-ner-scratch "${SCRATCH[@]}" "${V2_NER[@]}"; }
@@ -324,7 +334,7 @@ stage_evaluate2() {
   fi
   local v
   for v in "" -scratch -a5k; do
-    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; nerc "$RUNS/bert-zh-ner-coarse-mr$v" "ner-coarse-mr$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
+    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; senti "$RUNS/bert-zh-sentiment-bal$v" "sentiment-bal$v"; senti "$RUNS/bert-zh-sentiment-bal-e2$v" "sentiment-bal-e2$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; nerc "$RUNS/bert-zh-ner-coarse-mr$v" "ner-coarse-mr$v"; nerc "$RUNS/bert-zh-ner-coarse-mr-e2$v" "ner-coarse-mr-e2$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
   done
   for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
   for v in "" -b -scratch -a5k -b-a5k; do
@@ -387,7 +397,7 @@ main() {
   fi
   # The issue-19 stages read data-v2 (stage splits) only.
   needs_data=0
-  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|adapt-final|ft-data|*2|*2-scratch|*2-identity*|*-epoch2|*2-contrast|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|adapt-final|ft-data|*2|*2-*|*-epoch2|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
   if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
   for s in "${stages[@]}"; do
     [ "$s" = data ] && continue
