@@ -58,11 +58,15 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
     if (!groups.has(key)) groups.set(key, { positive: [], negative: [] });
     groups.get(key)[o.label].push(pick(o));
   }
-  const balanced = [...groups.entries()].flatMap(([key, g]) => {
-    const n = Math.min(g.positive.length, g.negative.length);
+  // At most `ratio` times a group's rarer label of the other one (1: balanced).
+  const capped = ratio => [...groups.entries()].flatMap(([key, g]) => {
+    const n = Math.ceil(ratio * Math.min(g.positive.length, g.negative.length));
     return [...shuffled(g.positive, key + '-pos').slice(0, n), ...shuffled(g.negative, key + '-neg').slice(0, n)];
   });
-  W('sentiment-train-balanced.jsonl', shuffled(balanced, 'senti-balanced').map(J));
+  W('sentiment-train-balanced.jsonl', shuffled(capped(1), 'senti-balanced').map(J));
+  // Balancing cost the hotel-like ChnSentiCorp test 2 points (it drops a fifth of the reviews): the same groups capped
+  // at 2 to 1, which keeps 46.7k reviews and still cuts the extreme groups (short 书籍 reviews 637 to 61 → 122 to 61).
+  W('sentiment-train-capped.jsonl', shuffled(capped(2), 'senti-capped').map(J));
 }
 
 // ---------------------------------------------------------------- pairs: a classifier without LCQMC's length shortcut
