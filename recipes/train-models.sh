@@ -360,6 +360,8 @@ stage_evaluate2() {
 V2_EMBED=(--data "$FT/embed-pairs.jsonl" --eval "$SPL/stsb/dev.txt" --batch-size 32 --max-length 64 --warmup-steps 40 --temperature 0.05 --pooling mean --dtype f16 --seed 42)
 stage_embed()         { v2 embed embed bert-zh-embed --model "$ADAPTED" "${V2_EMBED[@]}" --lr 5e-5 --epochs 1; }
 # Run b, chosen among the two on STS-B dev: 4x the peak LR, two epochs (run a above: dev Spearman 0.478; untrained base 0.406).
+# Fifth session, TAG=-a5k: run b from the finished base. Rule fixed before it ran: it replaces the shipped embedding model
+# (the from-scratch run, STS-B dev Spearman 0.604) if its dev Spearman is higher.
 stage_embed-b()       { v2 embed-b embed bert-zh-embed-b --model "$ADAPTED" "${V2_EMBED[@]}" --lr 2e-4 --epochs 2; }
 stage_embed-scratch() { v2 embed-scratch embed bert-zh-embed-scratch "${SCRATCH[@]}" "${V2_EMBED[@]}" --lr 2e-4 --epochs 2; }
 
