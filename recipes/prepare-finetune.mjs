@@ -45,7 +45,7 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
     ...compose(mild, neg, 'negative', 'but-neg'),
     ...compose(neg, pos, 'positive', 'but-pos'),
   ], 'contrast').map(J));
-  // The same reviews with label balanced within each group of product category (ChnSentiCorp is one: hotels) and length
+  // The same reviews with label balanced within each group of product category (ChnSentiCorp counts as one) and length
   // (< 20, < 40, < 80, ≥ 80 characters): all of a group's rarer label and as many of the other, drawn by hash. In the
   // full file the group alone predicts the label — short 书籍 reviews are 637 negative to 61 positive, long ones 294 to
   // 1,543 — and the runs trained on it call a short book review negative however it praises. Subsampling groups to

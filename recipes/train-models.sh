@@ -252,7 +252,11 @@ V2_NERC=(--data "$FT/ner-coarse-train.bio" --eval "$FT/ner-coarse-dev.bio" --epo
 V2_NER=(--data "$SPL/cluener/train.bio" --eval "$SPL/cluener/dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
 SCRATCH=(--config "$CFG/bert-chinese-small.json" --tokenizer "$REPO/models/bert-chinese-small")
 v2() { local name=$1$TAG task=$2 out=$3$TAG; shift 3; rm -rf "$RUNS/$out"; train "$name" "$task" --output "$RUNS/$out" "$@"; }
-stage_sentiment2()         { v2 sentiment2 classify bert-zh-sentiment --model "$ADAPTED" "${V2_SENTI[@]}"; }
+# The two epochs of the sentiment runs on a review file: senti_epoch1|2 FILE NAME RUN writes RUN (from the base), then
+# RUN-e2 (from RUN: half the peak LR, fresh optimizer, seed 43).
+senti_epoch1() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); v2 "$2" classify "$3" --model "$ADAPTED" "${a[@]}"; }
+senti_epoch2() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); a=("${a[@]/2e-4/1e-4}"); v2 "$2-epoch2" classify "$3-e2" --model "$RUNS/$3$TAG" "${a[@]/#42/43}"; }
+stage_sentiment2()         { senti_epoch1 sentiment-train.jsonl sentiment2 bert-zh-sentiment; }
 stage_sentiment2-scratch() { v2 sentiment2-scratch classify bert-zh-sentiment-scratch "${SCRATCH[@]}" "${V2_SENTI[@]}"; }
 stage_pairs2()             { v2 pairs2 classify bert-zh-pairs --model "$ADAPTED" "${V2_PAIRS[@]}" --lr 2e-4 --seed 42; }
 # A second epoch from run pairs2 (its LCQMC dev accuracy 74.2 %, and an identical question pair still "different" at 0.57):
@@ -276,14 +280,11 @@ stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoc
 # review negative ("这本书写得非常好，值得一读，强烈推荐。", ShippedModelTests' guard: short reviews naming 书 are 84 %
 # negative in the train data). Rule fixed before its second epoch ran: ship the a5k run with the higher dev accuracy
 # among those that pass that guard; if neither passes, keep the shipped model.
-stage_sentiment2-epoch2()  { local a=("${V2_SENTI[@]/2e-4/1e-4}"); v2 sentiment2-epoch2 classify bert-zh-sentiment-e2 --model "$RUNS/bert-zh-sentiment$TAG" "${a[@]/#42/43}"; }
+stage_sentiment2-epoch2()  { senti_epoch2 sentiment-train.jsonl sentiment2 bert-zh-sentiment; }
 # Fifth session: the a5k runs' short-book-review bias comes from the data (see sentiment-train-balanced.jsonl in
 # prepare-finetune.mjs): the same two epochs on the reviews balanced within each category × length group. Rule fixed
 # before they ran: ship the one with the higher dev accuracy among those that pass ShippedModelTests' guards and score
 # at least the shipped model's dev accuracy (90.7 %); dev is the natural mix, so balancing may cost a little there.
-# The two epochs of sentiment2 and sentiment2-epoch2 on another review file: senti_epoch1|2 FILE NAME RUN writes RUN, RUN-e2.
-senti_epoch1() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); v2 "$2" classify "$3" --model "$ADAPTED" "${a[@]}"; }
-senti_epoch2() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); a=("${a[@]/2e-4/1e-4}"); v2 "$2-epoch2" classify "$3-e2" --model "$RUNS/$3$TAG" "${a[@]/#42/43}"; }
 stage_sentiment2-balanced()        { senti_epoch1 sentiment-train-balanced.jsonl sentiment2-balanced bert-zh-sentiment-bal; }
 stage_sentiment2-balanced-epoch2() { senti_epoch2 sentiment-train-balanced.jsonl sentiment2-balanced bert-zh-sentiment-bal; }
 # The balanced run (dev 91.0 %, shipped) lost 2 points on ChnSentiCorp test against the unbalanced one: the same two
