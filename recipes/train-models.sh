@@ -348,7 +348,7 @@ stage_evaluate2() {
   for v in "" -scratch -a5k; do
     senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; senti "$RUNS/bert-zh-sentiment-bal$v" "sentiment-bal$v"; senti "$RUNS/bert-zh-sentiment-bal-e2$v" "sentiment-bal-e2$v"; senti "$RUNS/bert-zh-sentiment-cap$v" "sentiment-cap$v"; senti "$RUNS/bert-zh-sentiment-cap-e2$v" "sentiment-cap-e2$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; nerc "$RUNS/bert-zh-ner-coarse-mr$v" "ner-coarse-mr$v"; nerc "$RUNS/bert-zh-ner-coarse-mr-e2$v" "ner-coarse-mr-e2$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
   done
-  for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
+  for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k -id-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
   for v in "" -b -scratch -a5k -b-a5k; do
     ev "$RUNS/bert-zh-embed$v" "embed$v" sts dev-stsb "$SPL/stsb/dev.txt"; ev "$RUNS/bert-zh-embed$v" "embed$v" sts test-stsb "$SPL/stsb/test.txt"
     ev "$RUNS/bert-zh-embed$v" "embed$v" pairs test-lcqmc "$SPL/lcqmc/test.jsonl"
