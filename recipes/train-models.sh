@@ -302,7 +302,9 @@ stage_sentiment2-contrast() { v2 sentiment2-contrast classify bert-zh-sentiment-
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
 # A second epoch from run ner-coarse (dev entity F1 0.43 after its one epoch, still rising): same data, half the peak LR.
-stage_ner-coarse-epoch2()  { local a=("${V2_NERC[@]/5e-4/2.5e-4}"); v2 ner-coarse-epoch2 ner bert-zh-ner-coarse-e2 --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
+# A second epoch from run ner-coarse on a NER file: nerc_epoch2 FILE NAME RUN (half the peak LR, seed 43).
+nerc_epoch2() { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/$1}"); a=("${a[@]/5e-4/2.5e-4}"); v2 "$2" ner "$3" --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
+stage_ner-coarse-epoch2()  { nerc_epoch2 ner-coarse-train.bio ner-coarse-epoch2 bert-zh-ner-coarse-e2; }
 # Epoch 2 took dev entity F1 (BIO decoding) from 53.1 to 59.9; a third from it, at 2e-4, seed 44.
 stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-epoch3 ner bert-zh-ner-coarse-e3 --model "$RUNS/bert-zh-ner-coarse-e2$TAG" "${a[@]/#42/44}"; }
 # Fourth session: one epoch of run ner-coarse's options on ner-coarse-train-mr.bio (the same sentences with half the
@@ -311,7 +313,7 @@ stage_ner-coarse-mr()      { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/n
 # Fifth session: the augmentation as the second epoch — from run ner-coarse (TAG=-a5k: dev F1 60.1), run
 # ner-coarse-epoch2's options on the mention-replacement file instead of the plain one (whose run is the shipped model, dev
 # F1 66.2). Rule fixed before it ran: ship it if its dev F1 is higher.
-stage_ner-coarse-mr-epoch2() { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/ner-coarse-train-mr.bio}"); a=("${a[@]/5e-4/2.5e-4}"); v2 ner-coarse-mr-epoch2 ner bert-zh-ner-coarse-mr-e2 --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
+stage_ner-coarse-mr-epoch2() { nerc_epoch2 ner-coarse-train-mr.bio ner-coarse-mr-epoch2 bert-zh-ner-coarse-mr-e2; }
 stage_ner-coarse-scratch() { v2 ner-coarse-scratch ner bert-zh-ner-coarse-scratch "${SCRATCH[@]}" "${V2_NERC[@]}"; }
 stage_ner2()               { v2 ner2 ner bert-zh-ner --model "$ADAPTED" "${V2_NER[@]}"; }
 stage_ner2-scratch()       { v2 ner2-scratch ner bert-zh-ner-scratch "${SCRATCH[@]}" "${V2_NER[@]}"; }
@@ -347,7 +349,9 @@ stage_evaluate2() {
   fi
   local v
   for v in "" -scratch -a5k; do
-    senti "$RUNS/bert-zh-sentiment$v" "sentiment$v"; senti "$RUNS/bert-zh-sentiment-e2$v" "sentiment-e2$v"; senti "$RUNS/bert-zh-sentiment-contrast$v" "sentiment-contrast$v"; senti "$RUNS/bert-zh-sentiment-bal$v" "sentiment-bal$v"; senti "$RUNS/bert-zh-sentiment-bal-e2$v" "sentiment-bal-e2$v"; senti "$RUNS/bert-zh-sentiment-cap$v" "sentiment-cap$v"; senti "$RUNS/bert-zh-sentiment-cap-e2$v" "sentiment-cap-e2$v"; tnews "$RUNS/bert-zh-tnews-e2$v" "tnews-e2$v"; nerc "$RUNS/bert-zh-ner-coarse$v" "ner-coarse$v"; nerc "$RUNS/bert-zh-ner-coarse-e2$v" "ner-coarse-e2$v"; nerc "$RUNS/bert-zh-ner-coarse-e3$v" "ner-coarse-e3$v"; nerc "$RUNS/bert-zh-ner-coarse-mr$v" "ner-coarse-mr$v"; nerc "$RUNS/bert-zh-ner-coarse-mr-e2$v" "ner-coarse-mr-e2$v"; tnews "$RUNS/bert-zh-tnews$v" "tnews$v"
+    for r in "" -e2 -contrast -bal -bal-e2 -cap -cap-e2; do senti "$RUNS/bert-zh-sentiment$r$v" "sentiment$r$v"; done
+    for r in "" -e2; do tnews "$RUNS/bert-zh-tnews$r$v" "tnews$r$v"; done
+    for r in "" -e2 -e3 -mr -mr-e2; do nerc "$RUNS/bert-zh-ner-coarse$r$v" "ner-coarse$r$v"; done
   done
   for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k -id-a5k -id2-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
   for v in "" -b -scratch -a5k -b-a5k; do
@@ -412,7 +416,7 @@ main() {
   fi
   # The issue-19 stages read data-v2 (stage splits) only.
   needs_data=0
-  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|adapt-final|ft-data|*2|*2-*|*-epoch2|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
+  for s in "${stages[@]}"; do case "$s" in splits|base|base-decay|adapt|adapt-resume|adapt-final|ft-data|*2|*2-*|tnews*|ner-coarse*|evaluate2|embed*|install2) ;; *) needs_data=1 ;; esac; done
   if [[ " ${stages[*]} " == *" data "* ]] || { [ "$needs_data" = 1 ] && [ ! -f "$TOK/vocab.txt" ]; }; then stage_data; fi
   for s in "${stages[@]}"; do
     [ "$s" = data ] && continue
