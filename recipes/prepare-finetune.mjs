@@ -20,7 +20,10 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
 // ---------------------------------------------------------------- sentiment: every review source, one label set
 {
   const pick = o => ({ text: o.text, label: o.label });
-  W('sentiment-train.jsonl', shuffled([...jsonl(split('chnsenticorp', 'train.jsonl')), ...jsonl(split('online_shopping', 'train.jsonl'))].map(pick), 'senti').map(J));
+  // The train reviews with their product category (ChnSentiCorp has none: it counts as one, keyed "hotel").
+  const reviews = [...jsonl(split('chnsenticorp', 'train.jsonl')).map(o => ({ ...o, category: 'hotel' })), ...jsonl(split('online_shopping', 'train.jsonl'))];
+  const train = reviews.map(pick);
+  W('sentiment-train.jsonl', shuffled(train, 'senti').map(J));
   W('sentiment-dev.jsonl', [...jsonl(split('chnsenticorp', 'dev.jsonl')), ...jsonl(split('online_shopping', 'dev.jsonl'))].map(pick).map(J));
   // A short further stage (sentiment-contrast): "A，但是B" reviews take B's side. In the train split, reviews with
   // "还可以，但" / "还行，但" are negative 48 to 22, but a mild clause followed by a complaint still read as praise. Built
@@ -28,7 +31,6 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   // negative, and a short complaint then 但是 then a short positive → positive (e.g. 有点贵，但是质量很好), 2,000 each, mixed
   // with a fresh sample of 16,000 train reviews so that the stage keeps the rest of what the model knows. Not 就是: in the
   // data, "不错，就是…" is positive 133 to 26.
-  const train = [...jsonl(split('chnsenticorp', 'train.jsonl')), ...jsonl(split('online_shopping', 'train.jsonl'))].map(pick);
   const clause = t => t.replace(/[。！!？?.，,~～\s]+$/u, '');
   const len = t => [...t].length;
   // Whole short reviews of one label (their closing punctuation dropped), and mild-praise clauses cut from any review.
@@ -53,7 +55,7 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   // it keeps 38.8k of the 48.8k reviews.
   const bucket = t => { const n = len(t); return n < 20 ? 0 : n < 40 ? 1 : n < 80 ? 2 : 3; };
   const groups = new Map();
-  for (const o of [...jsonl(split('chnsenticorp', 'train.jsonl')).map(o => ({ ...o, category: 'hotel' })), ...jsonl(split('online_shopping', 'train.jsonl'))]) {
+  for (const o of reviews) {
     const key = `${o.category} ${bucket(o.text)}`;
     if (!groups.has(key)) groups.set(key, { positive: [], negative: [] });
     groups.get(key)[o.label].push(pick(o));
