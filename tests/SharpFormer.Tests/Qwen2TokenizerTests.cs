@@ -151,4 +151,21 @@ public class Qwen2TokenizerTests
         Assert.False(tok.CleanUpTokenizationSpaces);
         Assert.Equal(32768, tok.ModelMaxLength);
     }
+
+    /// <summary>
+    /// qwen2-tiny's embedding has 151,936 rows and its tokenizer 151,646 tokens: an id in between (a padding row a random
+    /// model samples) decodes to nothing, as HF's fast tokenizer decodes it, in a whole decode and in a stream.
+    /// </summary>
+    [Theory]
+    [InlineData("json")]
+    [InlineData("slow")]
+    public void An_id_past_the_vocabulary_decodes_to_nothing(string source)
+    {
+        var tok = Tok(source);
+        int[] ids = [.. tok.EncodeIds("你好"), 151852, .. tok.EncodeIds("世界")];
+        Assert.Equal("你好世界", tok.Decode(ids));
+        var stream = tok.CreateStreamDecoder();
+        Assert.Equal("你好世界", string.Concat(ids.Select(stream.Push)) + stream.Flush());
+        Assert.Contains("negative", Assert.Throws<SharpFormerException>(() => tok.Decode([-1])).Message);
+    }
 }

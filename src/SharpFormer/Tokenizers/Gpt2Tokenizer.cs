@@ -180,9 +180,9 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IByteTokens
         return new Gpt2Tokenizer(bpe, vocab, added, specialIds, maxLen, eos, bos, pad, unk, additional) { CleanUpTokenizationSpaces = cleanup, TruncationSide = side };
     }
 
-    /// <summary>The raw bytes of one id (the UTF-8 of the text it stands for, possibly part of a character).</summary>
+    /// <summary>The raw bytes of one id (the UTF-8 of the text it stands for, possibly part of a character). An id past the tokenizer's vocabulary stands for no bytes, as HF's fast tokenizers decode it: a model's embedding matrix is often padded beyond its tokenizer (Qwen2: 151,936 rows, 151,665 tokens), and a sampled padding row must not throw away a generation.</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) =>
-        (uint)id < (uint)_tokenBytes.Length ? BytesOf(id) : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+        id < 0 ? throw new SharpFormerException($"token id {id} is negative") : id < _tokenBytes.Length ? BytesOf(id) : default;
 
     // Computed on first use: converting all 50k tokens up front was a fifth of a cold start.
     byte[] BytesOf(int id) => _tokenBytes[id] ??= _added.ContainsKey(_idToToken[id]) && !ByteLevelAlphabet.IsByteLevel(_idToToken[id])

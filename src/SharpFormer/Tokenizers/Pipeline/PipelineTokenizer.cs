@@ -249,9 +249,9 @@ public sealed class PipelineTokenizer : ITokenizer, IByteTokens
 
     // ---- decoding ----
 
-    /// <summary>The bytes an id stands for: an added token's text, a vocabulary token's byte-level bytes.</summary>
+    /// <summary>The bytes an id stands for: an added token's text, a vocabulary token's byte-level bytes. An id past the tokenizer's vocabulary stands for no bytes, as HF's fast tokenizers decode it: a model's embedding matrix is often padded beyond its tokenizer (Qwen2: 151,936 rows, 151,665 tokens), and a sampled padding row must not throw away a generation.</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) =>
-        (uint)id < (uint)_tokenBytes.Length ? BytesOf(id) : throw new SharpFormerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+        id < 0 ? throw new SharpFormerException($"token id {id} is negative") : id < _tokenBytes.Length ? BytesOf(id) : default;
 
     // Computed on first use (a racing second computation stores an equal array).
     byte[] BytesOf(int id) => _tokenBytes[id] ??= _addedById.ContainsKey(id)
