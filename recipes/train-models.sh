@@ -284,6 +284,10 @@ stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" 
 # Second epochs from the one-epoch runs (TNEWS dev 43.5 %; sentiment dev 90.66 %, yet the demo's lukewarm review positive):
 # the same data again at half the peak LR, fresh optimizer, another seed. Shipped: whichever run scores higher on dev.
 stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoch2 classify bert-zh-tnews-e2 --model "$RUNS/bert-zh-tnews$TAG" "${a[@]/#42/43}"; }
+# Sixth session, TAG=-a5k: a third epoch from the shipped run tnews-epoch2 (dev 47.6 %, 1.8 points over its first epoch;
+# the demo's sports headline "国足客场战平对手…" still called military), a quarter of the first epoch's peak LR, seed 44.
+# Rule fixed before it ran: it replaces the shipped model if its dev accuracy is higher.
+stage_tnews-epoch3()       { local a=("${V2_TNEWS[@]/2e-4/5e-5}"); v2 tnews-epoch3 classify bert-zh-tnews-e3 --model "$RUNS/bert-zh-tnews-e2$TAG" "${a[@]/#42/44}"; }
 # Fourth session, TAG=-a5k: one epoch from the finished base scored best on dev (91.3 %) but calls an obvious short book
 # review negative ("这本书写得非常好，值得一读，强烈推荐。", ShippedModelTests' guard: short reviews naming 书 are 84 %
 # negative in the train data). Rule fixed before its second epoch ran: ship the a5k run with the higher dev accuracy
@@ -360,7 +364,7 @@ stage_evaluate2() {
   local v
   for v in "" -scratch -a5k; do
     for r in "" -e2 -contrast -bal -bal-e2 -cap -cap-e2 -cap-contrast; do senti "$RUNS/bert-zh-sentiment$r$v" "sentiment$r$v"; done
-    for r in "" -e2; do tnews "$RUNS/bert-zh-tnews$r$v" "tnews$r$v"; done
+    for r in "" -e2 -e3; do tnews "$RUNS/bert-zh-tnews$r$v" "tnews$r$v"; done
     for r in "" -e2 -e3 -mr -mr-e2; do nerc "$RUNS/bert-zh-ner-coarse$r$v" "ner-coarse$r$v"; done
   done
   for v in "" -e2 -id -id2 -id3 -id4 -scratch -a5k -e2-a5k -id-a5k -id2-a5k -id3-a5k -id4-a5k; do pairs "$RUNS/bert-zh-pairs$v" "pairs$v"; done
