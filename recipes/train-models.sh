@@ -315,9 +315,9 @@ stage_sentiment2-contrast() { senti_contrast sentiment-contrast.jsonl sentiment2
 stage_sentiment2-capped-contrast() { senti_contrast sentiment-contrast-capped.jsonl sentiment2-capped-contrast bert-zh-sentiment-cap-e2 bert-zh-sentiment-cap-contrast; }
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
-# A second epoch from run ner-coarse (dev entity F1 0.43 after its one epoch, still rising): same data, half the peak LR.
 # A second epoch from run ner-coarse on a NER file: nerc_epoch2 FILE NAME RUN (half the peak LR, seed 43).
 nerc_epoch2() { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/$1}"); a=("${a[@]/5e-4/2.5e-4}"); v2 "$2" ner "$3" --model "$RUNS/bert-zh-ner-coarse$TAG" "${a[@]/#42/43}"; }
+# Run ner-coarse's dev entity F1 was 0.43 after its one epoch, still rising: the same data again.
 stage_ner-coarse-epoch2()  { nerc_epoch2 ner-coarse-train.bio ner-coarse-epoch2 bert-zh-ner-coarse-e2; }
 # Epoch 2 took dev entity F1 (BIO decoding) from 53.1 to 59.9; a third from it, at 2e-4, seed 44.
 stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-epoch3 ner bert-zh-ner-coarse-e3 --model "$RUNS/bert-zh-ner-coarse-e2$TAG" "${a[@]/#42/44}"; }
