@@ -43,11 +43,8 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
     return Array.from({ length: 2000 }, (_, i) => ({ text: `${x[i % x.length]}，但是${y[i % y.length]}。`, label }));
   };
   // The composed reviews mixed into 16,000 reviews drawn from `base`.
-  const contrastMix = (base, salt) => shuffled([
-    ...shuffled(base, 'contrast-base').slice(0, 16000),
-    ...compose(mild, neg, 'negative', 'but-neg'),
-    ...compose(neg, pos, 'positive', 'but-pos'),
-  ], salt).map(J);
+  const composed = [...compose(mild, neg, 'negative', 'but-neg'), ...compose(neg, pos, 'positive', 'but-pos')];
+  const contrastMix = (base, salt) => shuffled([...shuffled(base, 'contrast-base').slice(0, 16000), ...composed], salt).map(J);
   W('sentiment-contrast.jsonl', contrastMix(train, 'contrast'));
   // The same reviews with label balanced within each group of product category (ChnSentiCorp counts as one) and length
   // (< 20, < 40, < 80, ≥ 80 characters): all of a group's rarer label and as many of the other, drawn by hash. In the
@@ -74,6 +71,8 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   // The contrast stage for a run trained on the capped reviews: its 16,000 plain reviews drawn from them, so that the
   // stage does not bring back the length bias the capping removed.
   W('sentiment-contrast-capped.jsonl', contrastMix(capped(2), 'contrast-capped'));
+  // The capped reviews with the composed "A，但是B" reviews added, for a second epoch that learns both at once.
+  W('sentiment-train-capped-contrast.jsonl', shuffled([...capped(2), ...composed], 'senti-capped-contrast').map(J));
 }
 
 // ---------------------------------------------------------------- pairs: a classifier without LCQMC's length shortcut

@@ -252,10 +252,10 @@ V2_NERC=(--data "$FT/ner-coarse-train.bio" --eval "$FT/ner-coarse-dev.bio" --epo
 V2_NER=(--data "$SPL/cluener/train.bio" --eval "$SPL/cluener/dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
 SCRATCH=(--config "$CFG/bert-chinese-small.json" --tokenizer "$REPO/models/bert-chinese-small")
 v2() { local name=$1$TAG task=$2 out=$3$TAG; shift 3; rm -rf "$RUNS/$out"; train "$name" "$task" --output "$RUNS/$out" "$@"; }
-# The two epochs of the sentiment runs on a review file: senti_epoch1|2 FILE NAME RUN writes RUN (from the base), then
-# RUN-e2 (from RUN: half the peak LR, fresh optimizer, seed 43).
+# The two epochs of the sentiment runs on a review file: senti_epoch1|2 FILE NAME RUN [FROM] writes RUN (from the base),
+# then RUN-e2 (from FROM, default RUN: half the peak LR, fresh optimizer, seed 43).
 senti_epoch1() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); v2 "$2" classify "$3" --model "$ADAPTED" "${a[@]}"; }
-senti_epoch2() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); a=("${a[@]/2e-4/1e-4}"); v2 "$2-epoch2" classify "$3-e2" --model "$RUNS/$3$TAG" "${a[@]/#42/43}"; }
+senti_epoch2() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); a=("${a[@]/2e-4/1e-4}"); v2 "$2-epoch2" classify "$3-e2" --model "$RUNS/${4:-$3}$TAG" "${a[@]/#42/43}"; }
 stage_sentiment2()         { senti_epoch1 sentiment-train.jsonl sentiment2 bert-zh-sentiment; }
 stage_sentiment2-scratch() { v2 sentiment2-scratch classify bert-zh-sentiment-scratch "${SCRATCH[@]}" "${V2_SENTI[@]}"; }
 # Fifth session, TAG=-a5k: pairs2, pairs2-epoch2 and pairs2-identity from the finished base (then, added before it ran,
@@ -313,6 +313,10 @@ stage_sentiment2-contrast() { senti_contrast sentiment-contrast.jsonl sentiment2
 # 故事有点老套。" positive 0.68), its plain reviews drawn from the capped file. Rule fixed before it ran: it replaces the
 # shipped model if its dev accuracy is at least 91.5 % and it passes ShippedModelTests' guards.
 stage_sentiment2-capped-contrast() { senti_contrast sentiment-contrast-capped.jsonl sentiment2-capped-contrast bert-zh-sentiment-cap-e2 bert-zh-sentiment-cap-contrast; }
+# Run sentiment2-capped-contrast-a5k: dev 90.5 %, the lukewarm review negative 0.57 but the guard's book review negative
+# 0.55: not shipped. The composed reviews inside the capped run's second epoch instead (sentiment-train-capped-contrast.jsonl,
+# the capped reviews plus the 4,000 composed ones), from its first epoch; the same rule (dev ≥ 91.5 %, guards pass).
+stage_sentiment2-capcon-epoch2() { senti_epoch2 sentiment-train-capped-contrast.jsonl sentiment2-capcon bert-zh-sentiment-capcon bert-zh-sentiment-cap; }
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
 # A second epoch from run ner-coarse on a NER file: nerc_epoch2 FILE NAME RUN (half the peak LR, seed 43).
@@ -363,7 +367,7 @@ stage_evaluate2() {
   fi
   local v
   for v in "" -scratch -a5k; do
-    for r in "" -e2 -contrast -bal -bal-e2 -cap -cap-e2 -cap-contrast; do senti "$RUNS/bert-zh-sentiment$r$v" "sentiment$r$v"; done
+    for r in "" -e2 -contrast -bal -bal-e2 -cap -cap-e2 -cap-contrast -capcon-e2; do senti "$RUNS/bert-zh-sentiment$r$v" "sentiment$r$v"; done
     for r in "" -e2 -e3; do tnews "$RUNS/bert-zh-tnews$r$v" "tnews$r$v"; done
     for r in "" -e2 -e3 -mr -mr-e2; do nerc "$RUNS/bert-zh-ner-coarse$r$v" "ner-coarse$r$v"; done
   done
