@@ -279,6 +279,7 @@ stage_pairs2-identity4()   { v2 pairs2-identity4 classify bert-zh-pairs-id4 --mo
 # 78.0 %, identical dev questions 88.9 % "same"; 9.5 % of the identical test questions still "different"). Rule fixed
 # before they ran: one of them replaces the shipped model only if it is at least as good on both dev figures; among
 # such runs, the higher LCQMC dev accuracy.
+# Runs: pairs2-identity3-a5k LCQMC dev 75.6 %, identical dev 98.0 % (fails); pairs2-identity4-a5k 79.5 % and 91.4 %: shipped.
 stage_pairs2-scratch()     { v2 pairs2-scratch classify bert-zh-pairs-scratch "${SCRATCH[@]}" "${V2_PAIRS[@]}" --lr 2e-4 --seed 42; }
 stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" "${V2_TNEWS[@]}"; }
 # Second epochs from the one-epoch runs (TNEWS dev 43.5 %; sentiment dev 90.66 %, yet the demo's lukewarm review positive):
@@ -320,6 +321,7 @@ stage_sentiment2-capped-contrast() { senti_contrast sentiment-contrast-capped.js
 # 0.55: not shipped. The composed reviews inside the capped run's second epoch instead (sentiment-train-capped-contrast.jsonl,
 # the capped reviews plus the 4,000 composed ones), from its first epoch; the same rule (dev ≥ 91.5 %, guards pass).
 stage_sentiment2-capcon-epoch2() { senti_epoch2 sentiment-train-capped-contrast.jsonl sentiment2-capcon bert-zh-sentiment-capcon bert-zh-sentiment-cap; }
+# Run sentiment2-capcon-epoch2-a5k: dev 91.5 % (the capped run's count exactly), guards pass: the shipped model.
 stage_tnews-scratch()      { v2 tnews-scratch classify bert-zh-tnews-scratch "${SCRATCH[@]}" "${V2_TNEWS[@]}"; }
 stage_ner-coarse()         { v2 ner-coarse ner bert-zh-ner-coarse --model "$ADAPTED" "${V2_NERC[@]}"; }
 # A second epoch from run ner-coarse on a NER file: nerc_epoch2 FILE NAME RUN (half the peak LR, seed 43).
