@@ -84,6 +84,17 @@ public class Gpt2TokenizerTests
         Assert.Equal("\uFFFD", tok.Decode([32432], skipSpecialTokens: false, cleanUpTokenizationSpaces: false));
     }
 
+    /// <summary>An id past the 50,257 tokens (a padded embedding's row) decodes to nothing, as HF's fast tokenizer decodes it.</summary>
+    [Fact]
+    public void An_id_past_the_vocabulary_decodes_to_nothing()
+    {
+        var tok = Tok.Value;
+        int[] ids = [.. tok.EncodeIds("人工"), 50257, 60000];
+        Assert.Equal("人工", tok.Decode(ids));
+        var d = tok.CreateStreamDecoder();
+        Assert.Equal("人工", string.Concat(ids.Select(d.Push)) + d.Flush());
+    }
+
     [Fact]
     public void ChineseCasesStreamWithoutReplacementCharacters()
     {

@@ -249,7 +249,7 @@ public sealed class PipelineTokenizer : ITokenizer, IByteTokens
 
     // ---- decoding ----
 
-    /// <summary>The bytes an id stands for: an added token's text, a vocabulary token's byte-level bytes. An id past the tokenizer's vocabulary stands for no bytes, as HF's fast tokenizers decode it: a model's embedding matrix is often padded beyond its tokenizer (Qwen2: 151,936 rows, 151,665 tokens), and a sampled padding row must not throw away a generation.</summary>
+    /// <summary>The bytes an id stands for: an added token's text, a vocabulary token's byte-level bytes; none for an id past the vocabulary (a model's padding row), as in <see cref="Gpt2Tokenizer.TokenBytes"/>.</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) =>
         id < 0 ? throw new SharpFormerException($"token id {id} is negative") : id < _tokenBytes.Length ? BytesOf(id) : default;
 
