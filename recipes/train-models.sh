@@ -252,6 +252,12 @@ V2_NERC=(--data "$FT/ner-coarse-train.bio" --eval "$FT/ner-coarse-dev.bio" --epo
 V2_NER=(--data "$SPL/cluener/train.bio" --eval "$SPL/cluener/dev.bio" --epochs 12 --batch-size 32 --max-length 64 --lr 8e-4 --warmup-steps 200 --dtype f16 --seed 42)
 SCRATCH=(--config "$CFG/bert-chinese-small.json" --tokenizer "$REPO/models/bert-chinese-small")
 v2() { local name=$1$TAG task=$2 out=$3$TAG; shift 3; rm -rf "$RUNS/$out"; train "$name" "$task" --output "$RUNS/$out" "$@"; }
+# One more epoch of a run (its options again, fresh optimizer): next_epoch STAGE TASK RUN N LR SEED OPTIONS... runs stage
+# STAGE-epochN, writing RUN-eN from RUN-e(N-1) (from RUN itself for N = 2) at peak LR LR and seed SEED.
+next_epoch() { local stage=$1 task=$2 run=$3 n=$4 lr=$5 seed=$6 from=$3 i; shift 6; local a=("$@")
+  [ "$n" -gt 2 ] && from=$run-e$((n - 1))
+  for i in "${!a[@]}"; do case "${a[i]}" in --lr) a[i+1]=$lr ;; --seed) a[i+1]=$seed ;; esac; done
+  v2 "$stage-epoch$n" "$task" "$run-e$n" --model "$RUNS/$from$TAG" "${a[@]}"; }
 # The two epochs of the sentiment runs on a review file: senti_epoch1|2 FILE NAME RUN [FROM] writes RUN (from the base),
 # then RUN-e2 (from FROM, default RUN: half the peak LR, fresh optimizer, seed 43).
 senti_epoch1() { local a=("${V2_SENTI[@]/#*sentiment-train.jsonl/$FT/$1}"); v2 "$2" classify "$3" --model "$ADAPTED" "${a[@]}"; }
@@ -284,14 +290,14 @@ stage_pairs2-scratch()     { v2 pairs2-scratch classify bert-zh-pairs-scratch "$
 stage_tnews()              { v2 tnews classify bert-zh-tnews --model "$ADAPTED" "${V2_TNEWS[@]}"; }
 # Second epochs from the one-epoch runs (TNEWS dev 43.5 %; sentiment dev 90.66 %, yet the demo's lukewarm review positive):
 # the same data again at half the peak LR, fresh optimizer, another seed. Shipped: whichever run scores higher on dev.
-stage_tnews-epoch2()       { local a=("${V2_TNEWS[@]/2e-4/1e-4}"); v2 tnews-epoch2 classify bert-zh-tnews-e2 --model "$RUNS/bert-zh-tnews$TAG" "${a[@]/#42/43}"; }
+stage_tnews-epoch2()       { next_epoch tnews classify bert-zh-tnews 2 1e-4 43 "${V2_TNEWS[@]}"; }
 # Sixth session, TAG=-a5k: a third epoch from the shipped run tnews-epoch2 (dev 47.6 %, 1.8 points over its first epoch;
 # the demo's sports headline "国足客场战平对手…" still called military), a quarter of the first epoch's peak LR, seed 44.
 # Rule fixed before it ran: it replaces the shipped model if its dev accuracy is higher.
-stage_tnews-epoch3()       { local a=("${V2_TNEWS[@]/2e-4/5e-5}"); v2 tnews-epoch3 classify bert-zh-tnews-e3 --model "$RUNS/bert-zh-tnews-e2$TAG" "${a[@]/#42/44}"; }
+stage_tnews-epoch3()       { next_epoch tnews classify bert-zh-tnews 3 5e-5 44 "${V2_TNEWS[@]}"; }
 # Run tnews-epoch3-a5k: dev 48.4 %, shipped. A fourth epoch from it at an eighth of the peak LR, seed 45; rule fixed
 # before it ran: it replaces the shipped model if its dev accuracy is higher.
-stage_tnews-epoch4()       { local a=("${V2_TNEWS[@]/2e-4/2.5e-5}"); v2 tnews-epoch4 classify bert-zh-tnews-e4 --model "$RUNS/bert-zh-tnews-e3$TAG" "${a[@]/#42/45}"; }
+stage_tnews-epoch4()       { next_epoch tnews classify bert-zh-tnews 4 2.5e-5 45 "${V2_TNEWS[@]}"; }
 # Run tnews-epoch4-a5k: dev 48.36 % (below 48.42 %): not shipped.
 # Fourth session, TAG=-a5k: one epoch from the finished base scored best on dev (91.3 %) but calls an obvious short book
 # review negative ("这本书写得非常好，值得一读，强烈推荐。", ShippedModelTests' guard: short reviews naming 书 are 84 %
@@ -330,15 +336,15 @@ nerc_epoch2() { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/$1}"); a=("${a
 # Run ner-coarse's dev entity F1 was 0.43 after its one epoch, still rising: the same data again.
 stage_ner-coarse-epoch2()  { nerc_epoch2 ner-coarse-train.bio ner-coarse-epoch2 bert-zh-ner-coarse-e2; }
 # Epoch 2 took dev entity F1 (BIO decoding) from 53.1 to 59.9; a third from it, at 2e-4, seed 44.
-stage_ner-coarse-epoch3()  { local a=("${V2_NERC[@]/5e-4/2e-4}"); v2 ner-coarse-epoch3 ner bert-zh-ner-coarse-e3 --model "$RUNS/bert-zh-ner-coarse-e2$TAG" "${a[@]/#42/44}"; }
+stage_ner-coarse-epoch3()  { next_epoch ner-coarse ner bert-zh-ner-coarse 3 2e-4 44 "${V2_NERC[@]}"; }
 # Sixth session, TAG=-a5k: the same third epoch from the shipped run ner-coarse-epoch2-a5k (dev F1 66.2; from the 547-step
 # base the third epoch added 4.2 points). Rule fixed before it ran: it replaces the shipped model if its dev F1 is higher.
 # Run ner-coarse-epoch3-a5k: dev F1 68.7: shipped.
 # A fourth epoch from it at half that LR, seed 45. Rule fixed before it ran: it replaces the shipped model if its dev F1 is higher.
-stage_ner-coarse-epoch4()  { local a=("${V2_NERC[@]/5e-4/1e-4}"); v2 ner-coarse-epoch4 ner bert-zh-ner-coarse-e4 --model "$RUNS/bert-zh-ner-coarse-e3$TAG" "${a[@]/#42/45}"; }
+stage_ner-coarse-epoch4()  { next_epoch ner-coarse ner bert-zh-ner-coarse 4 1e-4 45 "${V2_NERC[@]}"; }
 # Run ner-coarse-epoch4-a5k: dev F1 70.1: shipped.
 # A fifth epoch from it at half that LR, seed 46. Rule fixed before it ran: it replaces the shipped model if its dev F1 is higher.
-stage_ner-coarse-epoch5()  { local a=("${V2_NERC[@]/5e-4/5e-5}"); v2 ner-coarse-epoch5 ner bert-zh-ner-coarse-e5 --model "$RUNS/bert-zh-ner-coarse-e4$TAG" "${a[@]/#42/46}"; }
+stage_ner-coarse-epoch5()  { next_epoch ner-coarse ner bert-zh-ner-coarse 5 5e-5 46 "${V2_NERC[@]}"; }
 # Fourth session: one epoch of run ner-coarse's options on ner-coarse-train-mr.bio (the same sentences with half the
 # mentions swapped for other train mentions of their type, prepare-finetune.mjs): the augmentation alone, at the same cost.
 stage_ner-coarse-mr()      { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/ner-coarse-train-mr.bio}"); v2 ner-coarse-mr ner bert-zh-ner-coarse-mr --model "$ADAPTED" "${a[@]}"; }
