@@ -345,6 +345,7 @@ stage_ner-coarse-epoch4()  { next_epoch ner-coarse ner bert-zh-ner-coarse 4 1e-4
 # Run ner-coarse-epoch4-a5k: dev F1 70.1: shipped.
 # A fifth epoch from it at half that LR, seed 46. Rule fixed before it ran: it replaces the shipped model if its dev F1 is higher.
 stage_ner-coarse-epoch5()  { next_epoch ner-coarse ner bert-zh-ner-coarse 5 5e-5 46 "${V2_NERC[@]}"; }
+# Run ner-coarse-epoch5-a5k: dev F1 70.7: shipped.
 # Fourth session: one epoch of run ner-coarse's options on ner-coarse-train-mr.bio (the same sentences with half the
 # mentions swapped for other train mentions of their type, prepare-finetune.mjs): the augmentation alone, at the same cost.
 stage_ner-coarse-mr()      { local a=("${V2_NERC[@]/#*ner-coarse-train.bio/$FT/ner-coarse-train-mr.bio}"); v2 ner-coarse-mr ner bert-zh-ner-coarse-mr --model "$ADAPTED" "${a[@]}"; }
