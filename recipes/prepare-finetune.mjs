@@ -67,12 +67,13 @@ const shuffled = (items, salt, key = J) => items.map(x => [rank(key(x), salt), x
   W('sentiment-train-balanced.jsonl', shuffled(capped(1), 'senti-balanced').map(J));
   // Balancing drops a fifth of the reviews and cost accuracy (dev 91.7 → 91.0 %): the same groups capped at 2 to 1,
   // which keeps 46.7k reviews and still cuts the extreme groups (short 书籍 reviews 637 to 61 → 122 to 61).
-  W('sentiment-train-capped.jsonl', shuffled(capped(2), 'senti-capped').map(J));
+  const capped2 = capped(2);
+  W('sentiment-train-capped.jsonl', shuffled(capped2, 'senti-capped').map(J));
   // The contrast stage for a run trained on the capped reviews: its 16,000 plain reviews drawn from them, so that the
   // stage does not bring back the length bias the capping removed.
-  W('sentiment-contrast-capped.jsonl', contrastMix(capped(2), 'contrast-capped'));
+  W('sentiment-contrast-capped.jsonl', contrastMix(capped2, 'contrast-capped'));
   // The capped reviews with the composed "A，但是B" reviews added, for a second epoch that learns both at once.
-  W('sentiment-train-capped-contrast.jsonl', shuffled([...capped(2), ...composed], 'senti-capped-contrast').map(J));
+  W('sentiment-train-capped-contrast.jsonl', shuffled([...capped2, ...composed], 'senti-capped-contrast').map(J));
 }
 
 // ---------------------------------------------------------------- pairs: a classifier without LCQMC's length shortcut
